@@ -1,0 +1,51 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AppContext } from './context.js';
+import { registerDeviceAuthorization } from './endpoints/device-authorization.js';
+import { registerDiscovery, registerJwks } from './endpoints/discovery.js';
+import { registerHealth } from './endpoints/health.js';
+import { registerIntrospection } from './endpoints/introspection.js';
+import { registerRevocation } from './endpoints/revocation.js';
+import { registerToken } from './endpoints/token.js';
+import { registerUserinfo } from './endpoints/userinfo.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { registerFormParser } from './http/form.js';
+import type { ApplianceModule } from './modules.js';
+
+/**
+ * The HTTP application: OAuth endpoints plus whatever modules (pages, push) are passed in.
+ * Built from its dependencies alone; listening is the caller's business.
+ */
+export async function createApp(context: AppContext, options: { modules?: ApplianceModule[]; isDraining?: () => boolean } = {}): Promise<FastifyInstance> {
+  const modules = options.modules ?? [];
+  const app: FastifyInstance = Fastify({
+    loggerInstance: context.logger as FastifyBaseLogger,
+    trustProxy: context.config.trustProxy,
+    bodyLimit: context.config.maxBodyBytes,
+    // A slow or stalled client must not hold a request open for ever.
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
+  });
+  registerFormParser(app, context.config.maxBodyBytes);
+  installErrorHandling(app);
+  // Defensive headers on every response; pages tighten them further (CSP etc.).
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer');
+    return payload;
+  });
+
+  const extraMetadata = () => Object.assign({}, ...modules.map((module) => module.metadata?.() ?? {}));
+  registerDiscovery(app, context, extraMetadata);
+  registerJwks(app, context);
+  registerDeviceAuthorization(app, context);
+  registerToken(app, context);
+  registerRevocation(app, context);
+  registerIntrospection(app, context);
+  registerUserinfo(app, context);
+  registerHealth(app, context, options.isDraining ?? (() => false));
+  for (const module of modules) await module.register?.(app, context);
+  return app;
+}

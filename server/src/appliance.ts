@@ -1,0 +1,132 @@
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import { createInProcessBus } from './bus/in-process.js';
+import type { EventBus } from './bus/types.js';
+import { systemClock, type Clock } from './clock.js';
+import { ConfigError, type Config } from './config.js';
+import type { AppContext } from './context.js';
+import { createClientAuthenticator } from './http/client-auth.js';
+import { createKeyStore } from './keys/keystore.js';
+import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.js';
+import { createLogger } from './logger.js';
+import type { ApplianceModule } from './modules.js';
+import { createApprovalService } from './services/approval.js';
+import { createLoggerAuditLog } from './services/audit.js';
+import { bootstrap } from './services/bootstrap.js';
+import { createRateLimits, type RateLimits } from './services/rate-limits.js';
+import { createSweeper } from './services/sweeper.js';
+import { createSqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/types.js';
+import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
+import { createTokenService } from './tokens/token-service.js';
+
+export interface ApplianceDependencies {
+  clock?: Clock;
+  logger?: Logger;
+  /** Build a store other than the configured one (tests, PostgreSQL). */
+  store?: Store;
+  bus?: EventBus;
+  rateLimits?: RateLimits;
+  /** Extra modules beside the default ones (the verification pages, push channels). */
+  modules?: (context: AppContext) => ApplianceModule[];
+}
+
+/** Opens the configured store: PostgreSQL when a databaseUrl is set, else SQLite in dataDir. */
+export async function openStore(config: Config): Promise<Store> {
+  if (config.databaseUrl) {
+    throw new ConfigError('the PostgreSQL store is not available in this build');
+  }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  return createSqliteStore({ filename: path.join(config.dataDir, 'devicegate.sqlite') });
+}
+
+export function openSealer(config: Config) {
+  return createSealer(config.masterKey ? parseMasterKey(config.masterKey) : loadOrCreateMasterKeyFile(config.dataDir));
+}
+
+/** Everything a request needs, wired from the configuration and optional replacements. */
+export async function createAppContext(config: Config, deps: ApplianceDependencies = {}): Promise<AppContext> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const store = deps.store ?? (await openStore(config));
+  const bus = deps.bus ?? createInProcessBus((error) => logger.error({ err: error }, 'bus listener failed'));
+  const keys = createKeyStore({
+    signingKeys: store.signingKeys,
+    sealer: openSealer(config),
+    clock,
+    alg: config.signingAlg,
+    maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
+  });
+  const audit = createLoggerAuditLog(logger);
+  const context: AppContext = {
+    config,
+    store,
+    keys,
+    clock,
+    bus,
+    logger,
+    audit,
+    rateLimits: deps.rateLimits ?? createRateLimits(),
+    tokens: createTokenService({ store, keys, clock, config }),
+    accessTokens: createAccessTokenVerifier({ store, keys, clock, issuer: config.issuer }),
+    authenticateClient: createClientAuthenticator({ clients: store.clients, clock }),
+    approval: createApprovalService({ store, bus, clock, audit }),
+    pushEndpoints: () => ({}),
+  };
+  return context;
+}
+
+export interface Appliance {
+  context: AppContext;
+  app: FastifyInstance;
+  server: Server;
+  /** The base URL it listens on (may differ from the issuer behind a proxy). */
+  url: string;
+  demoPassword?: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole appliance: store, keys (and the demo client and user on first start), the
+ * HTTP app with its modules, the sweeper. `stop()` drains: readiness goes red, new connections
+ * are refused, in-flight requests finish, then modules and the store close.
+ */
+export async function startAppliance(config: Config, deps: ApplianceDependencies = {}): Promise<Appliance> {
+  const context = await createAppContext(config, deps);
+  const { demoPassword } = await bootstrap(context);
+  const modules = deps.modules?.(context) ?? [];
+  let draining = false;
+  const app = await createApp(context, { modules, isDraining: () => draining });
+  await app.listen({ host: config.host, port: config.port });
+  const server = app.server;
+  for (const module of modules) await module.start?.(server);
+  const sweeper = createSweeper({ store: context.store, bus: context.bus, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
+  sweeper.start(config.sweepInterval);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    context,
+    app,
+    server,
+    url: `http://${host}:${port}`,
+    demoPassword,
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        await sweeper.stop();
+        for (const module of [...modules].reverse()) await module.stop?.();
+        await app.close();
+        await context.bus.close();
+        await context.store.close();
+      })();
+      return stopping;
+    },
+  };
+}

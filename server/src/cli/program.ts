@@ -1,0 +1,313 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { systemClock } from '../clock.js';
+import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
+import { createKeyStore } from '../keys/keystore.js';
+import { openSealer, openStore } from '../appliance.js';
+import { hashPassword } from '../passwords.js';
+import { randomId } from '../secrets.js';
+import { defaultClient } from '../services/bootstrap.js';
+import type { GrantType, Store } from '../store/types.js';
+import { UsernameTakenError } from '../store/types.js';
+import { CliError, readSecretFromStdin, table, type CliIo } from './output.js';
+import { runServe } from './serve.js';
+
+const GRANT_TYPE_NAMES: Record<string, GrantType> = {
+  device_code: DEVICE_CODE_GRANT_TYPE,
+  [DEVICE_CODE_GRANT_TYPE]: DEVICE_CODE_GRANT_TYPE,
+  refresh_token: 'refresh_token',
+  client_credentials: 'client_credentials',
+};
+
+const positiveInt = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError(`${name} must be a positive whole number`);
+  return Number(value);
+};
+const csv = (value: string) => value.split(/[,\s]+/).filter(Boolean);
+const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+
+/** Options every command shares: where the configuration and the state are. */
+function addStateOptions(command: Command): Command {
+  return command
+    .option('--config <file>', 'JSON configuration file (env DEVICEGATE_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (env DEVICEGATE_DATA_DIR)')
+    .option('--database-url <url>', 'postgres:// URL instead of SQLite (env DEVICEGATE_DATABASE_URL)');
+}
+
+function configFrom(io: CliIo, options: Record<string, unknown>, overrides: ConfigInput = {}): Config {
+  const fromFlags: ConfigInput = { ...overrides };
+  if (options.dataDir) fromFlags.dataDir = options.dataDir as string;
+  if (options.databaseUrl) fromFlags.databaseUrl = options.databaseUrl as string;
+  try {
+    return loadConfig({ file: (options.config as string | undefined) ?? io.env.DEVICEGATE_CONFIG, env: io.env, overrides: fromFlags });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+/** Runs an admin command against the store, closing it afterwards. */
+async function withStore<T>(io: CliIo, options: Record<string, unknown>, run: (store: Store, config: Config) => Promise<T>): Promise<T> {
+  const config = configFrom(io, options);
+  const store = await openStore(config);
+  try {
+    return await run(store, config);
+  } finally {
+    await store.close();
+  }
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('devicegate')
+    .description('OAuth 2.0 Device Authorization Grant (RFC 8628) appliance with OpenID Connect and push')
+    .version('0.1.0')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      // main.ts prints the one-line error itself.
+      outputError: () => {},
+    });
+
+  addStateOptions(program.command('serve').description('run the appliance'))
+    .option('--host <host>', 'address to listen on (env DEVICEGATE_HOST, default 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (env DEVICEGATE_PORT, default 8080)')
+    .option('--issuer <url>', 'public base URL, the iss of tokens (env DEVICEGATE_ISSUER)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--mqtt-port <port>', 'port of the embedded MQTT broker (env DEVICEGATE_MQTT_PORT, default 1883)')
+    .option('--mqtt-url <url>', 'publish to this external MQTT broker instead of the embedded one (env DEVICEGATE_MQTT_URL)')
+    .option('--no-mqtt', 'no MQTT push channel at all')
+    .option('--no-websocket', 'no WebSocket push channel')
+    .option('--no-demo', 'do not create the demo client and user on first start')
+    .action(async (options: Record<string, unknown>) => {
+      const overrides: ConfigInput = { push: {} };
+      if (options.host) overrides.host = options.host as string;
+      if (options.port) overrides.port = options.port as string as unknown as number;
+      if (options.issuer) overrides.issuer = options.issuer as string;
+      if (options.logLevel) overrides.logLevel = options.logLevel as Config['logLevel'];
+      if (options.demo === false) overrides.demo = false;
+      if (options.mqttPort) overrides.push!.mqttPort = options.mqttPort as string as unknown as number;
+      if (options.mqttUrl) overrides.push!.mqttUrl = options.mqttUrl as string;
+      if (options.mqtt === false) overrides.push!.mqttEmbedded = false;
+      if (options.websocket === false) overrides.push!.websocket = false;
+      await runServe(configFrom(io, options, overrides), io);
+    });
+
+  const clients = program.command('clients').description('manage OAuth clients');
+  addStateOptions(clients.command('add').description('register a client (confidential: secret read from stdin)'))
+    .argument('<client_id>')
+    .option('--name <name>', 'name shown to people on the consent page')
+    .option('--confidential', 'client authenticates with a secret read from standard input')
+    .option('--grant-types <list>', 'device_code,refresh_token,client_credentials', csv)
+    .option('--scopes <list>', 'allowed scopes (comma or space separated)', csv)
+    .option('--expires-in <seconds>', 'device code lifetime', positiveInt('--expires-in'))
+    .option('--interval <seconds>', 'minimum polling interval', positiveInt('--interval'))
+    .addOption(new Option('--token-format <format>', 'access token format').choices(['jwt', 'opaque']))
+    .option('--audience <aud>', 'aud of access tokens (default: the issuer)')
+    .option('--introspect', 'may call the introspection endpoint')
+    .option('--replace', 'replace an existing client of that id')
+    .action(async (clientId: string, options: Record<string, unknown>) => {
+      if (!/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new CliError('client_id must be 1-128 visible ASCII characters', 2);
+      const grantTypes = ((options.grantTypes as string[] | undefined) ?? ['device_code', 'refresh_token']).map((name) => {
+        const grantType = GRANT_TYPE_NAMES[name];
+        if (!grantType) throw new CliError(`unknown grant type "${name}" (use device_code, refresh_token, client_credentials)`, 2);
+        return grantType;
+      });
+      if (grantTypes.includes('client_credentials') && !options.confidential) {
+        throw new CliError('client_credentials needs a confidential client (--confidential)', 2);
+      }
+      const secret = options.confidential ? await readSecretFromStdin(io.stdin, 'client secret') : null;
+      if (secret !== null && secret.length < 16) throw new CliError('client secret must be at least 16 characters', 2);
+      await withStore(io, options, async (store, config) => {
+        if (!options.replace && (await store.clients.get(clientId))) throw new CliError(`client "${clientId}" already exists (use --replace)`, 1);
+        const client = defaultClient(config, systemClock, {
+          clientId,
+          name: (options.name as string | undefined) ?? clientId,
+          secretHash: secret === null ? null : await hashPassword(secret),
+          grantTypes: [...new Set(grantTypes)],
+          ...(options.scopes ? { scopes: options.scopes as string[] } : {}),
+          ...(options.expiresIn ? { deviceCodeLifetime: options.expiresIn as number } : {}),
+          ...(options.interval ? { pollInterval: options.interval as number } : {}),
+          ...(options.tokenFormat ? { accessTokenFormat: options.tokenFormat as 'jwt' | 'opaque' } : {}),
+          audience: (options.audience as string | undefined) ?? null,
+          mayIntrospect: Boolean(options.introspect),
+        });
+        await store.clients.put(client);
+        io.stdout(`client ${clientId} saved (${secret === null ? 'public' : 'confidential'})\n`);
+      });
+    });
+  addStateOptions(clients.command('list').description('list clients'))
+    .option('--json', 'JSON output')
+    .action(async (options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const all = await store.clients.list();
+        if (options.json) {
+          io.stdout(`${JSON.stringify(all.map(({ secretHash, ...client }) => ({ ...client, confidential: secretHash !== null })), null, 2)}\n`);
+          return;
+        }
+        io.stdout(
+          table(
+            all.map((client) => ({
+              client_id: client.clientId,
+              name: client.name,
+              type: client.secretHash ? 'confidential' : 'public',
+              grants: client.grantTypes.map((g) => (g === DEVICE_CODE_GRANT_TYPE ? 'device_code' : g)).join(','),
+              scopes: client.scopes.join(' '),
+              expires_in: String(client.deviceCodeLifetime),
+              interval: String(client.pollInterval),
+              format: client.accessTokenFormat,
+              introspect: client.mayIntrospect ? 'yes' : 'no',
+              status: client.disabled ? 'blocked' : 'active',
+            })),
+          ),
+        );
+      }),
+    );
+  addStateOptions(clients.command('remove').description('remove a client'))
+    .argument('<client_id>')
+    .action(async (clientId: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        if (!(await store.clients.remove(clientId))) throw new CliError(`no client "${clientId}"`, 1);
+        io.stdout(`client ${clientId} removed\n`);
+      }),
+    );
+
+  const users = program.command('users').description('manage local accounts');
+  addStateOptions(users.command('add').description('add a user'))
+    .argument('<username>')
+    .requiredOption('--password-stdin', 'read the password from standard input')
+    .option('--name <name>', 'display name')
+    .option('--email <email>', 'email address')
+    .action(async (username: string, options: Record<string, unknown>) => {
+      if (!/^[\p{L}\p{N}._@-]{1,64}$/u.test(username)) throw new CliError('username must be 1-64 letters, digits or ._@-', 2);
+      const password = await readSecretFromStdin(io.stdin, 'password');
+      if (password.length < 8) throw new CliError('password must be at least 8 characters', 2);
+      await withStore(io, options, async (store) => {
+        try {
+          await store.users.create({
+            id: randomId(),
+            username,
+            passwordHash: await hashPassword(password),
+            name: (options.name as string | undefined) ?? null,
+            email: (options.email as string | undefined) ?? null,
+            emailVerified: false,
+            disabled: false,
+            createdAt: systemClock.now(),
+          });
+        } catch (error) {
+          if (error instanceof UsernameTakenError) throw new CliError(error.message, 1);
+          throw error;
+        }
+        io.stdout(`user ${username} added\n`);
+      });
+    });
+  addStateOptions(users.command('list').description('list users'))
+    .option('--json', 'JSON output')
+    .action(async (options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const all = await store.users.list();
+        if (options.json) {
+          io.stdout(`${JSON.stringify(all.map(({ passwordHash: _omit, ...user }) => user), null, 2)}\n`);
+          return;
+        }
+        io.stdout(table(all.map((user) => ({ username: user.username, id: user.id, name: user.name ?? '', email: user.email ?? '', created: iso(user.createdAt) }))));
+      }),
+    );
+  addStateOptions(users.command('passwd').description("set a user's password"))
+    .argument('<username>')
+    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .action(async (username: string, options: Record<string, unknown>) => {
+      const password = await readSecretFromStdin(io.stdin, 'password');
+      if (password.length < 8) throw new CliError('password must be at least 8 characters', 2);
+      await withStore(io, options, async (store) => {
+        const user = await store.users.getByUsername(username);
+        if (!user) throw new CliError(`no user "${username}"`, 1);
+        await store.users.setPassword(user.id, await hashPassword(password));
+        io.stdout(`password of ${username} changed\n`);
+      });
+    });
+  addStateOptions(users.command('remove').description('remove a user and revoke their grants'))
+    .argument('<username>')
+    .action(async (username: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const user = await store.users.getByUsername(username);
+        if (!user) throw new CliError(`no user "${username}"`, 1);
+        const now = systemClock.now();
+        for (const grant of await store.grants.listByUser(user.id)) await store.grants.revoke(grant.id, now, 'user_removed');
+        await store.users.remove(user.id);
+        io.stdout(`user ${username} removed\n`);
+      }),
+    );
+
+  const keys = program.command('keys').description('manage signing keys');
+  const keyStoreFor = (store: Store, config: Config) =>
+    createKeyStore({
+      signingKeys: store.signingKeys,
+      sealer: openSealer(config),
+      clock: systemClock,
+      alg: config.signingAlg,
+      maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
+    });
+  const keyRows = (list: Awaited<ReturnType<Store['signingKeys']['list']>>) =>
+    table(list.map((key) => ({ kid: key.kid, alg: key.alg, state: key.state, created: iso(key.createdAt), activated: iso(key.activatedAt), published_until: iso(key.retireAfter) })));
+  addStateOptions(keys.command('rotate').description('promote the next key to signing; publish a new next key'))
+    .action(async (options: Record<string, unknown>) =>
+      withStore(io, options, async (store, config) => {
+        const keyStore = keyStoreFor(store, config);
+        await keyStore.ensureInitialized();
+        io.stdout(keyRows(await keyStore.rotate()));
+      }),
+    );
+  addStateOptions(keys.command('list').description('list signing keys'))
+    .action(async (options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        io.stdout(keyRows(await store.signingKeys.list()));
+      }),
+    );
+
+  const grants = program.command('grants').description('inspect and revoke grants (token families)');
+  addStateOptions(grants.command('list').description('list active grants'))
+    .option('--all', 'include revoked and expired grants')
+    .option('--user <username>', 'only this user')
+    .option('--json', 'JSON output')
+    .action(async (options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        let list = await store.grants.list({ activeOnly: !options.all, now: systemClock.now() });
+        if (options.user) {
+          const user = await store.users.getByUsername(options.user as string);
+          if (!user) throw new CliError(`no user "${options.user}"`, 1);
+          list = list.filter((grant) => grant.userId === user.id);
+        }
+        if (options.json) {
+          io.stdout(`${JSON.stringify(list, null, 2)}\n`);
+          return;
+        }
+        io.stdout(
+          table(
+            list.map((grant) => ({
+              id: grant.id,
+              client: grant.clientId,
+              user: grant.userId ?? '',
+              device: [grant.deviceName, grant.deviceModel].filter(Boolean).join(' / '),
+              scopes: grant.scopes.join(' '),
+              created: iso(grant.createdAt),
+              last_used: iso(grant.lastUsedAt),
+              revoked: grant.revokedAt ? `${iso(grant.revokedAt)} (${grant.revokedReason})` : '',
+            })),
+          ),
+        );
+      }),
+    );
+  addStateOptions(grants.command('revoke').description('revoke a grant: its refresh and access tokens stop working at once'))
+    .argument('<grant_id>')
+    .action(async (grantId: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        if (!(await store.grants.revoke(grantId, systemClock.now(), 'revoked_by_admin'))) throw new CliError(`no active grant "${grantId}"`, 1);
+        io.stdout(`grant ${grantId} revoked\n`);
+      }),
+    );
+  return program;
+}
+
+export { CommanderError };

@@ -1,0 +1,26 @@
+import type { Config } from '../config.js';
+import { startAppliance } from '../appliance.js';
+import { defaultModules } from '../default-modules.js';
+import type { CliIo } from './output.js';
+
+/** `devicegate serve`: start, print where, drain on SIGTERM/SIGINT. */
+export async function runServe(config: Config, io: CliIo): Promise<void> {
+  const appliance = await startAppliance(config, { modules: (context) => defaultModules(context) });
+  io.stdout(`devicegate listening on ${appliance.url} (issuer ${config.issuer})\n`);
+  io.stdout(`verification page: ${config.issuer}${config.verificationPath}\n`);
+  if (appliance.demoPassword) {
+    // Printed once, on first start only; it is not stored anywhere in clear.
+    io.stdout(`demo client: demo-tv   demo user: demo   password: ${appliance.demoPassword}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      appliance.context.logger.info({ signal }, 'shutting down');
+      appliance.stop().then(resolve, (error) => {
+        appliance.context.logger.error({ err: error }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}

@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The whole configuration of the appliance in one validated schema. Every default sits next to
+ * the reason it was chosen; the README's reference is checked against this file by a test.
+ * Sources, later ones winning: defaults < config file (JSON) < DEVICEGATE_* environment < flags.
+ */
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export const configSchema = z
+  .object({
+    /** Loopback by default: an appliance is exposed on purpose, behind a TLS proxy. */
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Public base URL; the `iss` of every token. Defaults to http://<host>:<port>. */
+    issuer: z.string().url().optional(),
+    /** SQLite database, master key and other local state live here. */
+    dataDir: z.string().min(1).default('./data'),
+    /** postgres:// URL to use PostgreSQL instead of SQLite (several instances, one state). */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    /** Trust X-Forwarded-For from a proxy, so limits and the consent page see the device's address. */
+    trustProxy: z.coerce.boolean().default(false),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** ES256: short signatures, fast, supported everywhere JOSE is. */
+    signingAlg: z.enum(['ES256', 'RS256', 'EdDSA']).default('ES256'),
+    /** RFC 9700 §4.14 / RFC 9068: short-lived access tokens keep "JWT but revocable" honest. */
+    accessTokenLifetime: z.coerce.number().int().min(30).max(86400).default(600),
+    idTokenLifetime: z.coerce.number().int().min(30).max(86400).default(600),
+    /** Idle lifetime of one refresh token: a device unused for 30 days signs in again. */
+    refreshTokenLifetime: z.coerce.number().int().min(60).default(30 * 86400),
+    /** Absolute cap on a token family (RFC 9700 §4.14.2; oidc-provider caps at a year too). */
+    grantLifetime: z.coerce.number().int().min(60).default(365 * 86400),
+    /** RFC 8628 §3.2 defaults for clients that set none: 10 minutes, 5 seconds. */
+    deviceCodeLifetime: z.coerce.number().int().min(30).max(3600).default(600),
+    pollInterval: z.coerce.number().int().min(1).max(60).default(5),
+    /** Short and typeable (RFC 8628 §3.2); the verification pages are mounted here. */
+    verificationPath: z.string().regex(/^\/[a-z0-9/_-]*$/i).default('/device'),
+    /** Sign-in sessions of the verification pages. */
+    sessionLifetime: z.coerce.number().int().min(60).default(8 * 3600),
+    /** Largest request body accepted by the OAuth endpoints; real requests are far smaller. */
+    maxBodyBytes: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+    /** Expired rows are kept this long (for "expired" vs "unknown" answers), then swept. */
+    sweepRetention: z.coerce.number().int().min(0).default(3600),
+    sweepInterval: z.coerce.number().int().min(1).default(30),
+    /** Demo client and user on first start with an empty store (quickstart). */
+    demo: z.coerce.boolean().default(true),
+    demoPassword: z.string().min(8).optional(),
+    /** 32 bytes (base64/base64url/hex) sealing the signing keys; else a 0600 file in dataDir. */
+    masterKey: z.string().optional(),
+    push: z
+      .object({
+        websocket: z.coerce.boolean().default(true),
+        /** Embedded MQTT broker (aedes) so the quickstart needs nothing else. */
+        mqttEmbedded: z.coerce.boolean().default(true),
+        mqttHost: z.string().default('127.0.0.1'),
+        mqttPort: z.coerce.number().int().min(0).max(65535).default(1883),
+        /** External broker (e.g. mosquitto) to publish to; replaces the embedded one. */
+        mqttUrl: z.string().regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL').optional(),
+        mqttUsername: z.string().optional(),
+        mqttPassword: z.string().optional(),
+        /** URL devices are told to connect to, when it differs from where we listen or publish. */
+        mqttPublicUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional(),
+        /** Which bus carries grant events between instances: in-process, or the MQTT broker. */
+        bus: z.enum(['auto', 'memory', 'mqtt', 'postgres']).default('auto'),
+      })
+      .default({}),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema> & { issuer: string };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables, one per setting; nested push.* settings are DEVICEGATE_MQTT_* etc. */
+export const environmentVariables: Record<string, string> = {
+  DEVICEGATE_HOST: 'host',
+  DEVICEGATE_PORT: 'port',
+  DEVICEGATE_ISSUER: 'issuer',
+  DEVICEGATE_DATA_DIR: 'dataDir',
+  DEVICEGATE_DATABASE_URL: 'databaseUrl',
+  DEVICEGATE_TRUST_PROXY: 'trustProxy',
+  DEVICEGATE_LOG_LEVEL: 'logLevel',
+  DEVICEGATE_SIGNING_ALG: 'signingAlg',
+  DEVICEGATE_ACCESS_TOKEN_LIFETIME: 'accessTokenLifetime',
+  DEVICEGATE_ID_TOKEN_LIFETIME: 'idTokenLifetime',
+  DEVICEGATE_REFRESH_TOKEN_LIFETIME: 'refreshTokenLifetime',
+  DEVICEGATE_GRANT_LIFETIME: 'grantLifetime',
+  DEVICEGATE_DEVICE_CODE_LIFETIME: 'deviceCodeLifetime',
+  DEVICEGATE_POLL_INTERVAL: 'pollInterval',
+  DEVICEGATE_VERIFICATION_PATH: 'verificationPath',
+  DEVICEGATE_SESSION_LIFETIME: 'sessionLifetime',
+  DEVICEGATE_MAX_BODY_BYTES: 'maxBodyBytes',
+  DEVICEGATE_DEMO: 'demo',
+  DEVICEGATE_DEMO_PASSWORD: 'demoPassword',
+  DEVICEGATE_MASTER_KEY: 'masterKey',
+  DEVICEGATE_WEBSOCKET: 'push.websocket',
+  DEVICEGATE_MQTT_EMBEDDED: 'push.mqttEmbedded',
+  DEVICEGATE_MQTT_HOST: 'push.mqttHost',
+  DEVICEGATE_MQTT_PORT: 'push.mqttPort',
+  DEVICEGATE_MQTT_URL: 'push.mqttUrl',
+  DEVICEGATE_MQTT_USERNAME: 'push.mqttUsername',
+  DEVICEGATE_MQTT_PASSWORD: 'push.mqttPassword',
+  DEVICEGATE_MQTT_PUBLIC_URL: 'push.mqttPublicUrl',
+  DEVICEGATE_BUS: 'push.bus',
+};
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const [head, tail] = dotted.split('.', 2) as [string, string | undefined];
+  if (tail === undefined) {
+    target[head] = value;
+    return;
+  }
+  const nested = (target[head] ??= {}) as Record<string, unknown>;
+  nested[tail] = value;
+}
+
+/** "true"/"1"/"yes" and "false"/"0"/"no"/"off"; z.coerce.boolean would read "false" as true. */
+function envValue(name: string, raw: string): unknown {
+  if (/(_WEBSOCKET|_MQTT_EMBEDDED|_DEMO|_TRUST_PROXY)$/.test(name)) {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${name} must be true or false, not "${raw}"`);
+  }
+  return raw;
+}
+
+function mergeDeep(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) continue;
+    const existing = out[key];
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && existing && typeof existing === 'object'
+        ? mergeDeep(existing as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+/**
+ * Builds the validated configuration. Throws ConfigError with one readable line on bad input.
+ */
+export function loadConfig(
+  sources: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigInput } = {},
+): Config {
+  let merged: Record<string, unknown> = {};
+  if (sources.file) {
+    let text: string;
+    try {
+      text = readFileSync(sources.file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${sources.file}: ${(error as Error).message}`);
+    }
+    try {
+      merged = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new ConfigError(`config file ${sources.file} is not valid JSON`);
+    }
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(environmentVariables)) {
+    const raw = sources.env?.[name];
+    if (raw !== undefined && raw !== '') setPath(fromEnv, key, envValue(name, raw));
+  }
+  merged = mergeDeep(mergeDeep(merged, fromEnv), (sources.overrides ?? {}) as Record<string, unknown>);
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.join('.') || 'config';
+    throw new ConfigError(`invalid configuration: ${where}: ${issue.message}`);
+  }
+  const config = parsed.data;
+  const issuer = (config.issuer ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`).replace(/\/+$/, '');
+  const issuerUrl = new URL(issuer);
+  // RFC 8628 §3.1 / RFC 6749 §3.1: TLS is required. Plain http only for loopback (development,
+  // tests, or a TLS proxy on the same host).
+  if (issuerUrl.protocol !== 'https:' && !(issuerUrl.protocol === 'http:' && loopbackHosts.has(issuerUrl.hostname))) {
+    throw new ConfigError(`invalid configuration: issuer must be an https:// URL (http only for localhost), got ${issuer}`);
+  }
+  if (issuerUrl.search || issuerUrl.hash) throw new ConfigError('invalid configuration: issuer must not have a query or fragment');
+  return { ...config, issuer, dataDir: path.resolve(config.dataDir) };
+}

@@ -1,0 +1,10 @@
+import type { AppContext } from './context.js';
+import type { ApplianceModule } from './modules.js';
+
+/**
+ * The modules `devicegate serve` runs beside the OAuth core. The verification pages and the
+ * push channels (WebSocket, MQTT) register here.
+ */
+export function defaultModules(_context: AppContext): ApplianceModule[] {
+  return [];
+}

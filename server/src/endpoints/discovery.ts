@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
+import { paths } from './paths.js';
+
+/** Claims a token may carry, by scope (advertised in discovery). */
+export const SUPPORTED_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'preferred_username', 'name', 'email', 'email_verified'];
+export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+
+/**
+ * Metadata for OIDC Discovery and RFC 8414, the same document at both well-known paths; the
+ * issuer equals the base of the well-known URL exactly (checklist MD-1). Extra members from
+ * other modules (push endpoints, DPoP) are merged in through `extraMetadata`.
+ */
+export function buildMetadata(context: AppContext, extraMetadata: () => Record<string, unknown>): Record<string, unknown> {
+  const { issuer } = context.config;
+  const authMethods = ['none', 'client_secret_basic', 'client_secret_post'];
+  return {
+    issuer,
+    device_authorization_endpoint: `${issuer}${paths.deviceAuthorization}`,
+    token_endpoint: `${issuer}${paths.token}`,
+    revocation_endpoint: `${issuer}${paths.revocation}`,
+    introspection_endpoint: `${issuer}${paths.introspection}`,
+    userinfo_endpoint: `${issuer}${paths.userinfo}`,
+    jwks_uri: `${issuer}${paths.jwks}`,
+    grant_types_supported: [DEVICE_CODE_GRANT_TYPE, 'refresh_token', 'client_credentials'],
+    // No authorization endpoint: devicegate offers no redirect-based flow (no implicit, no ROPC).
+    response_types_supported: [],
+    scopes_supported: SUPPORTED_SCOPES,
+    claims_supported: SUPPORTED_CLAIMS,
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: [context.config.signingAlg],
+    token_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_methods_supported: authMethods.filter((method) => method !== 'none'),
+    service_documentation: `${issuer}${context.config.verificationPath}`,
+    ...extraMetadata(),
+  };
+}
+
+export function registerDiscovery(app: FastifyInstance, context: AppContext, extraMetadata: () => Record<string, unknown>): void {
+  const handler = async (_request: unknown, reply: import('fastify').FastifyReply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    return buildMetadata(context, extraMetadata);
+  };
+  app.get(paths.openidConfiguration, handler);
+  app.get(paths.authorizationServerMetadata, handler);
+}
+
+export function registerJwks(app: FastifyInstance, context: AppContext): void {
+  app.get(paths.jwks, async (_request, reply) => {
+    // Short cache: a rotation publishes the next key well before it signs.
+    reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json');
+    return context.keys.jwks();
+  });
+}

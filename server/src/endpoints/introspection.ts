@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { oauthParameters, required } from '../http/form.js';
+import { hashSecret } from '../secrets.js';
+import { noStore, refuseOtherMethods } from './post-only.js';
+import { paths } from './paths.js';
+
+const seconds = (ms: number) => Math.floor(ms / 1000);
+
+/**
+ * Introspection (RFC 7662) for resource servers: only clients allowed to introspect may ask.
+ * A revoked JWT answers `active: false` although its signature still verifies.
+ */
+export function registerIntrospection(app: FastifyInstance, context: AppContext): void {
+  const { store, clock, config } = context;
+  app.post(paths.introspection, async (request, reply) => {
+    const parameters = oauthParameters(request.body);
+    const { client } = await context.authenticateClient(request, parameters);
+    if (!client.mayIntrospect) throw new OAuthError('unauthorized_client', 'this client may not introspect tokens', 403);
+    const token = required(parameters, 'token');
+    reply.headers(noStore);
+
+    const access = await context.accessTokens.verify(token);
+    if (access) {
+      return {
+        active: true,
+        token_type: access.dpopJkt ? 'DPoP' : 'Bearer',
+        scope: access.scopes.join(' '),
+        client_id: access.clientId,
+        sub: access.subject,
+        aud: access.audience,
+        iss: config.issuer,
+        exp: seconds(access.expiresAt),
+        iat: seconds(access.issuedAt),
+        jti: access.jti,
+        ...(access.dpopJkt ? { cnf: { jkt: access.dpopJkt } } : {}),
+      };
+    }
+    const refresh = await store.refreshTokens.find(hashSecret(token));
+    const now = clock.now();
+    if (refresh && refresh.rotatedAt === null && refresh.revokedAt === null && refresh.expiresAt > now) {
+      const grant = await store.grants.get(refresh.grantId);
+      if (grant && grant.revokedAt === null && grant.expiresAt > now) {
+        return {
+          active: true,
+          token_type: 'refresh_token',
+          scope: refresh.scopes.join(' '),
+          client_id: refresh.clientId,
+          ...(grant.userId ? { sub: grant.userId } : {}),
+          iss: config.issuer,
+          exp: seconds(refresh.expiresAt),
+          iat: seconds(refresh.createdAt),
+          ...(grant.dpopJkt ? { cnf: { jkt: grant.dpopJkt } } : {}),
+        };
+      }
+    }
+    return { active: false };
+  });
+  refuseOtherMethods(app, paths.introspection);
+}

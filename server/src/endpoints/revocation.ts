@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+import { oauthParameters, required } from '../http/form.js';
+import { hashSecret } from '../secrets.js';
+import { noStore, refuseOtherMethods } from './post-only.js';
+import { paths } from './paths.js';
+
+/**
+ * Revocation (RFC 7009). A refresh token takes its whole grant with it (access tokens too); an
+ * access token is revoked alone. Unknown tokens, or another client's, still answer 200 (§2.2):
+ * the answer must not reveal which tokens exist.
+ */
+export function registerRevocation(app: FastifyInstance, context: AppContext): void {
+  const { store, clock, audit } = context;
+  app.post(paths.revocation, async (request, reply) => {
+    const parameters = oauthParameters(request.body);
+    const { client } = await context.authenticateClient(request, parameters);
+    const token = required(parameters, 'token');
+    const now = clock.now();
+    const hint = parameters.token_type_hint;
+
+    const tryRefresh = async () => {
+      const record = await store.refreshTokens.find(hashSecret(token));
+      if (!record || record.clientId !== client.clientId) return false;
+      if (await store.grants.revoke(record.grantId, now, 'revoked_by_client')) {
+        audit.record('grant_revoked', { clientId: client.clientId, grantId: record.grantId, reason: 'revocation_endpoint' });
+      }
+      return true;
+    };
+    const tryAccess = async () => {
+      const record = await context.accessTokens.lookup(token);
+      if (!record || record.clientId !== client.clientId) return false;
+      if (await store.accessTokens.revoke(record.jti, now)) audit.record('token_revoked', { clientId: client.clientId, jti: record.jti });
+      return true;
+    };
+    // The hint only decides the order of the search (RFC 7009 §2.1).
+    if (hint === 'access_token') {
+      (await tryAccess()) || (await tryRefresh());
+    } else {
+      (await tryRefresh()) || (await tryAccess());
+    }
+    return reply.headers(noStore).code(200).send();
+  });
+  refuseOtherMethods(app, paths.revocation);
+}

@@ -1,0 +1,69 @@
+/**
+ * The one OAuth error type (after node-oidc-provider's lib/helpers/errors.js). Code throws these;
+ * exactly one place (http/error-handler.ts) renders them as the RFC 6749 §5.2 JSON body with
+ * `Cache-Control: no-store`. Nobody writes an error response by hand.
+ */
+export class OAuthError extends Error {
+  readonly error: string;
+  readonly description: string;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  /** Extra members of the error body, e.g. the grown `interval` beside slow_down. */
+  readonly extra: Record<string, unknown>;
+
+  constructor(
+    error: string,
+    description: string,
+    status = 400,
+    options: { headers?: Record<string, string>; extra?: Record<string, unknown> } = {},
+  ) {
+    super(description);
+    this.name = 'OAuthError';
+    this.error = error;
+    this.description = description;
+    this.status = status;
+    this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
+  }
+}
+
+export const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
+
+/** RFC 6749 §5.2: 401 with WWW-Authenticate when the client tried HTTP Basic. */
+export const invalidClient = (description: string, usedBasic: boolean) =>
+  new OAuthError('invalid_client', description, 401, {
+    headers: usedBasic ? { 'WWW-Authenticate': 'Basic realm="devicegate", charset="UTF-8"' } : {},
+  });
+
+export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);
+export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
+export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
+export const unsupportedGrantType = (grantType: string) =>
+  new OAuthError('unsupported_grant_type', `grant_type "${grantType.slice(0, 80)}" is not supported`);
+export const unsupportedTokenType = (description: string) =>
+  new OAuthError('unsupported_token_type', description);
+
+// RFC 8628 §3.5 device flow polling errors.
+export const authorizationPending = () =>
+  new OAuthError('authorization_pending', 'the user has not yet approved or denied this request');
+export const slowDown = (interval: number) =>
+  new OAuthError('slow_down', `polling too fast; wait at least ${interval} seconds between requests`, 400, {
+    extra: { interval },
+  });
+export const accessDenied = () => new OAuthError('access_denied', 'the user denied the request');
+export const expiredToken = () => new OAuthError('expired_token', 'the device code has expired');
+
+export const invalidToken = (description: string) =>
+  new OAuthError('invalid_token', description, 401, {
+    headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description}"` },
+  });
+export const insufficientScope = (description: string) =>
+  new OAuthError('insufficient_scope', description, 403, {
+    headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", error_description="${description}"` },
+  });
+export const tooManyRequests = (description: string, retryAfterSeconds: number) =>
+  new OAuthError('slow_down', description, 429, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
+export const notFound = () => new OAuthError('not_found', 'no such endpoint', 404);
+export const methodNotAllowed = (allowed: string) =>
+  new OAuthError('invalid_request', `method not allowed; use ${allowed}`, 405, { headers: { Allow: allowed } });
+export const serverError = () => new OAuthError('server_error', 'the server hit an unexpected condition', 500);

@@ -1,0 +1,23 @@
+import { invalidScope, unauthorizedClient } from '../errors.js';
+import { parseScope } from '../http/form.js';
+import type { GrantHandler } from './types.js';
+
+/** Scopes that only make sense for a person; never granted to a machine. */
+const USER_ONLY_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
+
+/**
+ * client_credentials (RFC 6749 §4.4) for machine-to-machine calls: confidential clients only, an
+ * access token whose subject is the client, and never a refresh token (§4.4.3).
+ */
+export const clientCredentialsGrant: GrantHandler = async ({ context, parameters, client }) => {
+  if (client.secretHash === null) throw unauthorizedClient('client_credentials needs a confidential client');
+  const allowed = client.scopes.filter((scope) => !USER_ONLY_SCOPES.has(scope));
+  const requested = parseScope(parameters.scope);
+  if (requested && requested.some((scope) => !allowed.includes(scope))) {
+    throw invalidScope('the client may not request that scope');
+  }
+  const scopes = requested && requested.length > 0 ? requested : allowed;
+  const access = await context.tokens.issueAccessToken({ client, subject: client.clientId, scopes, grantId: null, dpopJkt: null });
+  context.audit.record('tokens_issued', { grant: 'client_credentials', clientId: client.clientId });
+  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: scopes.join(' ') };
+};

@@ -1,0 +1,63 @@
+import { accessDenied, authorizationPending, expiredToken, invalidGrant, slowDown } from '../errors.js';
+import { required } from '../http/form.js';
+import { hashSecret, randomId } from '../secrets.js';
+import type { GrantHandler } from './types.js';
+
+/** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for good. */
+export const SLOW_DOWN_STEP_SECONDS = 5;
+
+/**
+ * The device_code grant (RFC 8628 §3.4-3.5). Each poll is recorded atomically (slow_down
+ * accounting), the state decides the answer, and an approved code is redeemed by one
+ * conditional update, so of 50 simultaneous polls exactly one gets tokens.
+ */
+export const deviceCodeGrant: GrantHandler = async ({ context, parameters, client }) => {
+  const { store, clock, tokens, bus, config, audit } = context;
+  const deviceCode = required(parameters, 'device_code');
+  const deviceCodeHash = hashSecret(deviceCode);
+  const now = clock.now();
+  const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, now, SLOW_DOWN_STEP_SECONDS);
+  // Another client's code is answered like an unknown one: nothing about it is revealed.
+  if (verdict.kind === 'unknown' || verdict.grant.clientId !== client.clientId) {
+    throw invalidGrant('the device code is invalid');
+  }
+  const deviceGrant = verdict.grant;
+  if (deviceGrant.status === 'redeemed') throw invalidGrant('the device code was already used');
+  if (deviceGrant.status === 'denied') throw accessDenied();
+  // An expired code answers expired_token, never authorization_pending (checklist TK-2).
+  if (deviceGrant.expiresAt <= now) throw expiredToken();
+  if (deviceGrant.status === 'pending') {
+    if (verdict.kind === 'slow_down') throw slowDown(deviceGrant.interval);
+    throw authorizationPending();
+  }
+
+  const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
+  const grantId = randomId();
+  const redeemed = await store.deviceGrants.redeem(deviceGrant.id, grantId, null, now);
+  if (!redeemed) throw invalidGrant('the device code was already used');
+  await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });
+  if (!user || user.disabled) throw invalidGrant('the approving account is no longer active');
+
+  const scopes = redeemed.grantedScopes ?? [];
+  const grant = {
+    id: grantId,
+    clientId: client.clientId,
+    userId: user.id,
+    scopes,
+    deviceName: redeemed.deviceName,
+    deviceModel: redeemed.deviceModel,
+    authTime: redeemed.authTime,
+    createdAt: now,
+    expiresAt: now + config.grantLifetime * 1000,
+    dpopJkt: null,
+  };
+  await store.grants.create(grant);
+  const response = await tokens.tokensForGrant({
+    client,
+    grant: { ...grant, lastUsedAt: null, revokedAt: null, revokedReason: null },
+    user,
+    scopes,
+  });
+  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId, userId: user.id, refresh: Boolean(response.refresh_token) });
+  return response;
+};

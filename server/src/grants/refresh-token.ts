@@ -1,0 +1,47 @@
+import { invalidGrant, invalidScope } from '../errors.js';
+import { parseScope, required } from '../http/form.js';
+import { hashSecret } from '../secrets.js';
+import type { GrantHandler } from './types.js';
+
+/**
+ * The refresh_token grant with rotation (RFC 9700 §4.14.2): every use returns a new refresh
+ * token and retires the old one in one atomic step. Presenting a retired token again means a
+ * copy is in someone else's hands: the whole grant is revoked and a security event recorded.
+ */
+export const refreshTokenGrant: GrantHandler = async ({ context, parameters, client }) => {
+  const { store, clock, tokens, audit } = context;
+  const presented = required(parameters, 'refresh_token');
+  const tokenHash = hashSecret(presented);
+  const record = await store.refreshTokens.find(tokenHash);
+  if (!record || record.clientId !== client.clientId) throw invalidGrant('the refresh token is invalid');
+  const now = clock.now();
+
+  const grant = await store.grants.get(record.grantId);
+  if (!grant || grant.revokedAt !== null || grant.expiresAt <= now) throw invalidGrant('the grant was revoked or has expired');
+
+  // RFC 6749 §6: the scope may only narrow (checklist RT-4).
+  const requested = parseScope(parameters.scope);
+  if (requested && requested.some((scope) => !record.scopes.includes(scope))) {
+    throw invalidScope('a refresh cannot add scopes the grant does not have');
+  }
+  const scopes = requested && requested.length > 0 ? requested : record.scopes;
+
+  const successor = await tokens.issueRefreshToken(grant, record.scopes);
+  const rotation = await store.refreshTokens.rotate(tokenHash, successor.record, now);
+  if (rotation.kind === 'reused') {
+    await store.grants.revoke(grant.id, now, 'refresh_token_reuse');
+    audit.record('refresh_token_reuse_detected', { clientId: client.clientId, grantId: grant.id, userId: grant.userId });
+    throw invalidGrant('the refresh token was already used; the grant has been revoked');
+  }
+  if (rotation.kind === 'invalid') throw invalidGrant('the refresh token is invalid');
+
+  // Re-check the account on every refresh (checklist RT-5).
+  const user = grant.userId ? await store.users.get(grant.userId) : null;
+  if (!user || user.disabled) {
+    await store.grants.revoke(grant.id, now, 'user_disabled');
+    throw invalidGrant('the account is no longer active');
+  }
+  await store.grants.touch(grant.id, now);
+  audit.record('refresh_token_rotated', { clientId: client.clientId, grantId: grant.id });
+  return tokens.tokensForGrant({ client, grant, user, scopes, refreshToken: successor.token });
+};

@@ -1,0 +1,35 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Helpers for secrets: device codes, refresh tokens, opaque access tokens, session ids. Values
+ * are generated here, hashed on the way into the store, and compared in constant time. A
+ * high-entropy random value needs no slow hash: SHA-256 of 256 random bits cannot be reversed.
+ * (Passwords and client secrets, which people choose, go through passwords.ts instead.)
+ */
+
+/** 256 bits of randomness, base64url (43 characters). */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256, base64url; the form in which a secret is stored and looked up. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('base64url');
+}
+
+/** Domain-separated one-way derivation, so one hash can never be confused for another. */
+export function deriveKey(label: string, value: string): string {
+  return createHash('sha256').update(`devicegate:${label}:`, 'utf8').update(value, 'utf8').digest('base64url');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a, 'utf8').digest();
+  const right = createHash('sha256').update(b, 'utf8').digest();
+  // Comparing digests keeps the comparison constant-time even when lengths differ.
+  return timingSafeEqual(left, right) && a.length === b.length;
+}
+
+/** A random identifier (not a secret): 128 bits, base64url. */
+export function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}

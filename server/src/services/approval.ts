@@ -1,0 +1,83 @@
+import type { EventBus } from '../bus/types.js';
+import type { Clock } from '../clock.js';
+import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.js';
+import { normalizeUserCode } from '../user-code.js';
+import type { AuditLog } from './audit.js';
+
+export interface PendingApproval {
+  deviceGrant: DeviceGrantRecord;
+  client: ClientRecord;
+}
+
+/**
+ * The approval service the verification pages call: find a live pending grant by the user code
+ * a person typed, then approve it for a user with a set of granted scopes, or deny it. The event
+ * is published only after the store has committed the decision, and only by the one caller whose
+ * conditional update won (a code approved in two browsers has exactly one winner).
+ */
+export function createApprovalService(deps: { store: Store; bus: EventBus; clock: Clock; audit: AuditLog }) {
+  const { store, bus, clock, audit } = deps;
+
+  async function findPending(userCodeInput: string): Promise<PendingApproval | null> {
+    const userCode = normalizeUserCode(userCodeInput);
+    if (!userCode) return null;
+    const deviceGrant = await store.deviceGrants.findLiveByUserCode(userCode, clock.now());
+    if (!deviceGrant || deviceGrant.status !== 'pending') return null;
+    const client = await store.clients.get(deviceGrant.clientId);
+    if (!client || client.disabled) return null;
+    return { deviceGrant, client };
+  }
+
+  async function approve(input: {
+    deviceGrantId: string;
+    userId: string;
+    /** Subset of the requested scopes; defaults to all of them. */
+    grantedScopes?: string[];
+    authTime?: number;
+  }): Promise<boolean> {
+    const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
+    if (!deviceGrant) return false;
+    const grantedScopes = input.grantedScopes ?? deviceGrant.scopes;
+    if (grantedScopes.some((scope) => !deviceGrant.scopes.includes(scope))) {
+      throw new Error('granted scopes must be a subset of the requested scopes');
+    }
+    const now = clock.now();
+    const won = await store.deviceGrants.decide(
+      deviceGrant.id,
+      { status: 'approved', userId: input.userId, grantedScopes, authTime: input.authTime ?? now },
+      now,
+    );
+    if (!won) return false;
+    audit.record('device_approved', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId, scope: grantedScopes.join(' ') });
+    await bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'approved', at: now });
+    return true;
+  }
+
+  async function deny(input: { deviceGrantId: string; userId: string | null }): Promise<boolean> {
+    const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
+    if (!deviceGrant) return false;
+    const now = clock.now();
+    const won = await store.deviceGrants.decide(deviceGrant.id, { status: 'denied', userId: input.userId }, now);
+    if (!won) return false;
+    audit.record('device_denied', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId });
+    await bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'denied', at: now });
+    return true;
+  }
+
+  /** Convenience for tests and tools: approve by user code. */
+  async function approveUserCode(userCode: string, userId: string, grantedScopes?: string[]): Promise<boolean> {
+    const pending = await findPending(userCode);
+    if (!pending) return false;
+    return approve({ deviceGrantId: pending.deviceGrant.id, userId, grantedScopes });
+  }
+
+  async function denyUserCode(userCode: string, userId: string | null): Promise<boolean> {
+    const pending = await findPending(userCode);
+    if (!pending) return false;
+    return deny({ deviceGrantId: pending.deviceGrant.id, userId });
+  }
+
+  return { findPending, approve, deny, approveUserCode, denyUserCode };
+}
+
+export type ApprovalService = ReturnType<typeof createApprovalService>;

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { KeyStore } from '../keys/keystore.js';
+import { hashPassword } from '../passwords.js';
+import { randomId } from '../secrets.js';
+import type { ClientRecord, Store } from '../store/types.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
+
+export const DEMO_CLIENT_ID = 'demo-tv';
+export const DEMO_USERNAME = 'demo';
+
+export function defaultClient(config: Config, clock: Clock, overrides: Partial<ClientRecord> & { clientId: string }): ClientRecord {
+  return {
+    name: overrides.clientId,
+    secretHash: null,
+    grantTypes: [DEVICE_CODE_GRANT_TYPE, 'refresh_token'],
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    deviceCodeLifetime: config.deviceCodeLifetime,
+    pollInterval: config.pollInterval,
+    accessTokenFormat: 'jwt',
+    mayIntrospect: false,
+    audience: null,
+    disabled: false,
+    dpopRequired: false,
+    createdAt: clock.now(),
+    ...overrides,
+  };
+}
+
+/**
+ * First start with an empty store: signing keys always; with `demo` on, a public client
+ * `demo-tv` and a user `demo` whose password is returned once, so `serve` can print it.
+ */
+export async function bootstrap(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<{ demoPassword?: string }> {
+  const { store, keys, config, clock } = deps;
+  await keys.ensureInitialized();
+  if (!config.demo) return {};
+  const [clients, users] = await Promise.all([store.clients.list(), store.users.list()]);
+  if (clients.length > 0 || users.length > 0) return {};
+  await store.clients.put(defaultClient(config, clock, { clientId: DEMO_CLIENT_ID, name: 'Demo TV' }));
+  const password = config.demoPassword ?? randomBytes(12).toString('base64url');
+  await store.users.create({
+    id: randomId(),
+    username: DEMO_USERNAME,
+    passwordHash: await hashPassword(password),
+    name: 'Demo User',
+    email: 'demo@example.com',
+    emailVerified: true,
+    disabled: false,
+    createdAt: clock.now(),
+  });
+  return config.demoPassword ? {} : { demoPassword: password };
+}

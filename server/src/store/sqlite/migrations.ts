@@ -1,0 +1,119 @@
+/**
+ * Versioned schema migrations for the SQLite store. Each entry runs once, in order, inside a
+ * transaction; `PRAGMA user_version` records how far a database has come. Never edit a shipped
+ * migration: add the next one.
+ */
+export const sqliteMigrations: readonly string[] = [
+  /* 1: initial schema */ `
+  CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT,
+    grant_types TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    device_code_lifetime INTEGER NOT NULL,
+    poll_interval INTEGER NOT NULL,
+    access_token_format TEXT NOT NULL,
+    may_introspect INTEGER NOT NULL,
+    audience TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    dpop_required INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    name TEXT,
+    email TEXT,
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE device_grants (
+    id TEXT PRIMARY KEY,
+    device_code_hash TEXT NOT NULL UNIQUE,
+    user_code TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    device_name TEXT,
+    device_model TEXT,
+    requested_from TEXT,
+    push_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    interval INTEGER NOT NULL,
+    last_polled_at INTEGER,
+    user_id TEXT,
+    granted_scopes TEXT,
+    auth_time INTEGER,
+    decided_at INTEGER,
+    grant_id TEXT,
+    dpop_jkt TEXT,
+    expiry_reported INTEGER NOT NULL DEFAULT 0
+  );
+  -- User codes are unique among live grants; create() checks inside its transaction.
+  CREATE INDEX device_grants_user_code ON device_grants (user_code, expires_at);
+  CREATE INDEX device_grants_expires ON device_grants (expires_at);
+  CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT,
+    scopes TEXT NOT NULL,
+    device_name TEXT,
+    device_model TEXT,
+    auth_time INTEGER,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoked_reason TEXT,
+    dpop_jkt TEXT
+  );
+  CREATE INDEX grants_user ON grants (user_id);
+  CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    rotated_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+  CREATE TABLE access_tokens (
+    jti TEXT PRIMARY KEY,
+    token_hash TEXT UNIQUE,
+    grant_id TEXT,
+    client_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    dpop_jkt TEXT,
+    revoked_at INTEGER
+  );
+  CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+  CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    sealed_private_jwk TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    retire_after INTEGER
+  );
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    auth_time INTEGER NOT NULL
+  );
+  `,
+];

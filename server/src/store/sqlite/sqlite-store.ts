@@ -1,0 +1,492 @@
+import Database from 'better-sqlite3';
+import type {
+  AccessTokenRecord,
+  ClientRecord,
+  Decision,
+  DeviceGrantRecord,
+  GrantRecord,
+  NewDeviceGrant,
+  PollVerdict,
+  RefreshTokenRecord,
+  RotateResult,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from '../types.js';
+import { UserCodeTakenError, UsernameTakenError } from '../types.js';
+import { sqliteMigrations } from './migrations.js';
+
+type Row = Record<string, unknown>;
+
+const list = (value: unknown): string[] => (typeof value === 'string' && value !== '' ? value.split(' ') : []);
+const joinList = (values: readonly string[]): string => values.join(' ');
+const bool = (value: unknown): boolean => value === 1;
+const nullableText = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const nullableNumber = (value: unknown): number | null => (typeof value === 'number' ? value : null);
+
+function toClient(row: Row): ClientRecord {
+  return {
+    clientId: row.client_id as string,
+    name: row.name as string,
+    secretHash: nullableText(row.secret_hash),
+    grantTypes: list(row.grant_types) as ClientRecord['grantTypes'],
+    scopes: list(row.scopes),
+    deviceCodeLifetime: row.device_code_lifetime as number,
+    pollInterval: row.poll_interval as number,
+    accessTokenFormat: row.access_token_format as ClientRecord['accessTokenFormat'],
+    mayIntrospect: bool(row.may_introspect),
+    audience: nullableText(row.audience),
+    disabled: bool(row.disabled),
+    dpopRequired: bool(row.dpop_required),
+    createdAt: row.created_at as number,
+  };
+}
+
+function toUser(row: Row): UserRecord {
+  return {
+    id: row.id as string,
+    username: row.username as string,
+    passwordHash: row.password_hash as string,
+    name: nullableText(row.name),
+    email: nullableText(row.email),
+    emailVerified: bool(row.email_verified),
+    disabled: bool(row.disabled),
+    createdAt: row.created_at as number,
+  };
+}
+
+function toDeviceGrant(row: Row): DeviceGrantRecord {
+  return {
+    id: row.id as string,
+    deviceCodeHash: row.device_code_hash as string,
+    userCode: row.user_code as string,
+    clientId: row.client_id as string,
+    scopes: list(row.scopes),
+    deviceName: nullableText(row.device_name),
+    deviceModel: nullableText(row.device_model),
+    requestedFrom: nullableText(row.requested_from),
+    pushKey: row.push_key as string,
+    status: row.status as DeviceGrantRecord['status'],
+    createdAt: row.created_at as number,
+    expiresAt: row.expires_at as number,
+    interval: row.interval as number,
+    lastPolledAt: nullableNumber(row.last_polled_at),
+    userId: nullableText(row.user_id),
+    grantedScopes: row.granted_scopes === null ? null : list(row.granted_scopes),
+    authTime: nullableNumber(row.auth_time),
+    decidedAt: nullableNumber(row.decided_at),
+    grantId: nullableText(row.grant_id),
+    dpopJkt: nullableText(row.dpop_jkt),
+  };
+}
+
+function toGrant(row: Row): GrantRecord {
+  return {
+    id: row.id as string,
+    clientId: row.client_id as string,
+    userId: nullableText(row.user_id),
+    scopes: list(row.scopes),
+    deviceName: nullableText(row.device_name),
+    deviceModel: nullableText(row.device_model),
+    authTime: nullableNumber(row.auth_time),
+    createdAt: row.created_at as number,
+    lastUsedAt: nullableNumber(row.last_used_at),
+    expiresAt: row.expires_at as number,
+    revokedAt: nullableNumber(row.revoked_at),
+    revokedReason: nullableText(row.revoked_reason),
+    dpopJkt: nullableText(row.dpop_jkt),
+  };
+}
+
+function toRefreshToken(row: Row): RefreshTokenRecord {
+  return {
+    tokenHash: row.token_hash as string,
+    grantId: row.grant_id as string,
+    clientId: row.client_id as string,
+    scopes: list(row.scopes),
+    createdAt: row.created_at as number,
+    expiresAt: row.expires_at as number,
+    rotatedAt: nullableNumber(row.rotated_at),
+    revokedAt: nullableNumber(row.revoked_at),
+  };
+}
+
+function toAccessToken(row: Row): AccessTokenRecord {
+  return {
+    jti: row.jti as string,
+    tokenHash: nullableText(row.token_hash),
+    grantId: nullableText(row.grant_id),
+    clientId: row.client_id as string,
+    subject: row.subject as string,
+    scopes: list(row.scopes),
+    audience: row.audience as string,
+    issuedAt: row.issued_at as number,
+    expiresAt: row.expires_at as number,
+    dpopJkt: nullableText(row.dpop_jkt),
+    revokedAt: nullableNumber(row.revoked_at),
+  };
+}
+
+function toSigningKey(row: Row): SigningKeyRecord {
+  return {
+    kid: row.kid as string,
+    alg: row.alg as string,
+    sealedPrivateJwk: row.sealed_private_jwk as string,
+    publicJwk: JSON.parse(row.public_jwk as string) as Record<string, unknown>,
+    state: row.state as SigningKeyRecord['state'],
+    createdAt: row.created_at as number,
+    activatedAt: nullableNumber(row.activated_at),
+    retireAfter: nullableNumber(row.retire_after),
+  };
+}
+
+/** Applies pending migrations; exported for the CLI's `migrate` and for tests. */
+export function migrateSqlite(db: Database.Database): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let version = current; version < sqliteMigrations.length; version++) {
+    db.transaction(() => {
+      db.exec(sqliteMigrations[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+  return sqliteMigrations.length;
+}
+
+/**
+ * SQLite store (better-sqlite3, WAL). better-sqlite3 is synchronous, so every conditional
+ * update below runs to completion before another request's code can interleave; across
+ * processes (the CLI beside a running server) SQLite's own locking serializes writers.
+ */
+export function createSqliteStore(options: { filename: string }): Store {
+  const db = new Database(options.filename);
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
+  // last transactions, never corrupt the database.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrateSqlite(db);
+
+  const q = {
+    clientGet: db.prepare('SELECT * FROM clients WHERE client_id = ?'),
+    clientList: db.prepare('SELECT * FROM clients ORDER BY client_id'),
+    clientPut: db.prepare(`INSERT OR REPLACE INTO clients (client_id, name, secret_hash, grant_types, scopes,
+      device_code_lifetime, poll_interval, access_token_format, may_introspect, audience, disabled, dpop_required, created_at)
+      VALUES (@clientId, @name, @secretHash, @grantTypes, @scopes, @deviceCodeLifetime, @pollInterval,
+      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @createdAt)`),
+    clientRemove: db.prepare('DELETE FROM clients WHERE client_id = ?'),
+
+    userGet: db.prepare('SELECT * FROM users WHERE id = ?'),
+    userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
+    userList: db.prepare('SELECT * FROM users ORDER BY username'),
+    userInsert: db.prepare(`INSERT INTO users (id, username, password_hash, name, email, email_verified, disabled, created_at)
+      VALUES (@id, @username, @passwordHash, @name, @email, @emailVerified, @disabled, @createdAt)`),
+    userSetPassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
+    userRemove: db.prepare('DELETE FROM users WHERE id = ?'),
+
+    deviceLiveByUserCode: db.prepare('SELECT * FROM device_grants WHERE user_code = ? AND expires_at > ?'),
+    deviceInsert: db.prepare(`INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name,
+      device_model, requested_from, push_key, status, created_at, expires_at, interval)
+      VALUES (@id, @deviceCodeHash, @userCode, @clientId, @scopes, @deviceName, @deviceModel, @requestedFrom,
+      @pushKey, 'pending', @createdAt, @expiresAt, @interval)`),
+    deviceByHash: db.prepare('SELECT * FROM device_grants WHERE device_code_hash = ?'),
+    deviceById: db.prepare('SELECT * FROM device_grants WHERE id = ?'),
+    devicePollOk: db.prepare(`UPDATE device_grants SET last_polled_at = @now
+      WHERE device_code_hash = @hash AND (status <> 'pending' OR last_polled_at IS NULL
+        OR @now - last_polled_at >= interval * 1000 - @tolerance)`),
+    devicePollSlow: db.prepare(`UPDATE device_grants SET last_polled_at = @now, interval = interval + @step
+      WHERE device_code_hash = @hash`),
+    deviceApprove: db.prepare(`UPDATE device_grants SET status = 'approved', user_id = @userId, granted_scopes = @scopes,
+      auth_time = @authTime, decided_at = @now WHERE id = @id AND status = 'pending' AND expires_at > @now`),
+    deviceDeny: db.prepare(`UPDATE device_grants SET status = 'denied', user_id = @userId, decided_at = @now
+      WHERE id = @id AND status = 'pending' AND expires_at > @now`),
+    deviceRedeem: db.prepare(`UPDATE device_grants SET status = 'redeemed', grant_id = @grantId, dpop_jkt = @jkt
+      WHERE id = @id AND status = 'approved' AND expires_at > @now`),
+    deviceExpiredPending: db.prepare(`SELECT * FROM device_grants WHERE expires_at <= ? AND status = 'pending'
+      AND expiry_reported = 0 ORDER BY expires_at LIMIT ?`),
+    deviceMarkReported: db.prepare('UPDATE device_grants SET expiry_reported = 1 WHERE id = ?'),
+    deviceSweep: db.prepare('DELETE FROM device_grants WHERE expires_at <= ?'),
+
+    grantInsert: db.prepare(`INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time,
+      created_at, expires_at, dpop_jkt) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel, @authTime,
+      @createdAt, @expiresAt, @dpopJkt)`),
+    grantGet: db.prepare('SELECT * FROM grants WHERE id = ?'),
+    grantsByUser: db.prepare('SELECT * FROM grants WHERE user_id = ? ORDER BY created_at DESC'),
+    grantsAll: db.prepare('SELECT * FROM grants ORDER BY created_at DESC'),
+    grantsActive: db.prepare('SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC'),
+    grantTouch: db.prepare('UPDATE grants SET last_used_at = ? WHERE id = ?'),
+    grantRevoke: db.prepare('UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL'),
+    refreshRevokeByGrant: db.prepare('UPDATE refresh_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL'),
+    accessRevokeByGrant: db.prepare('UPDATE access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL'),
+
+    refreshInsert: db.prepare(`INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, created_at, expires_at)
+      VALUES (@tokenHash, @grantId, @clientId, @scopes, @createdAt, @expiresAt)`),
+    refreshFind: db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?'),
+    refreshMarkRotated: db.prepare(`UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL
+      AND revoked_at IS NULL AND expires_at > ?`),
+    refreshRevoke: db.prepare('UPDATE refresh_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL'),
+    refreshSweep: db.prepare('DELETE FROM refresh_tokens WHERE expires_at <= ?'),
+
+    accessInsert: db.prepare(`INSERT INTO access_tokens (jti, token_hash, grant_id, client_id, subject, scopes, audience,
+      issued_at, expires_at, dpop_jkt) VALUES (@jti, @tokenHash, @grantId, @clientId, @subject, @scopes, @audience,
+      @issuedAt, @expiresAt, @dpopJkt)`),
+    accessByJti: db.prepare('SELECT * FROM access_tokens WHERE jti = ?'),
+    accessByHash: db.prepare('SELECT * FROM access_tokens WHERE token_hash = ?'),
+    accessRevoke: db.prepare('UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL'),
+    accessSweep: db.prepare('DELETE FROM access_tokens WHERE expires_at <= ?'),
+
+    keysList: db.prepare('SELECT * FROM signing_keys ORDER BY created_at'),
+    keysDelete: db.prepare('DELETE FROM signing_keys'),
+    keysInsert: db.prepare(`INSERT INTO signing_keys (kid, alg, sealed_private_jwk, public_jwk, state, created_at,
+      activated_at, retire_after) VALUES (@kid, @alg, @sealedPrivateJwk, @publicJwk, @state, @createdAt, @activatedAt, @retireAfter)`),
+
+    sessionInsert: db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, expires_at, auth_time)
+      VALUES (@idHash, @userId, @createdAt, @expiresAt, @authTime)`),
+    sessionGet: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
+    sessionRemove: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
+    sessionSweep: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+  };
+
+  const createDeviceGrant = db.transaction((grant: NewDeviceGrant) => {
+    if (q.deviceLiveByUserCode.get(grant.userCode, grant.createdAt)) throw new UserCodeTakenError();
+    q.deviceInsert.run({ ...grant, scopes: joinList(grant.scopes) });
+  });
+
+  // Poll accounting in one transaction: either the poll respected the interval, or it did not
+  // and the interval grows (RFC 8628 §3.5). Only a pending grant is throttled: a device told of
+  // its outcome by push redeems at once, sooner than its interval. A tolerance absorbs timer
+  // and network jitter.
+  const pollToleranceMs = 250;
+  const recordPoll = db.transaction((hash: string, now: number, step: number): PollVerdict => {
+    if (q.devicePollOk.run({ hash, now, tolerance: pollToleranceMs }).changes === 1) {
+      return { kind: 'ok', grant: toDeviceGrant(q.deviceByHash.get(hash) as Row) };
+    }
+    if (q.devicePollSlow.run({ hash, now, step }).changes === 1) {
+      return { kind: 'slow_down', grant: toDeviceGrant(q.deviceByHash.get(hash) as Row) };
+    }
+    return { kind: 'unknown' };
+  });
+
+  const revokeGrant = db.transaction((id: string, now: number, reason: string): boolean => {
+    if (q.grantRevoke.run(now, reason, id).changes !== 1) return false;
+    q.refreshRevokeByGrant.run(now, id);
+    q.accessRevokeByGrant.run(now, id);
+    return true;
+  });
+
+  const rotateRefresh = db.transaction(
+    (oldHash: string, successor: Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'>, now: number): RotateResult => {
+      const row = q.refreshFind.get(oldHash) as Row | undefined;
+      if (!row) return { kind: 'invalid' };
+      const previous = toRefreshToken(row);
+      if (previous.rotatedAt !== null) return { kind: 'reused', previous };
+      if (q.refreshMarkRotated.run(now, oldHash, now).changes !== 1) return { kind: 'invalid' };
+      q.refreshInsert.run({ ...successor, scopes: joinList(successor.scopes) });
+      return { kind: 'rotated', previous };
+    },
+  );
+
+  const replaceKeys = db.transaction((keys: SigningKeyRecord[]) => {
+    q.keysDelete.run();
+    for (const key of keys) q.keysInsert.run({ ...key, publicJwk: JSON.stringify(key.publicJwk) });
+  });
+
+  const listExpiredPending = db.transaction((now: number, limit: number) => {
+    const rows = (q.deviceExpiredPending.all(now, limit) as Row[]).map(toDeviceGrant);
+    for (const row of rows) q.deviceMarkReported.run(row.id);
+    return rows;
+  });
+
+  return {
+    clients: {
+      async get(clientId) {
+        const row = q.clientGet.get(clientId) as Row | undefined;
+        return row ? toClient(row) : null;
+      },
+      async list() {
+        return (q.clientList.all() as Row[]).map(toClient);
+      },
+      async put(client) {
+        q.clientPut.run({
+          ...client,
+          grantTypes: joinList(client.grantTypes),
+          scopes: joinList(client.scopes),
+          mayIntrospect: client.mayIntrospect ? 1 : 0,
+          disabled: client.disabled ? 1 : 0,
+          dpopRequired: client.dpopRequired ? 1 : 0,
+        });
+      },
+      async remove(clientId) {
+        return q.clientRemove.run(clientId).changes === 1;
+      },
+    },
+    users: {
+      async get(id) {
+        const row = q.userGet.get(id) as Row | undefined;
+        return row ? toUser(row) : null;
+      },
+      async getByUsername(username) {
+        const row = q.userByName.get(username) as Row | undefined;
+        return row ? toUser(row) : null;
+      },
+      async list() {
+        return (q.userList.all() as Row[]).map(toUser);
+      },
+      async create(user) {
+        try {
+          q.userInsert.run({ ...user, emailVerified: user.emailVerified ? 1 : 0, disabled: user.disabled ? 1 : 0 });
+        } catch (error) {
+          if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UsernameTakenError(user.username);
+          throw error;
+        }
+      },
+      async setPassword(id, passwordHash) {
+        return q.userSetPassword.run(passwordHash, id).changes === 1;
+      },
+      async remove(id) {
+        return q.userRemove.run(id).changes === 1;
+      },
+    },
+    deviceGrants: {
+      async create(grant) {
+        createDeviceGrant(grant);
+      },
+      async findByDeviceCodeHash(hash) {
+        const row = q.deviceByHash.get(hash) as Row | undefined;
+        return row ? toDeviceGrant(row) : null;
+      },
+      async findLiveByUserCode(userCode, now) {
+        const row = q.deviceLiveByUserCode.get(userCode, now) as Row | undefined;
+        return row ? toDeviceGrant(row) : null;
+      },
+      async findById(id) {
+        const row = q.deviceById.get(id) as Row | undefined;
+        return row ? toDeviceGrant(row) : null;
+      },
+      async recordPoll(hash, now, step) {
+        return recordPoll(hash, now, step);
+      },
+      async decide(id, decision: Decision, now) {
+        const result =
+          decision.status === 'approved'
+            ? q.deviceApprove.run({
+                id,
+                now,
+                userId: decision.userId,
+                scopes: joinList(decision.grantedScopes),
+                authTime: decision.authTime,
+              })
+            : q.deviceDeny.run({ id, now, userId: decision.userId });
+        return result.changes === 1;
+      },
+      async redeem(id, grantId, jkt, now) {
+        if (q.deviceRedeem.run({ id, grantId, jkt, now }).changes !== 1) return null;
+        return toDeviceGrant(q.deviceById.get(id) as Row);
+      },
+      async listExpiredPending(now, limit) {
+        return listExpiredPending(now, limit);
+      },
+      async sweep(now, retainSeconds) {
+        return q.deviceSweep.run(now - retainSeconds * 1000).changes;
+      },
+    },
+    grants: {
+      async create(grant) {
+        q.grantInsert.run({ ...grant, scopes: joinList(grant.scopes) });
+      },
+      async get(id) {
+        const row = q.grantGet.get(id) as Row | undefined;
+        return row ? toGrant(row) : null;
+      },
+      async listByUser(userId) {
+        return (q.grantsByUser.all(userId) as Row[]).map(toGrant);
+      },
+      async list({ activeOnly, now }) {
+        return ((activeOnly ? q.grantsActive.all(now) : q.grantsAll.all()) as Row[]).map(toGrant);
+      },
+      async touch(id, now) {
+        q.grantTouch.run(now, id);
+      },
+      async revoke(id, now, reason) {
+        return revokeGrant(id, now, reason);
+      },
+    },
+    refreshTokens: {
+      async create(token) {
+        q.refreshInsert.run({ ...token, scopes: joinList(token.scopes) });
+      },
+      async find(hash) {
+        const row = q.refreshFind.get(hash) as Row | undefined;
+        return row ? toRefreshToken(row) : null;
+      },
+      async rotate(oldHash, successor, now) {
+        return rotateRefresh(oldHash, successor, now);
+      },
+      async revoke(hash, now) {
+        q.refreshRevoke.run(now, hash);
+        const row = q.refreshFind.get(hash) as Row | undefined;
+        return row ? toRefreshToken(row) : null;
+      },
+      async sweep(now) {
+        return q.refreshSweep.run(now).changes;
+      },
+    },
+    accessTokens: {
+      async create(token) {
+        q.accessInsert.run({ ...token, scopes: joinList(token.scopes) });
+      },
+      async findByJti(jti) {
+        const row = q.accessByJti.get(jti) as Row | undefined;
+        return row ? toAccessToken(row) : null;
+      },
+      async findByTokenHash(hash) {
+        const row = q.accessByHash.get(hash) as Row | undefined;
+        return row ? toAccessToken(row) : null;
+      },
+      async revoke(jti, now) {
+        return q.accessRevoke.run(now, jti).changes === 1;
+      },
+      async sweep(now) {
+        return q.accessSweep.run(now).changes;
+      },
+    },
+    signingKeys: {
+      async list() {
+        return (q.keysList.all() as Row[]).map(toSigningKey);
+      },
+      async replaceAll(keys) {
+        replaceKeys(keys);
+      },
+    },
+    sessions: {
+      async create(session: SessionRecord) {
+        q.sessionInsert.run(session);
+      },
+      async get(idHash, now) {
+        const row = q.sessionGet.get(idHash, now) as Row | undefined;
+        return row
+          ? {
+              idHash: row.id_hash as string,
+              userId: row.user_id as string,
+              createdAt: row.created_at as number,
+              expiresAt: row.expires_at as number,
+              authTime: row.auth_time as number,
+            }
+          : null;
+      },
+      async remove(idHash) {
+        q.sessionRemove.run(idHash);
+      },
+      async sweep(now) {
+        return q.sessionSweep.run(now).changes;
+      },
+    },
+    async ping() {
+      return (db.prepare('SELECT 1 AS ok').get() as Row).ok === 1;
+    },
+    async close() {
+      db.close();
+    },
+  };
+}

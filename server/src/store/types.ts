@@ -1,0 +1,295 @@
+/**
+ * The storage interfaces of the appliance, one per concern (after ory/fosite), so a backend
+ * implements only what it must. Every method is async so PostgreSQL can implement the same
+ * interface as SQLite. Single-use and rotation guarantees are expressed as conditional
+ * operations ("decide only if still pending", "redeem only if approved") so each backend can
+ * make them atomic with one conditional UPDATE, never with process memory.
+ *
+ * Secrets never reach the store in clear: device codes, refresh tokens, opaque access tokens and
+ * client secrets arrive as hashes (see ../secrets.ts). All instants are epoch milliseconds;
+ * lifetimes and intervals named in the RFCs are seconds.
+ */
+
+export type TokenFormat = 'jwt' | 'opaque';
+export type GrantType =
+  | 'urn:ietf:params:oauth:grant-type:device_code'
+  | 'refresh_token'
+  | 'client_credentials';
+
+export interface ClientRecord {
+  clientId: string;
+  name: string;
+  /** Confidential clients have a secret hash; public clients (every device) have none. */
+  secretHash: string | null;
+  grantTypes: GrantType[];
+  scopes: string[];
+  /** Device authorization lifetime in seconds (RFC 8628 §3.2 expires_in). */
+  deviceCodeLifetime: number;
+  /** Minimum polling interval in seconds (RFC 8628 §3.2 interval). */
+  pollInterval: number;
+  accessTokenFormat: TokenFormat;
+  mayIntrospect: boolean;
+  /** Audience of access tokens issued to this client. */
+  audience: string | null;
+  /** Operators can block a client at once (RFC 10027 §6); blocked clients get invalid_client. */
+  disabled: boolean;
+  dpopRequired: boolean;
+  createdAt: number;
+}
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  name: string | null;
+  email: string | null;
+  emailVerified: boolean;
+  disabled: boolean;
+  createdAt: number;
+}
+
+export type DeviceGrantStatus = 'pending' | 'approved' | 'denied' | 'redeemed';
+
+export interface DeviceGrantRecord {
+  id: string;
+  deviceCodeHash: string;
+  /** Normalized (8 characters, no dash). Unique among live grants. */
+  userCode: string;
+  clientId: string;
+  scopes: string[];
+  deviceName: string | null;
+  deviceModel: string | null;
+  /** Network address the device asked from, shown on the consent page (RFC 10027). */
+  requestedFrom: string | null;
+  /** MQTT topic suffix / push key, derived one-way from the device code hash. */
+  pushKey: string;
+  status: DeviceGrantStatus;
+  createdAt: number;
+  expiresAt: number;
+  /** Current polling interval in seconds; grows by 5 on every slow_down and stays grown. */
+  interval: number;
+  lastPolledAt: number | null;
+  userId: string | null;
+  grantedScopes: string[] | null;
+  authTime: number | null;
+  decidedAt: number | null;
+  /** The authorization grant (token family) created when the code was redeemed. */
+  grantId: string | null;
+  /** JWK thumbprint the tokens are bound to (DPoP), when the device used DPoP. */
+  dpopJkt: string | null;
+}
+
+export type NewDeviceGrant = Pick<
+  DeviceGrantRecord,
+  | 'id'
+  | 'deviceCodeHash'
+  | 'userCode'
+  | 'clientId'
+  | 'scopes'
+  | 'deviceName'
+  | 'deviceModel'
+  | 'requestedFrom'
+  | 'pushKey'
+  | 'createdAt'
+  | 'expiresAt'
+  | 'interval'
+>;
+
+export type PollVerdict =
+  | { kind: 'ok'; grant: DeviceGrantRecord }
+  | { kind: 'slow_down'; grant: DeviceGrantRecord }
+  | { kind: 'unknown' };
+
+export type Decision =
+  | { status: 'approved'; userId: string; grantedScopes: string[]; authTime: number }
+  | { status: 'denied'; userId: string | null };
+
+export interface DeviceGrants {
+  /** Throws UserCodeTakenError when the user code collides with a live one. */
+  create(grant: NewDeviceGrant): Promise<void>;
+  findByDeviceCodeHash(deviceCodeHash: string): Promise<DeviceGrantRecord | null>;
+  /** Live (not expired) grants only; `userCode` is normalized. */
+  findLiveByUserCode(userCode: string, now: number): Promise<DeviceGrantRecord | null>;
+  findById(id: string): Promise<DeviceGrantRecord | null>;
+  /**
+   * Records one poll atomically. RFC 8628 §3.5: a poll sooner than the current interval after the
+   * previous one answers slow_down and grows the interval by `slowDownStep` seconds for good.
+   */
+  recordPoll(deviceCodeHash: string, now: number, slowDownStep: number): Promise<PollVerdict>;
+  /** Approve or deny; true only for the one caller that moved a live pending grant. */
+  decide(id: string, decision: Decision, now: number): Promise<boolean>;
+  /**
+   * Moves an approved grant to redeemed, recording the token family id; returns the grant for
+   * the one caller that won, null for everyone else (RFC 8628 §3.5: a code is used once).
+   */
+  redeem(id: string, grantId: string, dpopJkt: string | null, now: number): Promise<DeviceGrantRecord | null>;
+  /** Device grants past their expiry (pending ones first reported through `expiredPending`). */
+  listExpiredPending(now: number, limit: number): Promise<DeviceGrantRecord[]>;
+  /** Deletes rows that expired more than `retainSeconds` ago; returns how many. */
+  sweep(now: number, retainSeconds: number): Promise<number>;
+}
+
+/** An authorization grant: the family of tokens that one approval produced. */
+export interface GrantRecord {
+  id: string;
+  clientId: string;
+  userId: string | null;
+  scopes: string[];
+  deviceName: string | null;
+  deviceModel: string | null;
+  authTime: number | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+  /** Absolute end of the family (RFC 9700 §4.14.2: cap total rotation lifetime). */
+  expiresAt: number;
+  revokedAt: number | null;
+  revokedReason: string | null;
+  dpopJkt: string | null;
+}
+
+export interface Grants {
+  create(grant: Omit<GrantRecord, 'lastUsedAt' | 'revokedAt' | 'revokedReason'>): Promise<void>;
+  get(id: string): Promise<GrantRecord | null>;
+  listByUser(userId: string): Promise<GrantRecord[]>;
+  list(options: { activeOnly: boolean; now: number }): Promise<GrantRecord[]>;
+  touch(id: string, now: number): Promise<void>;
+  /** Revokes the grant and every refresh and access token of it; false if already revoked/unknown. */
+  revoke(id: string, now: number, reason: string): Promise<boolean>;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  grantId: string;
+  clientId: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number;
+  /** Set when this token was exchanged for its successor. */
+  rotatedAt: number | null;
+  revokedAt: number | null;
+}
+
+export type RotateResult =
+  | { kind: 'rotated'; previous: RefreshTokenRecord }
+  | { kind: 'reused'; previous: RefreshTokenRecord }
+  | { kind: 'invalid' };
+
+export interface RefreshTokens {
+  create(token: Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'>): Promise<void>;
+  find(tokenHash: string): Promise<RefreshTokenRecord | null>;
+  /**
+   * Atomically retires `oldHash` and stores its successor. `reused` when the old token had already
+   * been rotated (RFC 9700 §4.14.2: the caller revokes the whole grant); `invalid` when unknown,
+   * revoked or expired.
+   */
+  rotate(oldHash: string, successor: Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'>, now: number): Promise<RotateResult>;
+  revoke(tokenHash: string, now: number): Promise<RefreshTokenRecord | null>;
+  sweep(now: number): Promise<number>;
+}
+
+/** Every access token issued, so JWTs can be revoked and opaque tokens looked up. */
+export interface AccessTokenRecord {
+  jti: string;
+  /** Hash of the opaque token value; null for JWTs (they are verified by signature). */
+  tokenHash: string | null;
+  grantId: string | null;
+  clientId: string;
+  subject: string;
+  scopes: string[];
+  audience: string;
+  issuedAt: number;
+  expiresAt: number;
+  dpopJkt: string | null;
+  revokedAt: number | null;
+}
+
+export interface AccessTokens {
+  create(token: Omit<AccessTokenRecord, 'revokedAt'>): Promise<void>;
+  findByJti(jti: string): Promise<AccessTokenRecord | null>;
+  findByTokenHash(tokenHash: string): Promise<AccessTokenRecord | null>;
+  revoke(jti: string, now: number): Promise<boolean>;
+  sweep(now: number): Promise<number>;
+}
+
+export interface Clients {
+  get(clientId: string): Promise<ClientRecord | null>;
+  list(): Promise<ClientRecord[]>;
+  /** Inserts or replaces. */
+  put(client: ClientRecord): Promise<void>;
+  remove(clientId: string): Promise<boolean>;
+}
+
+export interface Users {
+  get(id: string): Promise<UserRecord | null>;
+  getByUsername(username: string): Promise<UserRecord | null>;
+  list(): Promise<UserRecord[]>;
+  /** Throws UsernameTakenError when the username is in use. */
+  create(user: UserRecord): Promise<void>;
+  setPassword(id: string, passwordHash: string): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+}
+
+export type SigningKeyState = 'next' | 'current' | 'retired';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  /** Private JWK, sealed under the master key (see ../keys/sealing.ts). */
+  sealedPrivateJwk: string;
+  publicJwk: Record<string, unknown>;
+  state: SigningKeyState;
+  createdAt: number;
+  activatedAt: number | null;
+  /** For retired keys: published until then, deleted after. */
+  retireAfter: number | null;
+}
+
+export interface SigningKeys {
+  list(): Promise<SigningKeyRecord[]>;
+  /** Replaces the whole key set in one transaction (rotation is one atomic step). */
+  replaceAll(keys: SigningKeyRecord[]): Promise<void>;
+}
+
+/** Browser sessions of the verification pages. */
+export interface SessionRecord {
+  idHash: string;
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+  authTime: number;
+}
+
+export interface Sessions {
+  create(session: SessionRecord): Promise<void>;
+  get(idHash: string, now: number): Promise<SessionRecord | null>;
+  remove(idHash: string): Promise<void>;
+  sweep(now: number): Promise<number>;
+}
+
+export interface Store {
+  clients: Clients;
+  users: Users;
+  deviceGrants: DeviceGrants;
+  grants: Grants;
+  refreshTokens: RefreshTokens;
+  accessTokens: AccessTokens;
+  signingKeys: SigningKeys;
+  sessions: Sessions;
+  /** Readiness probe: true when the backend answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class UserCodeTakenError extends Error {
+  constructor() {
+    super('user code already in use');
+    this.name = 'UserCodeTakenError';
+  }
+}
+
+export class UsernameTakenError extends Error {
+  constructor(username: string) {
+    super(`username "${username}" is already taken`);
+    this.name = 'UsernameTakenError';
+  }
+}

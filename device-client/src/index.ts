@@ -1,0 +1,14 @@
+/**
+ * @devicegate/device-client: sign-in for limited-input devices (RFC 8628) with devicegate's push
+ * channels, and safe keeping of the tokens afterwards. See README.md.
+ */
+export { startLogin, type ChannelPreference, type DeviceLogin, type StartLoginOptions } from './login.ts';
+export { createSession, DEFAULT_PROFILE, DEFAULT_REFRESH_SKEW_MS, type LoginIdentity, type Session, type SessionOptions, type SessionStatus } from './session.ts';
+export { createTokenStore, STORE_FORMAT, STORE_VERSION, type ProfileRecord, type StoredTokens, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
+export { defaultKeyFile, defaultStateDir } from './store/paths.ts';
+export { discover, type AuthorizationServerMetadata } from './discovery.ts';
+export { DeviceClientError, type DeviceClientErrorCode } from './errors.ts';
+export type { ChannelState, LoginEvent, LoginEventOf, LoginEventType, PushChannel, WaitChannel } from './events.ts';
+export { qrRenderers, renderQrPng, renderQrSvg, renderQrTerminal, writeQrPng, type QrRenderers } from './qr.ts';
+export { systemRuntime, type FetchFunction, type Runtime } from './runtime.ts';
+export type { TokenSet } from './tokens.ts';

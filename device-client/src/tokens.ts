@@ -1,0 +1,97 @@
+import { DeviceClientError } from './errors.ts';
+import { describeOAuthError, postForm, type ClientCredentials, type HttpOutcome } from './http.ts';
+import type { FetchFunction } from './runtime.ts';
+
+/** The token endpoint's answer (RFC 6749 §5.1), with expires_in turned into a moment. */
+export interface TokenSet {
+  accessToken: string;
+  tokenType: string;
+  /** Epoch milliseconds; absent when the appliance did not say. */
+  expiresAt?: number;
+  refreshToken?: string;
+  idToken?: string;
+  scope?: string;
+}
+
+export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export function parseTokenResponse(body: Record<string, unknown>, now: number): TokenSet {
+  if (typeof body.access_token !== 'string' || body.access_token === '') {
+    throw new DeviceClientError('server', 'token response has no access_token');
+  }
+  if (typeof body.token_type !== 'string') throw new DeviceClientError('server', 'token response has no token_type');
+  const tokens: TokenSet = { accessToken: body.access_token, tokenType: body.token_type };
+  if (typeof body.expires_in === 'number' && Number.isFinite(body.expires_in)) {
+    tokens.expiresAt = now + body.expires_in * 1000;
+  }
+  if (typeof body.refresh_token === 'string' && body.refresh_token !== '') tokens.refreshToken = body.refresh_token;
+  if (typeof body.id_token === 'string') tokens.idToken = body.id_token;
+  if (typeof body.scope === 'string') tokens.scope = body.scope;
+  return tokens;
+}
+
+export interface TokenRequestContext {
+  tokenEndpoint: string;
+  client: ClientCredentials;
+  fetch: FetchFunction;
+  signal?: AbortSignal;
+}
+
+/** RFC 8628 §3.4: one poll. The answer is returned as is; the caller applies §3.5. */
+export function requestDeviceToken(context: TokenRequestContext, deviceCode: string): Promise<HttpOutcome> {
+  return postForm(
+    context.tokenEndpoint,
+    { grant_type: DEVICE_CODE_GRANT_TYPE, device_code: deviceCode },
+    context.client,
+    context,
+  );
+}
+
+/**
+ * RFC 6749 §6. A refresh token the appliance no longer accepts (invalid_grant: expired, revoked or
+ * rotated away) means the device must sign in again, which callers see as `not_logged_in`.
+ */
+export async function refreshTokens(
+  context: TokenRequestContext,
+  refreshToken: string,
+  now: () => number,
+): Promise<TokenSet> {
+  const outcome = await postForm(
+    context.tokenEndpoint,
+    { grant_type: 'refresh_token', refresh_token: refreshToken },
+    context.client,
+    context,
+  );
+  if (outcome.ok) return parseTokenResponse(outcome.body, now());
+  if (outcome.error === 'invalid_grant') {
+    throw new DeviceClientError(
+      'not_logged_in',
+      `the appliance no longer accepts this device's sign-in (${describeOAuthError(outcome)}); log in again`,
+      { oauthError: outcome.error, status: outcome.status },
+    );
+  }
+  throw new DeviceClientError('oauth', `refresh failed: ${describeOAuthError(outcome)}`, {
+    oauthError: outcome.error,
+    status: outcome.status,
+  });
+}
+
+/** RFC 7009 §2: the appliance answers 200 whether or not it knew the token. */
+export async function revokeToken(
+  context: Omit<TokenRequestContext, 'tokenEndpoint'> & { revocationEndpoint: string },
+  token: string,
+  hint: 'refresh_token' | 'access_token',
+): Promise<void> {
+  const outcome = await postForm(
+    context.revocationEndpoint,
+    { token, token_type_hint: hint },
+    context.client,
+    context,
+  );
+  if (!outcome.ok) {
+    throw new DeviceClientError('oauth', `revocation failed: ${describeOAuthError(outcome)}`, {
+      oauthError: outcome.error,
+      status: outcome.status,
+    });
+  }
+}

@@ -38,7 +38,8 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
     parameters: Record<string, string>,
   ): Promise<AuthenticatedClient> {
     const authorization = request.headers.authorization;
-    const usedBasic = typeof authorization === 'string' && /^basic /i.test(authorization.trim());
+    // "Basic" with nothing after it is still an attempt at Basic (RFC 6749 §5.2: 401 + WWW-Authenticate).
+    const usedBasic = typeof authorization === 'string' && /^basic(?:\s|$)/i.test(authorization.trim());
     let clientId: string | undefined;
     let secret: string | undefined;
     let method: ClientAuthMethod;

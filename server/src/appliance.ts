@@ -7,7 +7,7 @@ import { createApp } from './app.js';
 import { createInProcessBus } from './bus/in-process.js';
 import type { EventBus } from './bus/types.js';
 import { systemClock, type Clock } from './clock.js';
-import { ConfigError, type Config } from './config.js';
+import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { createClientAuthenticator } from './http/client-auth.js';
 import { createKeyStore } from './keys/keystore.js';
@@ -38,7 +38,9 @@ export interface ApplianceDependencies {
 /** Opens the configured store: PostgreSQL when a databaseUrl is set, else SQLite in dataDir. */
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
-    throw new ConfigError('the PostgreSQL store is not available in this build');
+    // Loaded only when configured, so an embedded (SQLite) appliance never loads pg.
+    const { createPostgresStore } = await import('./store/postgres/postgres-store.js');
+    return createPostgresStore({ connectionString: config.databaseUrl });
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   return createSqliteStore({ filename: path.join(config.dataDir, 'devicegate.sqlite') });

@@ -1,0 +1,135 @@
+/**
+ * Versioned schema migrations for the PostgreSQL store. Each entry runs once, in order, in a
+ * transaction of its own; the `schema_migrations` table records which have run (see
+ * `migratePostgres` in ./postgres-store.ts). Never edit a shipped migration: add the next one, and
+ * keep it additive so instances of the previous release keep working during a rolling upgrade.
+ *
+ * Instants are epoch milliseconds in BIGINT (parsed back to numbers by the store); scope lists are
+ * text[]; the public JWK is jsonb. Column names match the SQLite schema, except `poll_interval`
+ * (`interval` is a type name in PostgreSQL and reads ambiguously in expressions).
+ */
+export const postgresMigrations: readonly string[] = [
+  /* 1: initial schema */ `
+  CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT,
+    grant_types TEXT[] NOT NULL,
+    scopes TEXT[] NOT NULL,
+    device_code_lifetime INTEGER NOT NULL,
+    poll_interval INTEGER NOT NULL,
+    access_token_format TEXT NOT NULL,
+    may_introspect BOOLEAN NOT NULL,
+    audience TEXT,
+    disabled BOOLEAN NOT NULL DEFAULT false,
+    dpop_required BOOLEAN NOT NULL DEFAULT false,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    name TEXT,
+    email TEXT,
+    email_verified BOOLEAN NOT NULL DEFAULT false,
+    disabled BOOLEAN NOT NULL DEFAULT false,
+    created_at BIGINT NOT NULL,
+    CONSTRAINT users_username_unique UNIQUE (username)
+  );
+  CREATE TABLE device_grants (
+    id TEXT PRIMARY KEY,
+    device_code_hash TEXT NOT NULL UNIQUE,
+    -- Unique among live grants only, so no unique index: create() serializes per code with an
+    -- advisory lock and checks for a live holder (an expired row stays for its retention time,
+    -- so a late poll still answers expired_token).
+    user_code TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scopes TEXT[] NOT NULL,
+    device_name TEXT,
+    device_model TEXT,
+    requested_from TEXT,
+    push_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    poll_interval INTEGER NOT NULL,
+    last_polled_at BIGINT,
+    -- The verdict of the latest poll, written by the same UPDATE that judged it, so that one
+    -- statement can both decide and report it (RETURNING only sees the new row).
+    last_poll_slow_down BOOLEAN NOT NULL DEFAULT false,
+    user_id TEXT,
+    granted_scopes TEXT[],
+    auth_time BIGINT,
+    decided_at BIGINT,
+    grant_id TEXT,
+    dpop_jkt TEXT,
+    expiry_reported BOOLEAN NOT NULL DEFAULT false
+  );
+  CREATE INDEX device_grants_user_code ON device_grants (user_code, expires_at);
+  CREATE INDEX device_grants_expires ON device_grants (expires_at);
+  -- What the sweeper's expiry report scans: only pending grants not yet reported.
+  CREATE INDEX device_grants_unreported_expiry ON device_grants (expires_at)
+    WHERE status = 'pending' AND NOT expiry_reported;
+  CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT,
+    scopes TEXT[] NOT NULL,
+    device_name TEXT,
+    device_model TEXT,
+    auth_time BIGINT,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    revoked_reason TEXT,
+    dpop_jkt TEXT
+  );
+  CREATE INDEX grants_user ON grants (user_id);
+  CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scopes TEXT[] NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    rotated_at BIGINT,
+    revoked_at BIGINT
+  );
+  CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+  CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+  CREATE TABLE access_tokens (
+    jti TEXT PRIMARY KEY,
+    token_hash TEXT UNIQUE,
+    grant_id TEXT,
+    client_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scopes TEXT[] NOT NULL,
+    audience TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    dpop_jkt TEXT,
+    revoked_at BIGINT
+  );
+  CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+  CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    sealed_private_jwk TEXT NOT NULL,
+    public_jwk JSONB NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    activated_at BIGINT,
+    retire_after BIGINT
+  );
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    auth_time BIGINT NOT NULL
+  );
+  CREATE INDEX sessions_expires ON sessions (expires_at);
+  `,
+];

@@ -138,7 +138,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   try {
     if (argv.length === 0) {
-      program.outputHelp();
+      output.error('usage', 'missing command: login, token, status or logout (see devicegate-device --help)');
       return EXIT.usage;
     }
     await program.parseAsync(argv, { from: 'user' });

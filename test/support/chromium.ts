@@ -47,6 +47,9 @@ export interface PhoneContextOptions extends BrowserContextOptions {
   locale?: string;
 }
 
+/** Contexts made with JavaScript off, where runAxe must stand in for the page's timers. */
+const scriptlessContexts = new WeakSet<BrowserContext>();
+
 /**
  * A small phone: where a user most often opens the verification URI after scanning the QR code.
  * 360x740 CSS pixels, touch, mobile viewport meta honoured.
@@ -65,9 +68,6 @@ export async function newPhoneContext(browser: Browser, options: PhoneContextOpt
   if (options.javaScriptEnabled === false) scriptlessContexts.add(context);
   return context;
 }
-
-/** Contexts made with JavaScript off, where runAxe must stand in for the page's timers. */
-const scriptlessContexts = new WeakSet<BrowserContext>();
 
 export type AxeViolation = AxeResult;
 

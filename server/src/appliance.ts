@@ -15,9 +15,12 @@ import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/
 import { createLogger } from './logger.js';
 import type { ApplianceModule } from './modules.js';
 import { createApprovalService } from './services/approval.js';
-import { createLoggerAuditLog } from './services/audit.js';
+import { limitClientAuthenticationFailures } from './services/abuse-limits.js';
+import { createAuditLog } from './services/audit.js';
 import { bootstrap } from './services/bootstrap.js';
-import { createRateLimits, type RateLimits } from './services/rate-limits.js';
+import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.js';
+import { createUserCodeGuessAlarm } from './services/user-code-alarm.js';
+import { createUserCodeEntry } from './services/user-code-entry.js';
 import { createSweeper } from './services/sweeper.js';
 import { createSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/types.js';
@@ -63,7 +66,10 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     alg: config.signingAlg,
     maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
   });
-  const audit = createLoggerAuditLog(logger);
+  const audit = createAuditLog({ logger, clock, events: store.auditEvents });
+  const limiters = await createConfiguredLimiterFactory(config);
+  const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
+  const approval = createApprovalService({ store, bus, clock, audit });
   const context: AppContext = {
     config,
     store,
@@ -72,11 +78,18 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     bus,
     logger,
     audit,
-    rateLimits: deps.rateLimits ?? createRateLimits(),
+    rateLimits,
     tokens: createTokenService({ store, keys, clock, config }),
     accessTokens: createAccessTokenVerifier({ store, keys, clock, issuer: config.issuer }),
-    authenticateClient: createClientAuthenticator({ clients: store.clients, clock }),
-    approval: createApprovalService({ store, bus, clock, audit }),
+    authenticateClient: limitClientAuthenticationFailures(createClientAuthenticator({ clients: store.clients, clock }), rateLimits),
+    approval,
+    userCodeEntry: createUserCodeEntry({
+      approval,
+      rateLimits,
+      audit,
+      alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
+      tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
+    }),
     pushEndpoints: () => ({}),
   };
   return context;
@@ -126,6 +139,8 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
         for (const module of [...modules].reverse()) await module.stop?.();
         await app.close();
         await context.bus.close();
+        await context.audit.flush?.();
+        await context.rateLimits.close?.();
         await context.store.close();
       })();
       return stopping;

@@ -9,6 +9,68 @@ import { z } from 'zod';
  */
 const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** One abuse limit: at most `points` requests per `duration` seconds per key. */
+const limitRule = (points: number, duration: number) =>
+  z
+    .object({ points: z.coerce.number().int().min(1), duration: z.coerce.number().int().min(1).max(86400) })
+    .strict()
+    .default({ points, duration });
+
+/**
+ * Abuse limits (rate-limiter-flexible), one bucket per concern. Generous for people and devices,
+ * tight for guessers and floods. A refused request gets 429 with Retry-After and the first refusal
+ * of a key in a window becomes an audit event. Behind a NAT many devices share one address: raise
+ * the per-address buckets for such sites (and for load tests) rather than turning limits off.
+ */
+export const limitsSchema = z
+  .object({
+    /**
+     * Where counters live. 'auto': in PostgreSQL when databaseUrl is set (N instances must share
+     * counters, or every limit is N times looser), else in process memory (one instance).
+     */
+    store: z.enum(['auto', 'memory', 'postgres']).default('auto'),
+    /** RFC 8628 §5.2 / checklist DA-8: a device asks once per sign-in; 30 a minute per client and address stops code-space floods. */
+    deviceAuthorizationPerClientAndAddress: limitRule(30, 60),
+    /** Polls are paced by slow_down (RFC 8628 §3.5); this stops a runaway client: 600 a minute is 50 devices at 5 s behind one address. */
+    tokenPerAddress: limitRule(600, 60),
+    /** A device revokes once at logout; per client and address, since public clients share one client_id anyone can claim. */
+    revocationPerClientAndAddress: limitRule(60, 60),
+    /** Resource servers introspect often (RFC 7662) but cache; counted after authentication, so nobody spends another client's budget. */
+    introspectionPerClient: limitRule(3000, 60),
+    /** Userinfo (OIDC Core §5.3) is called after sign-in and on refresh, not in a loop. */
+    userinfoPerAddress: limitRule(300, 60),
+    /** Discovery and JWKS are cacheable (max-age 300); 300 a minute per address is far above any honest client. */
+    metadataPerAddress: limitRule(300, 60),
+    /**
+     * Failed client authentications per address (unknown client, wrong secret or assertion):
+     * online guessing of client secrets, and each failure costs argon2 time by design. Once 30
+     * fail in a minute the address gets 429 before any secret is checked.
+     */
+    clientAuthenticationFailuresPerAddress: limitRule(30, 60),
+    /** RFC 8628 §5.1: user code guesses, 10 a minute per address and per browser session. */
+    userCodeEntryPerAddress: limitRule(10, 60),
+    userCodeEntryPerSession: limitRule(10, 60),
+    /** Password guessing: 5 per account per 5 minutes, 20 per address. */
+    signInPerAccount: limitRule(5, 300),
+    signInPerAddress: limitRule(20, 300),
+    /**
+     * Checklist UC-3: per-address limits alone lose to a botnet, so failed user codes are also
+     * counted across all addresses. Above `threshold` per `duration` seconds an alarm is raised
+     * (audit event user_code_guess_alarm, error log) and, while it lasts, every code entry costs
+     * `tightenFactor` points (10 a minute becomes 2). 100 a minute is far above the mistypes of
+     * a single site; scale it with the number of people who enter codes at once.
+     */
+    userCodeGuessAlarm: z
+      .object({
+        threshold: z.coerce.number().int().min(1).default(100),
+        duration: z.coerce.number().int().min(1).max(3600).default(60),
+        tightenFactor: z.coerce.number().int().min(1).max(100).default(5),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Loopback by default: an appliance is exposed on purpose, behind a TLS proxy. */
@@ -32,7 +94,10 @@ export const configSchema = z
     refreshTokenLifetime: z.coerce.number().int().min(60).default(30 * 86400),
     /** Absolute cap on a token family (RFC 9700 §4.14.2; oidc-provider caps at a year too). */
     grantLifetime: z.coerce.number().int().min(60).default(365 * 86400),
-    /** RFC 8628 §3.2 defaults for clients that set none: 10 minutes, 5 seconds. */
+    /**
+     * RFC 8628 §3.2 defaults for clients that set none: 10 minutes, 5 seconds. Short on purpose
+     * (RFC 10027 §6, checklist UC-4: 5-15 minutes): a phisher who relays a code has only this long.
+     */
     deviceCodeLifetime: z.coerce.number().int().min(30).max(3600).default(600),
     pollInterval: z.coerce.number().int().min(1).max(60).default(5),
     /** Short and typeable (RFC 8628 §3.2); the verification pages are mounted here. */
@@ -66,6 +131,7 @@ export const configSchema = z
         bus: z.enum(['auto', 'memory', 'mqtt', 'postgres']).default('auto'),
       })
       .default({}),
+    limits: limitsSchema.default({}),
   })
   .strict();
 
@@ -110,6 +176,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_MQTT_PASSWORD: 'push.mqttPassword',
   DEVICEGATE_MQTT_PUBLIC_URL: 'push.mqttPublicUrl',
   DEVICEGATE_BUS: 'push.bus',
+  DEVICEGATE_LIMITS_STORE: 'limits.store',
 };
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {

@@ -8,6 +8,7 @@ import type { KeyStore } from './keys/keystore.js';
 import type { ApprovalService } from './services/approval.js';
 import type { AuditLog } from './services/audit.js';
 import type { RateLimits } from './services/rate-limits.js';
+import type { UserCodeEntry } from './services/user-code-entry.js';
 import type { Store } from './store/types.js';
 import type { AccessTokenVerifier } from './tokens/access-token-verifier.js';
 import type { TokenService } from './tokens/token-service.js';
@@ -29,6 +30,8 @@ export interface AppContext {
   accessTokens: AccessTokenVerifier;
   authenticateClient: ClientAuthenticator;
   approval: ApprovalService;
+  /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */
+  userCodeEntry: UserCodeEntry;
   /** Where a device may wait for the outcome of a grant; {} when no push channel is enabled. */
   pushEndpoints: (pushKey: string) => PushEndpoints;
 }

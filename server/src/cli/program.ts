@@ -9,6 +9,8 @@ import { randomId } from '../secrets.js';
 import { defaultClient } from '../services/bootstrap.js';
 import type { GrantType, Store } from '../store/types.js';
 import { UsernameTakenError } from '../store/types.js';
+import { auditFields } from '../services/audit.js';
+import { registerAuditCommands } from './audit.js';
 import { CliError, readSecretFromStdin, table, type CliIo } from './output.js';
 import { runServe } from './serve.js';
 
@@ -173,6 +175,40 @@ export function buildProgram(io: CliIo): Command {
       }),
     );
 
+  // RFC 10027 §6: an operator can stop a client at once. Blocked clients get invalid_client on
+  // device authorization, token requests and refreshes from the next request on (the server reads
+  // the client on every request); --revoke-grants also ends the tokens already out there.
+  addStateOptions(clients.command('block').description('block a client at once: no device flows, token requests or refreshes'))
+    .argument('<client_id>')
+    .option('--revoke-grants', 'also revoke every grant (refresh and access tokens) the client holds')
+    .action(async (clientId: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const client = await store.clients.get(clientId);
+        if (!client) throw new CliError(`no client "${clientId}"`, 1);
+        await store.clients.put({ ...client, disabled: true });
+        const now = systemClock.now();
+        let revokedGrants = 0;
+        if (options.revokeGrants) {
+          for (const grant of await store.grants.list({ activeOnly: true, now })) {
+            if (grant.clientId === clientId && (await store.grants.revoke(grant.id, now, 'client_blocked'))) revokedGrants++;
+          }
+        }
+        await store.auditEvents.append({ at: now, event: 'client_blocked', fields: auditFields({ clientId, revokedGrants, actor: 'cli' }) });
+        io.stdout(`client ${clientId} blocked${options.revokeGrants ? `; ${revokedGrants} grant(s) revoked` : ''}\n`);
+      }),
+    );
+  addStateOptions(clients.command('unblock').description('allow a blocked client again'))
+    .argument('<client_id>')
+    .action(async (clientId: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const client = await store.clients.get(clientId);
+        if (!client) throw new CliError(`no client "${clientId}"`, 1);
+        await store.clients.put({ ...client, disabled: false });
+        await store.auditEvents.append({ at: systemClock.now(), event: 'client_unblocked', fields: auditFields({ clientId, actor: 'cli' }) });
+        io.stdout(`client ${clientId} unblocked\n`);
+      }),
+    );
+
   const users = program.command('users').description('manage local accounts');
   addStateOptions(users.command('add').description('add a user'))
     .argument('<username>')
@@ -307,6 +343,7 @@ export function buildProgram(io: CliIo): Command {
         io.stdout(`grant ${grantId} revoked\n`);
       }),
     );
+  registerAuditCommands(program, io, { addStateOptions, withStore });
   return program;
 }
 

@@ -7,6 +7,7 @@ import { deriveKey, hashSecret, randomId, randomSecret } from '../secrets.js';
 import { UserCodeTakenError } from '../store/types.js';
 import { formatUserCode, generateUserCode } from '../user-code.js';
 import { noStore, refuseOtherMethods } from './post-only.js';
+import { clientAndAddress, enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 /** device_name and device_model are shown to a person; keep them short and printable. */
@@ -29,6 +30,8 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
 
   app.post(paths.deviceAuthorization, async (request, reply) => {
     const parameters = oauthParameters(request.body);
+    // Checklist DA-8: per client and address, before any work, so no one floods the code space.
+    await enforceLimit(context.rateLimits, 'deviceAuthorizationPerClientAndAddress', clientAndAddress(request, parameters), { path: paths.deviceAuthorization });
     const { client } = await context.authenticateClient(request, parameters);
     if (!client.grantTypes.includes(DEVICE_CODE_GRANT_TYPE)) {
       throw unauthorizedClient('this client may not use the device authorization grant');

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
+import { enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 /** Claims a token may carry, by scope (advertised in discovery). */
@@ -39,7 +40,8 @@ export function buildMetadata(context: AppContext, extraMetadata: () => Record<s
 }
 
 export function registerDiscovery(app: FastifyInstance, context: AppContext, extraMetadata: () => Record<string, unknown>): void {
-  const handler = async (_request: unknown, reply: import('fastify').FastifyReply) => {
+  const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    await enforceLimit(context.rateLimits, 'metadataPerAddress', request.ip);
     reply.header('cache-control', 'public, max-age=300');
     return buildMetadata(context, extraMetadata);
   };
@@ -48,7 +50,8 @@ export function registerDiscovery(app: FastifyInstance, context: AppContext, ext
 }
 
 export function registerJwks(app: FastifyInstance, context: AppContext): void {
-  app.get(paths.jwks, async (_request, reply) => {
+  app.get(paths.jwks, async (request, reply) => {
+    await enforceLimit(context.rateLimits, 'metadataPerAddress', request.ip);
     // Short cache: a rotation publishes the next key well before it signs.
     reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json');
     return context.keys.jwks();

@@ -4,6 +4,7 @@ import { OAuthError } from '../errors.js';
 import { oauthParameters, required } from '../http/form.js';
 import { hashSecret } from '../secrets.js';
 import { noStore, refuseOtherMethods } from './post-only.js';
+import { enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -18,6 +19,7 @@ export function registerIntrospection(app: FastifyInstance, context: AppContext)
     const parameters = oauthParameters(request.body);
     const { client } = await context.authenticateClient(request, parameters);
     if (!client.mayIntrospect) throw new OAuthError('unauthorized_client', 'this client may not introspect tokens', 403);
+    await enforceLimit(context.rateLimits, 'introspectionPerClient', client.clientId, { path: paths.introspection });
     const token = required(parameters, 'token');
     reply.headers(noStore);
 

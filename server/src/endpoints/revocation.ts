@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { oauthParameters, required } from '../http/form.js';
 import { hashSecret } from '../secrets.js';
 import { noStore, refuseOtherMethods } from './post-only.js';
+import { clientAndAddress, enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 /**
@@ -14,6 +15,7 @@ export function registerRevocation(app: FastifyInstance, context: AppContext): v
   const { store, clock, audit } = context;
   app.post(paths.revocation, async (request, reply) => {
     const parameters = oauthParameters(request.body);
+    await enforceLimit(context.rateLimits, 'revocationPerClientAndAddress', clientAndAddress(request, parameters), { path: paths.revocation });
     const { client } = await context.authenticateClient(request, parameters);
     const token = required(parameters, 'token');
     const now = clock.now();

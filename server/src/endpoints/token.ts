@@ -5,6 +5,7 @@ import { grantHandlers } from '../grants/index.js';
 import type { GrantType } from '../store/types.js';
 import { oauthParameters, required } from '../http/form.js';
 import { noStore, refuseOtherMethods } from './post-only.js';
+import { enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 /**
@@ -13,6 +14,8 @@ import { paths } from './paths.js';
  */
 export function registerToken(app: FastifyInstance, context: AppContext): void {
   app.post(paths.token, async (request, reply) => {
+    // Polls are paced per code by slow_down (RFC 8628 §3.5); this caps one address in all.
+    await enforceLimit(context.rateLimits, 'tokenPerAddress', request.ip, { path: paths.token });
     const parameters = oauthParameters(request.body);
     const grantType = required(parameters, 'grant_type');
     const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType as GrantType] : undefined;

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { insufficientScope, invalidRequest, invalidToken } from '../errors.js';
 import { oauthParameters } from '../http/form.js';
 import { userClaims } from '../tokens/token-service.js';
+import { enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 /** RFC 6750 §2.1 header, or §2.2 form body on POST; never both. */
@@ -22,6 +23,7 @@ function bearerToken(request: FastifyRequest): string {
 /** OIDC Core §5.3 userinfo: claims of the token's user, released by the token's scope. */
 export function registerUserinfo(app: FastifyInstance, context: AppContext): void {
   const handler = async (request: FastifyRequest) => {
+    await enforceLimit(context.rateLimits, 'userinfoPerAddress', request.ip, { path: paths.userinfo });
     const token = bearerToken(request);
     const record = await context.accessTokens.verify(token);
     if (!record) throw invalidToken('the access token is invalid, expired or revoked');

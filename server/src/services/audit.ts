@@ -1,9 +1,14 @@
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../clock.js';
+import type { AuditEvents } from '../store/types.js';
 
 /**
  * Security events (device authorized, approved, denied, tokens issued, refresh reuse, revoked,
- * sign-in failed, ...). Written as structured log lines tagged `audit: true`; never a secret in
- * them: callers pass identifiers (client id, grant id, user id), never codes or tokens.
+ * sign-in failed, rate limit hit, guess alarm, ...). Each is a structured log line tagged
+ * `audit: true` and, when a store is given, a row in the append-only audit table, which
+ * `devicegate audit tail|export` reads. Never a secret in them: callers pass identifiers (client
+ * id, grant id, user id, address), never codes or tokens; fields whose names or values look like
+ * credentials are redacted here as well, should a future caller slip.
  */
 export type AuditEvent =
   | 'device_authorized'
@@ -17,18 +22,74 @@ export type AuditEvent =
   | 'sign_in_succeeded'
   | 'sign_in_failed'
   | 'rate_limited'
-  | 'user_code_rejected';
+  | 'user_code_rejected'
+  | 'user_code_guess_alarm'
+  | 'client_blocked'
+  | 'client_unblocked';
+
+export type AuditFieldValue = string | number | boolean | null;
+export type AuditFields = Record<string, AuditFieldValue | undefined>;
 
 export interface AuditLog {
-  record(event: AuditEvent, fields: Record<string, string | number | boolean | null | undefined>): void;
+  /** Never throws and never waits: the store write runs behind, its failure is logged. */
+  record(event: AuditEvent, fields: AuditFields): void;
+  /** Resolves once every event recorded so far has reached the store (shutdown, tests). */
+  flush?(): Promise<void>;
 }
 
-export function createLoggerAuditLog(logger: Logger): AuditLog {
-  const child = logger.child({ audit: true });
+/** Names that may carry a credential: device_code, user_code, *token*, password, secret, ... */
+const SECRET_NAME = /pass(word)?|secret|token|code|cookie|authorization|assertion|proof|dpop|session/i;
+/** Values shaped like a JWT or a long opaque credential never belong in the record. */
+const SECRET_VALUE = /^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*$/;
+const MAX_TEXT = 200;
+
+/** The fields as stored: undefined dropped, credentials redacted, text bounded. */
+export function auditFields(fields: AuditFields): Record<string, AuditFieldValue> {
+  const out: Record<string, AuditFieldValue> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    if (SECRET_NAME.test(name) && typeof value === 'string') {
+      out[name] = '[redacted]';
+    } else if (typeof value === 'string') {
+      out[name] = SECRET_VALUE.test(value) ? '[redacted]' : value.length > MAX_TEXT ? `${value.slice(0, MAX_TEXT)}…` : value;
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+const LEVELS: Partial<Record<AuditEvent, 'warn' | 'error'>> = {
+  refresh_token_reuse_detected: 'warn',
+  rate_limited: 'warn',
+  client_blocked: 'warn',
+  // Checklist UC-3: a distributed guess of user codes is an incident, not a statistic.
+  user_code_guess_alarm: 'error',
+};
+
+export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: AuditEvents }): AuditLog {
+  const child = deps.logger.child({ audit: true });
+  const clock = deps.clock ?? systemClock;
+  const pending = new Set<Promise<void>>();
   return {
     record(event, fields) {
-      const level = event === 'refresh_token_reuse_detected' ? 'warn' : 'info';
-      child[level]({ event, ...fields }, event);
+      const clean = auditFields(fields);
+      child[LEVELS[event] ?? 'info']({ event, ...clean }, event);
+      if (!deps.events) return;
+      // A failed audit write must not fail the request it describes; it is logged instead.
+      const write = Promise.resolve()
+        .then(() => deps.events!.append({ at: clock.now(), event, fields: clean }))
+        .catch((error: unknown) => child.error({ err: error, event }, 'audit event not stored'))
+        .finally(() => pending.delete(write));
+      pending.add(write);
+    },
+    async flush() {
+      while (pending.size > 0) await Promise.all([...pending]);
     },
   };
+}
+
+/** Log-only audit (no store): kept for callers that have none. */
+export function createLoggerAuditLog(logger: Logger): AuditLog {
+  return createAuditLog({ logger });
 }

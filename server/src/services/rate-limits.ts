@@ -1,17 +1,20 @@
-import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
+import { limitsSchema, type Config } from '../config.js';
+import { deriveKey } from '../secrets.js';
+import type { AuditFields, AuditLog } from './audit.js';
 
 /**
- * Abuse limits, one named bucket per concern, on `rate-limiter-flexible` (maintained; memory now,
- * and the same API over PostgreSQL or Redis when several instances must share counters).
- * Defaults are generous for people and devices, tight for guessers.
+ * Abuse limits, one named bucket per concern, on `rate-limiter-flexible` (maintained; counters in
+ * memory for one instance, in PostgreSQL when several instances must share them). The rules and
+ * the reason for each default live in config.ts (`limits`).
  */
-export type LimitName =
-  | 'deviceAuthorizationPerClientAndAddress'
-  | 'userCodeEntryPerAddress'
-  | 'userCodeEntryPerSession'
-  | 'signInPerAccount'
-  | 'signInPerAddress'
-  | 'tokenPerAddress';
+export type LimitsConfig = Config['limits'];
+export type LimitName = Exclude<keyof LimitsConfig, 'store' | 'userCodeGuessAlarm'>;
 
 export interface LimitRule {
   points: number;
@@ -19,58 +22,164 @@ export interface LimitRule {
   duration: number;
 }
 
-export const defaultLimitRules: Record<LimitName, LimitRule> = {
-  // A device asks once per sign-in; 30 a minute per client and address stops code-space floods.
-  deviceAuthorizationPerClientAndAddress: { points: 30, duration: 60 },
-  // RFC 8628 §5.1: user code guesses are limited (10 a minute, per address and per session).
-  userCodeEntryPerAddress: { points: 10, duration: 60 },
-  userCodeEntryPerSession: { points: 10, duration: 60 },
-  // Password guessing: 5 per account per 5 minutes, 20 per address.
-  signInPerAccount: { points: 5, duration: 300 },
-  signInPerAddress: { points: 20, duration: 300 },
-  // Polls are throttled by slow_down; this only stops a runaway client from one address.
-  tokenPerAddress: { points: 600, duration: 60 },
-};
+/** The defaults of config.ts, for callers that build limits without a configuration. */
+export const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
+  const { store: _store, userCodeGuessAlarm: _alarm, ...rules } = limitsSchema.parse({});
+  return rules;
+})();
+
+/**
+ * Keys of these buckets are a browser session id or what someone typed as a username: they go
+ * into the audit record only as a one-way digest (enough to see repeats, nothing to reuse).
+ */
+const DIGESTED_KEYS: ReadonlySet<LimitName> = new Set(['userCodeEntryPerSession', 'signInPerAccount']);
 
 export interface LimitVerdict {
   allowed: boolean;
   retryAfterSeconds: number;
 }
 
-export interface RateLimits {
-  /** Spends one point; `allowed: false` once the bucket is empty. */
-  consume(name: LimitName, key: string): Promise<LimitVerdict>;
-  /** Forgets a key (e.g. after a successful sign-in). */
-  reset(name: LimitName, key: string): Promise<void>;
+export interface ConsumeOptions {
+  /** Points this request costs (default 1); the guess alarm raises it while it lasts. */
+  cost?: number;
+  /** Extra audit fields for a refusal (client id, path); never a secret. */
+  fields?: AuditFields;
 }
 
+export interface RateLimits {
+  /**
+   * Spends points; `allowed: false` once the bucket is empty. The first refusal of a key in a
+   * window is recorded as an audit event `rate_limited` (one per window, so a flood cannot
+   * flood the audit log too).
+   */
+  consume(name: LimitName, key: string, options?: ConsumeOptions): Promise<LimitVerdict>;
+  /** Reads a bucket without spending: `allowed: false` while it is empty. */
+  peek(name: LimitName, key: string): Promise<LimitVerdict>;
+  /** Forgets a key (e.g. after a successful sign-in). */
+  reset(name: LimitName, key: string): Promise<void>;
+  /** Releases what the counters hold (a PostgreSQL pool). */
+  close?(): Promise<void>;
+}
+
+/** Makes one limiter: the seam where a shared store (PostgreSQL, Redis) plugs in. */
+export type LimiterFactory = (bucket: { name: string; points: number; duration: number }) => RateLimiterAbstract;
+
+export const memoryLimiterFactory: LimiterFactory = ({ name, points, duration }) =>
+  new RateLimiterMemory({ keyPrefix: name, points, duration });
+
+/** The table rate-limiter-flexible keeps its PostgreSQL counters in. */
+export const POSTGRES_LIMITS_TABLE = 'devicegate_rate_limits';
+
+/** What a pg.Pool offers that RateLimiterPostgres and the table creation need. */
+export interface PostgresQueryable {
+  query(text: string): Promise<unknown>;
+}
+
+/**
+ * Counters in PostgreSQL, shared by every instance on the same database (issue 8). The table is
+ * created once here rather than by each limiter (PostgreSQL does not serialize concurrent
+ * CREATE TABLE IF NOT EXISTS). If the database stops answering, each instance falls back to its
+ * own memory counters (the insurance limiter) instead of failing every request.
+ */
+export async function createPostgresLimiterFactory(pool: PostgresQueryable): Promise<LimiterFactory> {
+  await pool.query(`CREATE TABLE IF NOT EXISTS "${POSTGRES_LIMITS_TABLE}" (
+    key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`).catch((error: { code?: string }) => {
+    if (error.code !== '23505') throw error; // another instance created it at the same moment
+  });
+  return ({ name, points, duration }) =>
+    new RateLimiterPostgres({
+      storeClient: pool,
+      storeType: 'pool',
+      tableName: POSTGRES_LIMITS_TABLE,
+      tableCreated: true,
+      keyPrefix: name,
+      points,
+      duration,
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration }),
+    });
+}
+
+/** True for a limiter's refusal, as opposed to a store failure. */
+const isRefusal = (value: unknown): value is RateLimiterRes => value instanceof RateLimiterRes;
+
 export function createRateLimits(
-  rules: Partial<Record<LimitName, LimitRule>> = {},
-  makeLimiter: (name: LimitName, rule: LimitRule) => RateLimiterAbstract = (name, rule) =>
-    new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.duration }),
+  options: {
+    rules?: Partial<Record<LimitName, LimitRule>>;
+    makeLimiter?: LimiterFactory;
+    audit?: AuditLog;
+    close?: () => Promise<void>;
+  } = {},
 ): RateLimits {
-  const limiters = new Map<LimitName, RateLimiterAbstract>();
-  const limiter = (name: LimitName) => {
+  const makeLimiter = options.makeLimiter ?? memoryLimiterFactory;
+  const limiters = new Map<LimitName, { limiter: RateLimiterAbstract; rule: LimitRule }>();
+  const bucket = (name: LimitName) => {
     let found = limiters.get(name);
     if (!found) {
-      found = makeLimiter(name, { ...defaultLimitRules[name], ...rules[name] });
+      const rule = { ...defaultLimitRules[name], ...options.rules?.[name] };
+      found = { limiter: makeLimiter({ name, ...rule }), rule };
       limiters.set(name, found);
     }
     return found;
   };
   return {
-    async consume(name, key) {
+    async consume(name, key, consumeOptions = {}) {
+      const cost = Math.max(1, Math.floor(consumeOptions.cost ?? 1));
+      const { limiter, rule } = bucket(name);
       try {
-        await limiter(name).consume(key);
+        await limiter.consume(key, cost);
         return { allowed: true, retryAfterSeconds: 0 };
       } catch (rejection) {
-        if (rejection instanceof Error) throw rejection;
-        const msBeforeNext = (rejection as { msBeforeNext?: number }).msBeforeNext ?? 1000;
-        return { allowed: false, retryAfterSeconds: Math.ceil(msBeforeNext / 1000) };
+        if (!isRefusal(rejection)) throw rejection;
+        const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        // Only the request that tipped the bucket over is recorded, not every one after it.
+        if (rejection.consumedPoints - cost <= rule.points) {
+          options.audit?.record('rate_limited', {
+            limit: name,
+            key: DIGESTED_KEYS.has(name) ? deriveKey('audit-limit-key', key).slice(0, 16) : key,
+            retryAfter: retryAfterSeconds,
+            ...consumeOptions.fields,
+          });
+        }
+        return { allowed: false, retryAfterSeconds };
       }
     },
-    async reset(name, key) {
-      await limiter(name).delete(key);
+    async peek(name, key) {
+      const { limiter, rule } = bucket(name);
+      const state = await limiter.get(key);
+      if (!state || state.consumedPoints < rule.points) return { allowed: true, retryAfterSeconds: 0 };
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(state.msBeforeNext / 1000)) };
     },
+    async reset(name, key) {
+      await bucket(name).limiter.delete(key);
+    },
+    close: options.close,
   };
+}
+
+/**
+ * The limiter factory the configuration asks for: PostgreSQL counters when `limits.store` says
+ * so (or 'auto' with a databaseUrl), memory otherwise. `pg` is loaded only then. The rate limits
+ * and the user code guess alarm both build on it, so both are shared across instances alike.
+ */
+export async function createConfiguredLimiterFactory(config: Config): Promise<{ makeLimiter: LimiterFactory; close(): Promise<void> }> {
+  const where = config.limits.store;
+  const shared = where === 'postgres' || (where === 'auto' && config.databaseUrl !== undefined);
+  if (!shared) return { makeLimiter: memoryLimiterFactory, close: async () => {} };
+  if (!config.databaseUrl) throw new Error('limits.store "postgres" needs a databaseUrl');
+  const { default: pg } = await import('pg');
+  // A small pool of its own: counters must not queue behind the store's transactions.
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
+  pool.on('error', () => {}); // an idle client's error; the next query reports it
+  try {
+    return { makeLimiter: await createPostgresLimiterFactory(pool), close: () => pool.end() };
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
+
+/** The configured rules as createRateLimits takes them. */
+export function limitRules(config: Config): Record<LimitName, LimitRule> {
+  const { store: _store, userCodeGuessAlarm: _alarm, ...rules } = config.limits;
+  return rules;
 }

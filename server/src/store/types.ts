@@ -266,6 +266,24 @@ export interface Sessions {
   sweep(now: number): Promise<number>;
 }
 
+/** One security event (see ../services/audit.ts). Never a secret in it. */
+export interface AuditEventRecord {
+  /** Increasing, assigned by the store: the cursor of `audit tail --follow` and of exports. */
+  id: number;
+  at: number;
+  event: string;
+  fields: Record<string, string | number | boolean | null>;
+}
+
+/** The audit log: append-only (the SQLite table refuses UPDATE and DELETE). */
+export interface AuditEvents {
+  append(event: Omit<AuditEventRecord, 'id'>): Promise<void>;
+  /** Oldest first: events with id > afterId (default 0) and at >= since (default 0), at most limit. */
+  list(query: { afterId?: number; since?: number; limit: number }): Promise<AuditEventRecord[]>;
+  /** The newest `limit` events, oldest first. */
+  tail(limit: number): Promise<AuditEventRecord[]>;
+}
+
 export interface Store {
   clients: Clients;
   users: Users;
@@ -275,6 +293,7 @@ export interface Store {
   accessTokens: AccessTokens;
   signingKeys: SigningKeys;
   sessions: Sessions;
+  auditEvents: AuditEvents;
   /** Readiness probe: true when the backend answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,0 +1,78 @@
+import type { FastifyRequest } from 'fastify';
+import { OAuthError, tooManyRequests } from '../errors.js';
+import type { AuditFields } from './audit.js';
+import type { LimitName, RateLimits } from './rate-limits.js';
+
+/**
+ * The endpoints' side of the abuse limits: one call at the top of a handler spends a point and
+ * throws the 429 (Retry-After, JSON `slow_down` body, rendered by the one error handler) when the
+ * bucket is empty. The refusal itself becomes an audit event inside RateLimits.
+ */
+export async function enforceLimit(
+  rateLimits: RateLimits,
+  name: LimitName,
+  key: string,
+  fields: AuditFields = {},
+): Promise<void> {
+  const verdict = await rateLimits.consume(name, key, { fields });
+  if (!verdict.allowed) {
+    throw tooManyRequests(`too many requests; try again in ${verdict.retryAfterSeconds} seconds`, verdict.retryAfterSeconds);
+  }
+}
+
+/**
+ * The client a request claims to be, before any authentication, so a limit can be spent before
+ * the expensive part (a store lookup, an argon2 verification). Bounded, and only ever a key of a
+ * limit that also names the address, so claiming another client's id spends only one's own budget.
+ */
+export function claimedClientId(request: FastifyRequest, parameters: Record<string, string>): string {
+  let clientId: string | undefined = parameters.client_id;
+  const authorization = request.headers.authorization;
+  if (!clientId && typeof authorization === 'string') {
+    const match = /^Basic\s+([A-Za-z0-9+/=._~-]{1,1024})\s*$/i.exec(authorization);
+    if (match) {
+      const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon > 0) {
+        try {
+          clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+        } catch {
+          clientId = undefined;
+        }
+      }
+    }
+  }
+  // Keys are printable and short: they end up in the audit record and in counter stores.
+  return clientId ? clientId.slice(0, 128).replace(/[^\x21-\x7e]/g, '?') : '-';
+}
+
+/** `client_id address`, the key of the per-client-and-address buckets. */
+export const clientAndAddress = (request: FastifyRequest, parameters: Record<string, string>) =>
+  `${claimedClientId(request, parameters)} ${request.ip}`;
+
+/**
+ * Wraps the client authenticator: every failed client authentication from an address spends a
+ * point of `clientAuthenticationFailuresPerAddress`; once it is empty, the address gets 429
+ * before any secret is checked. That ends online guessing of client secrets and stops unknown
+ * clients from burning argon2 time (each failure costs the same hash work by design).
+ */
+export function limitClientAuthenticationFailures<Args extends [FastifyRequest, ...unknown[]], Result>(
+  authenticate: (...args: Args) => Promise<Result>,
+  rateLimits: RateLimits,
+): (...args: Args) => Promise<Result> {
+  return async (...args) => {
+    const request = args[0];
+    const before = await rateLimits.peek('clientAuthenticationFailuresPerAddress', request.ip);
+    if (!before.allowed) {
+      throw tooManyRequests(`too many failed client authentications; try again in ${before.retryAfterSeconds} seconds`, before.retryAfterSeconds);
+    }
+    try {
+      return await authenticate(...args);
+    } catch (error) {
+      if (error instanceof OAuthError && error.error === 'invalid_client') {
+        await rateLimits.consume('clientAuthenticationFailuresPerAddress', request.ip, { fields: { path: request.routeOptions.url ?? null } });
+      }
+      throw error;
+    }
+  };
+}

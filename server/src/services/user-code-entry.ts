@@ -1,0 +1,45 @@
+import type { ApprovalService, PendingApproval } from './approval.js';
+import type { AuditLog } from './audit.js';
+import type { RateLimits } from './rate-limits.js';
+import type { UserCodeGuessAlarm } from './user-code-alarm.js';
+
+export type UserCodeLookup =
+  | { kind: 'found'; pending: PendingApproval }
+  /** Unknown, expired, already decided or of a blocked client: one answer for all (checklist UC-6). */
+  | { kind: 'not_found' }
+  | { kind: 'throttled'; retryAfterSeconds: number };
+
+/**
+ * The one way the verification pages turn what a person typed into a pending device grant, with
+ * the brute-force limits of RFC 8628 §5.1 around it: every entry spends a point per address and
+ * per browser session (10 a minute by default), while the global guess alarm is active it spends
+ * `tightenFactor` points, and every miss counts toward the alarm. A miss is recorded as
+ * `user_code_rejected` with the address only: the typed code is never written anywhere.
+ */
+export function createUserCodeEntry(deps: {
+  approval: ApprovalService;
+  rateLimits: RateLimits;
+  alarm: UserCodeGuessAlarm;
+  audit: AuditLog;
+  tightenFactor: number;
+}) {
+  async function lookup(typed: string, who: { address: string; sessionId?: string | null }): Promise<UserCodeLookup> {
+    const cost = (await deps.alarm.active()) ? deps.tightenFactor : 1;
+    const fields = { address: who.address, alarm: cost > 1 };
+    const byAddress = await deps.rateLimits.consume('userCodeEntryPerAddress', who.address, { cost, fields });
+    if (!byAddress.allowed) return { kind: 'throttled', retryAfterSeconds: byAddress.retryAfterSeconds };
+    if (who.sessionId) {
+      const bySession = await deps.rateLimits.consume('userCodeEntryPerSession', who.sessionId, { cost, fields });
+      if (!bySession.allowed) return { kind: 'throttled', retryAfterSeconds: bySession.retryAfterSeconds };
+    }
+    const pending = await deps.approval.findPending(typed);
+    if (pending) return { kind: 'found', pending };
+    deps.audit.record('user_code_rejected', { address: who.address });
+    await deps.alarm.recordFailure();
+    return { kind: 'not_found' };
+  }
+
+  return { lookup };
+}
+
+export type UserCodeEntry = ReturnType<typeof createUserCodeEntry>;

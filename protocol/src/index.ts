@@ -12,8 +12,13 @@ export type GrantOutcome = 'approved' | 'denied' | 'expired';
 export interface PushEndpoints {
   /** ws:// or wss:// URL; the device sends a SubscribeMessage as its first frame. */
   websocket?: string;
-  /** MQTT broker URL and the topic of this grant (derived from a hash of the device code). */
-  mqtt?: { url: string; topic: string };
+  /**
+   * MQTT broker URL and the topic of this grant (derived from a hash of the device code). The
+   * device connects with username = `username` (the grant's push key; the embedded broker also
+   * accepts the client_id) and password = the device code, then subscribes to `topic` alone.
+   * `username` is the same on every broker (mosquitto's ACL pattern needs it); see docs/push.md.
+   */
+  mqtt?: { url: string; topic: string; username?: string };
 }
 
 /** First message a device sends on the WebSocket. The device code never travels in a URL. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
-import { createInProcessBus } from './bus/in-process.js';
+import { openBus } from './bus/open.js';
 import type { EventBus } from './bus/types.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -14,6 +14,7 @@ import { createKeyStore } from './keys/keystore.js';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.js';
 import { createLogger } from './logger.js';
 import type { ApplianceModule } from './modules.js';
+import { createPushEndpoints } from './push/endpoints.js';
 import { createApprovalService } from './services/approval.js';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.js';
 import { createAuditLog } from './services/audit.js';
@@ -58,7 +59,8 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const store = deps.store ?? (await openStore(config));
-  const bus = deps.bus ?? createInProcessBus((error) => logger.error({ err: error }, 'bus listener failed'));
+  // In process by default; through the external MQTT broker when one is configured (bus/open.ts).
+  const bus = deps.bus ?? (await openBus(config, logger));
   const keys = createKeyStore({
     signingKeys: store.signingKeys,
     sealer: openSealer(config),
@@ -90,7 +92,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
-    pushEndpoints: () => ({}),
+    pushEndpoints: createPushEndpoints(config),
   };
   return context;
 }

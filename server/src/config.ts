@@ -129,6 +129,15 @@ export const configSchema = z
         mqttPublicUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional(),
         /** Which bus carries grant events between instances: in-process, or the MQTT broker. */
         bus: z.enum(['auto', 'memory', 'mqtt', 'postgres']).default('auto'),
+        /**
+         * Open connections per push channel (WebSocket, embedded MQTT), in total and per address:
+         * bounded so a flood cannot exhaust sockets and memory. Many devices may share one address
+         * behind a NAT: raise the per-address limit for such sites and for load tests.
+         */
+        maxConnections: z.coerce.number().int().min(1).default(20_000),
+        maxConnectionsPerAddress: z.coerce.number().int().min(1).default(200),
+        /** Seconds a new connection may take to subscribe (WebSocket) or CONNECT (MQTT) before it is dropped. */
+        subscribeTimeout: z.coerce.number().int().min(1).max(60).default(5),
       })
       .default({}),
     limits: limitsSchema.default({}),
@@ -176,6 +185,9 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_MQTT_PASSWORD: 'push.mqttPassword',
   DEVICEGATE_MQTT_PUBLIC_URL: 'push.mqttPublicUrl',
   DEVICEGATE_BUS: 'push.bus',
+  DEVICEGATE_PUSH_MAX_CONNECTIONS: 'push.maxConnections',
+  DEVICEGATE_PUSH_MAX_CONNECTIONS_PER_ADDRESS: 'push.maxConnectionsPerAddress',
+  DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
   DEVICEGATE_LIMITS_STORE: 'limits.store',
 };
 

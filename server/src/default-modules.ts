@@ -1,10 +1,11 @@
 import type { AppContext } from './context.js';
 import type { ApplianceModule } from './modules.js';
+import { pushModules } from './push/index.js';
 
 /**
  * The modules `devicegate serve` runs beside the OAuth core. The verification pages and the
  * push channels (WebSocket, MQTT) register here.
  */
-export function defaultModules(_context: AppContext): ApplianceModule[] {
-  return [];
+export function defaultModules(context: AppContext): ApplianceModule[] {
+  return [...pushModules(context)];
 }

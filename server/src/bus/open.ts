@@ -1,0 +1,24 @@
+import type { Logger } from 'pino';
+import { ConfigError, type Config } from '../config.js';
+import { createInProcessBus } from './in-process.js';
+import { createMqttBus } from './mqtt-bus.js';
+import type { EventBus } from './types.js';
+
+/**
+ * The configured grant event bus. `auto`: through the external MQTT broker when one is
+ * configured (several instances then share it), else in process (one instance, the embedded
+ * default). `mqtt` requires an external broker: the embedded one lives inside one instance.
+ */
+export async function openBus(config: Config, logger: Logger): Promise<EventBus> {
+  const { bus, mqttUrl, mqttUsername, mqttPassword } = config.push;
+  const kind = bus === 'auto' ? (mqttUrl ? 'mqtt' : 'memory') : bus;
+  switch (kind) {
+    case 'memory':
+      return createInProcessBus((error) => logger.error({ err: error }, 'bus listener failed'));
+    case 'mqtt':
+      if (!mqttUrl) throw new ConfigError('invalid configuration: push.bus "mqtt" needs push.mqttUrl (an external broker)');
+      return createMqttBus({ url: mqttUrl, username: mqttUsername, password: mqttPassword, logger });
+    default:
+      throw new ConfigError(`invalid configuration: push.bus "${kind}" is not available in this build`);
+  }
+}

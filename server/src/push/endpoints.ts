@@ -1,0 +1,55 @@
+import { MQTT_TOPIC_PREFIX, type PushEndpoints } from '@devicegate/protocol';
+import type { Config } from '../config.js';
+import { paths } from '../endpoints/paths.js';
+
+/**
+ * Where a device waits for the outcome of its grant, derived from the configuration alone so
+ * every instance behind one name advertises the same places. The device authorization response
+ * carries these as `push` and discovery advertises the URLs (ignored by standard clients).
+ */
+
+/** The MQTT topic of one grant: the prefix and the grant's push key (one-way from its device code). */
+export function grantTopic(pushKey: string): string {
+  return `${MQTT_TOPIC_PREFIX}${pushKey}`;
+}
+
+/** ws:// beside http://, wss:// beside https://: the WebSocket lives on the issuer's host. */
+export function websocketUrl(config: Config): string {
+  return `${config.issuer.replace(/^http/, 'ws')}${paths.pushWebSocket}`;
+}
+
+/** True when a broker takes device subscriptions: the embedded one, or an external one. */
+export function mqttEnabled(config: Config): boolean {
+  return Boolean(config.push.mqttUrl) || config.push.mqttEmbedded;
+}
+
+/**
+ * The broker URL devices are told: `mqttPublicUrl` when set (a TLS proxy, another listener of
+ * the external broker, a public name), else the external broker's URL, else the embedded broker.
+ * For mosquitto with the shipped configuration, devices use the device listener, not the
+ * appliance's own: set `mqttPublicUrl` to it.
+ */
+export function mqttDeviceUrl(config: Config): string {
+  const { mqttPublicUrl, mqttUrl, mqttHost, mqttPort } = config.push;
+  if (mqttPublicUrl) return mqttPublicUrl;
+  if (mqttUrl) return mqttUrl;
+  const host = mqttHost.includes(':') ? `[${mqttHost}]` : mqttHost;
+  return `mqtt://${host}:${mqttPort}`;
+}
+
+/**
+ * `context.pushEndpoints`: for each enabled channel, where to listen. The MQTT username is the
+ * push key on every broker, so one rule serves the embedded broker and mosquitto alike (see
+ * docs/push.md: mosquitto's ACL pattern `devicegate/grants/%u` needs it); the password is the
+ * device code.
+ */
+export function createPushEndpoints(config: Config): (pushKey: string) => PushEndpoints {
+  const websocket = config.push.websocket ? websocketUrl(config) : undefined;
+  const mqttUrl = mqttEnabled(config) ? mqttDeviceUrl(config) : undefined;
+  return (pushKey) => {
+    const endpoints: PushEndpoints = {};
+    if (websocket) endpoints.websocket = websocket;
+    if (mqttUrl) endpoints.mqtt = { url: mqttUrl, topic: grantTopic(pushKey), username: pushKey };
+    return endpoints;
+  };
+}

@@ -1,0 +1,21 @@
+import type { AppContext } from '../context.js';
+import type { ApplianceModule } from '../modules.js';
+import { createEmbeddedMqttModule } from './mqtt-embedded.js';
+import { createExternalMqttModule } from './mqtt-external.js';
+import { createWebSocketPushModule } from './websocket.js';
+
+/**
+ * The push channels the configuration enables (issue 4; docs/push.md): the WebSocket at /push,
+ * and MQTT through an external broker when push.mqttUrl is set, else the embedded one unless
+ * push.mqttEmbedded is false.
+ */
+export function pushModules(context: AppContext): ApplianceModule[] {
+  const { push } = context.config;
+  const modules: ApplianceModule[] = [];
+  if (push.websocket) modules.push(createWebSocketPushModule(context));
+  if (push.mqttUrl) modules.push(createExternalMqttModule(context));
+  else if (push.mqttEmbedded) modules.push(createEmbeddedMqttModule(context));
+  return modules;
+}
+
+export { createPushEndpoints, grantTopic } from './endpoints.js';

@@ -1,0 +1,198 @@
+import { createServer, type Server as TcpServer, type Socket } from 'node:net';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import type { AppContext } from '../context.js';
+import type { ApplianceModule } from '../modules.js';
+import { hashSecret } from '../secrets.js';
+import { createConnectionLimits } from './connection-limits.js';
+import { grantTopic, mqttDeviceUrl } from './endpoints.js';
+import { grantState, MAX_DEVICE_CODE_LENGTH } from './grant-state.js';
+import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.js';
+
+/** MQTT 3.1.1 §3.2.2.3 CONNACK return codes. */
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+/** A device must ping at least this often (seconds); keepalive 0 (never) is refused. */
+const KEEPALIVE_LIMIT_SECONDS = 300;
+
+/** What the broker knows of an authenticated device: its grant, nothing else. */
+interface DeviceSession {
+  pushKey: string;
+  topic: string;
+  deviceCodeHash: string;
+}
+
+function connectError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/**
+ * The embedded MQTT broker (aedes), so the quickstart pushes over MQTT with nothing else to run.
+ * A device connects with username = its grant's push key (or its client_id) and password = its
+ * device code; the broker looks the grant up by the code's hash and refuses anything else. It may
+ * then subscribe to its own grant's topic only (no wildcards, nothing else) and never publish:
+ * only the appliance publishes, in process. aedes 1.x speaks MQTT 3.1 and 3.1.1; MQTT 5 clients
+ * are refused at CONNECT ("unacceptable protocol version") and are served by an external broker.
+ */
+export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
+  const { store, clock, bus, logger, config } = context;
+  const { mqttHost, mqttPort, maxConnections, maxConnectionsPerAddress, subscribeTimeout } = config.push;
+  const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
+  const sessions = new WeakMap<Client, DeviceSession>();
+  /** One timer per waiting grant (not per device): at its expiry the `expired` outcome is published. */
+  const expiryTimers = new Map<string, NodeJS.Timeout>();
+  const sockets = new Set<Socket>();
+  let broker: Aedes | undefined;
+  let tcpServer: TcpServer | undefined;
+  let unsubscribe: (() => void) | undefined;
+
+  const publisher: BrokerPublisher = {
+    publishRetained(topic, payload) {
+      // aedes 1.x has no MQTT 5 message expiry: mqtt-outcomes clears the message on schedule.
+      return publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false });
+    },
+    clearRetained(topic) {
+      return publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 1, retain: true, dup: false });
+    },
+  };
+  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: config.sweepRetention });
+
+  function publish(packet: PublishPacket): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!broker || broker.closed) return resolve();
+      broker.publish(packet, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  function stopExpiryTimer(pushKey: string): void {
+    const timer = expiryTimers.get(pushKey);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    expiryTimers.delete(pushKey);
+  }
+
+  async function authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<void> {
+    if (!username || !password || password.length === 0 || password.length > MAX_DEVICE_CODE_LENGTH) {
+      throw connectError(BAD_USERNAME_OR_PASSWORD, 'a device connects with its push key (or client_id) and device code');
+    }
+    const deviceCodeHash = hashSecret(password.toString('utf8'));
+    const grant = await store.deviceGrants.findByDeviceCodeHash(deviceCodeHash);
+    // Unknown code, or a username that is not this grant's: the same answer, nothing revealed.
+    if (!grant || (username !== grant.pushKey && username !== grant.clientId)) {
+      throw connectError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password');
+    }
+    if (grant.status === 'redeemed') throw connectError(NOT_AUTHORIZED, 'the device code was already used');
+    sessions.set(client, { pushKey: grant.pushKey, topic: grantTopic(grant.pushKey), deviceCodeHash });
+  }
+
+  /**
+   * Exactly the grant's own topic (a wildcard never equals it). Before the subscription is
+   * granted, a decided grant's outcome is made sure to be retained, so it is delivered at once
+   * even if it was decided before this process started; a pending one gets its expiry timer.
+   */
+  async function authorizeSubscribe(session: DeviceSession): Promise<boolean> {
+    const grant = await store.deviceGrants.findByDeviceCodeHash(session.deviceCodeHash);
+    if (!grant) return false;
+    const now = clock.now();
+    const state = grantState(grant, now);
+    if (state === 'redeemed') return false;
+    if (state === 'pending') {
+      if (!expiryTimers.has(grant.pushKey)) {
+        const timer = setTimeout(() => {
+          expiryTimers.delete(grant.pushKey);
+          void outcomes.publishOutcome(grant.pushKey, 'expired', grant.id);
+        }, grant.expiresAt - now);
+        timer.unref();
+        expiryTimers.set(grant.pushKey, timer);
+      }
+    } else if (outcomes.retainedOutcome(grant.pushKey) !== state) {
+      await outcomes.publishOutcome(grant.pushKey, state, grant.id);
+    }
+    return true;
+  }
+
+  function onConnection(socket: Socket): void {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (limits.acquire(address) !== 'ok' || !broker) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      limits.release(address);
+    });
+    broker.handle(socket);
+  }
+
+  const deviceUrl = mqttDeviceUrl(config);
+  return {
+    name: 'push-mqtt-embedded',
+    metadata: () => ({ devicegate_push_mqtt_endpoint: deviceUrl }),
+    async start() {
+      broker = await Aedes.createBroker({
+        // A client that connects and never sends CONNECT is dropped, like a silent WebSocket.
+        connectTimeout: subscribeTimeout * 1000,
+        keepaliveLimit: KEEPALIVE_LIMIT_SECONDS,
+        maxClientsIdLength: 128,
+        // A device receives one message; a deep queue only helps a client that does not read.
+        queueLimit: 8,
+        authenticate(client, username, password, done) {
+          authenticate(client, username, password).then(
+            () => done(null, true),
+            (error: AuthenticateError) => {
+              if (typeof error.returnCode !== 'number') {
+                logger.error({ err: error }, 'mqtt authentication failed');
+                return done(connectError(3, 'server unavailable'), false);
+              }
+              done(error, false);
+            },
+          );
+        },
+        authorizeSubscribe(client, subscription, done) {
+          const session = sessions.get(client);
+          // done(null, null) answers 0x80 (failure) in SUBACK for this topic alone.
+          if (!session || subscription.topic !== session.topic) return done(null, null);
+          authorizeSubscribe(session).then(
+            (allowed) => done(null, allowed ? { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 } : null),
+            (error: unknown) => {
+              logger.error({ err: error }, 'mqtt subscription check failed');
+              done(null, null);
+            },
+          );
+        },
+        // Devices never publish (wills included): only the appliance does, in process.
+        authorizePublish(_client, _packet, done) {
+          done(new Error('devices may not publish'));
+        },
+      });
+      broker.on('clientError', (_client, error) => logger.debug({ err: error }, 'mqtt client error'));
+      unsubscribe = bus.subscribe((event) => {
+        stopExpiryTimer(event.pushKey);
+        // Every event, local or from another instance: this broker's devices are only told here.
+        void outcomes.handle(event);
+      });
+      outcomes.start();
+      tcpServer = createServer(onConnection);
+      tcpServer.maxConnections = maxConnections;
+      await new Promise<void>((resolve, reject) => {
+        tcpServer!.once('error', reject);
+        tcpServer!.listen(mqttPort, mqttHost, () => {
+          tcpServer!.off('error', reject);
+          resolve();
+        });
+      });
+      tcpServer.on('error', (error) => logger.error({ err: error }, 'mqtt listener error'));
+      logger.info({ host: mqttHost, port: mqttPort }, 'embedded MQTT broker listening');
+    },
+    async stop() {
+      unsubscribe?.();
+      outcomes.stop();
+      for (const timer of expiryTimers.values()) clearTimeout(timer);
+      expiryTimers.clear();
+      const closed = tcpServer ? new Promise<void>((resolve) => tcpServer!.close(() => resolve())) : Promise.resolve();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      if (broker) await new Promise<void>((resolve) => broker!.close(() => resolve()));
+    },
+  };
+}

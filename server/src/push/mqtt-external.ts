@@ -1,0 +1,51 @@
+import type { MqttClient } from 'mqtt';
+import { isRemoteEvent } from '../bus/mqtt-bus.js';
+import { connectApplianceClient, redactUrl } from '../bus/mqtt-connect.js';
+import type { AppContext } from '../context.js';
+import type { ApplianceModule } from '../modules.js';
+import { mqttDeviceUrl } from './endpoints.js';
+import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.js';
+
+/**
+ * Push through an external broker (mosquitto, EMQX, HiveMQ) instead of the embedded one. The
+ * appliance connects as its privileged publisher (push.mqttUsername / push.mqttPassword) and
+ * publishes each outcome retained, QoS 1, with an MQTT 5 message expiry; the broker's own ACL
+ * keeps each device to its grant's topic (deploy/mosquitto). Only the instance where an event
+ * happened publishes it: the broker is shared, so one retained message serves every device.
+ */
+export function createExternalMqttModule(context: AppContext): ApplianceModule {
+  const { store, clock, bus, logger, config } = context;
+  const url = config.push.mqttUrl!;
+  let client: MqttClient | undefined;
+  let unsubscribe: (() => void) | undefined;
+
+  const publisher: BrokerPublisher = {
+    async publishRetained(topic, payload, expirySeconds) {
+      await client?.publishAsync(topic, payload, { qos: 1, retain: true, properties: { messageExpiryInterval: expirySeconds } });
+    },
+    async clearRetained(topic) {
+      await client?.publishAsync(topic, '', { qos: 1, retain: true });
+    },
+  };
+  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: config.sweepRetention });
+  const deviceUrl = mqttDeviceUrl(config);
+
+  return {
+    name: 'push-mqtt-external',
+    metadata: () => ({ devicegate_push_mqtt_endpoint: deviceUrl }),
+    async start() {
+      client = await connectApplianceClient({ url, username: config.push.mqttUsername, password: config.push.mqttPassword, role: 'push' });
+      client.on('error', (error) => logger.error({ err: error, broker: redactUrl(url) }, 'push broker error'));
+      unsubscribe = bus.subscribe((event) => {
+        if (isRemoteEvent(event)) return;
+        void outcomes.handle(event);
+      });
+      outcomes.start();
+    },
+    async stop() {
+      unsubscribe?.();
+      outcomes.stop();
+      await client?.endAsync();
+    },
+  };
+}

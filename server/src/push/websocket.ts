@@ -1,0 +1,262 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { GrantOutcome, PushMessage } from '@devicegate/protocol';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { GrantEvent } from '../bus/types.js';
+import type { AppContext } from '../context.js';
+import { paths } from '../endpoints/paths.js';
+import type { ApplianceModule } from '../modules.js';
+import { deriveKey, hashSecret } from '../secrets.js';
+import { createConnectionLimits, upgradeAddress } from './connection-limits.js';
+import { websocketUrl } from './endpoints.js';
+import { encodePushMessage, grantState, MAX_DEVICE_CODE_LENGTH, secondsLeft } from './grant-state.js';
+
+/** A subscribe frame is ~80 bytes; 4 KiB leaves room and refuses anything else early. */
+const MAX_PAYLOAD_BYTES = 4096;
+/** Ping every 30 s; a peer that has not answered the previous ping by then is gone. */
+const PING_INTERVAL_MS = 30_000;
+/** On shutdown, how long closing handshakes may take before sockets are cut. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+/** RFC 6455 §7.4.1 close codes. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_POLICY = 1008;
+const CLOSE_SERVER_ERROR = 1011;
+
+/**
+ * One open connection. Kept small on purpose (issue 6: under 2 KB per waiting device): one object
+ * per socket, one timer at a time (the subscribe deadline, then the grant's expiry), and the
+ * waiting index holds the connection itself, not a Set per grant.
+ */
+interface Connection {
+  socket: WebSocket;
+  address: string;
+  /** new: no subscribe yet; lookup: reading the store; waiting: pending sent; done: outcome or error sent. */
+  phase: 'new' | 'lookup' | 'waiting' | 'done';
+  alive: boolean;
+  timer: NodeJS.Timeout | undefined;
+  pushKey: string | undefined;
+  /** An outcome that arrived on the bus while the store was being read. */
+  early: GrantOutcome | undefined;
+}
+
+/**
+ * Push over WebSocket (issue 4). The device opens `/push` and sends
+ * `{"type":"subscribe","device_code":"..."}` as its first frame: the code never travels in a URL,
+ * where proxies log it. The appliance answers `pending` with expires_in, later exactly one of
+ * approved/denied/expired, then closes normally. The push only tells the device to make its one
+ * token request now; tokens never travel here (RFC 8628 §3.5, checklist TK-8/TK-9).
+ *
+ * Waiting connections are indexed by push key in one Map and the module listens on the bus once,
+ * so an approval costs one Map lookup however many devices wait.
+ */
+export function createWebSocketPushModule(context: AppContext): ApplianceModule {
+  const { store, clock, bus, logger, config } = context;
+  const { maxConnections, maxConnectionsPerAddress, subscribeTimeout } = config.push;
+  const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
+  const connections = new Set<Connection>();
+  const waiting = new Map<string, Connection | Connection[]>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: MAX_PAYLOAD_BYTES,
+    // Compression would cost tens of KB per socket for frames of a few dozen bytes.
+    perMessageDeflate: false,
+  });
+  let server: Server | undefined;
+  let pingTimer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let draining = false;
+
+  function addWaiting(connection: Connection, pushKey: string): void {
+    const entry = waiting.get(pushKey);
+    if (entry === undefined) waiting.set(pushKey, connection);
+    else if (Array.isArray(entry)) entry.push(connection);
+    else waiting.set(pushKey, [entry, connection]);
+  }
+
+  function removeWaiting(connection: Connection): void {
+    const pushKey = connection.pushKey;
+    if (pushKey === undefined) return;
+    const entry = waiting.get(pushKey);
+    if (entry === connection) waiting.delete(pushKey);
+    else if (Array.isArray(entry)) {
+      const rest = entry.filter((other) => other !== connection);
+      if (rest.length === 0) waiting.delete(pushKey);
+      else waiting.set(pushKey, rest.length === 1 ? rest[0]! : rest);
+    }
+  }
+
+  function send(connection: Connection, message: PushMessage): void {
+    connection.socket.send(encodePushMessage(message));
+  }
+
+  /** Ends a connection's wait: one final message, then a close; nothing more is ever sent. */
+  function finish(connection: Connection, message: PushMessage, code: number, reason = ''): void {
+    if (connection.phase === 'done') return;
+    connection.phase = 'done';
+    clearTimeout(connection.timer);
+    connection.timer = undefined;
+    removeWaiting(connection);
+    send(connection, message);
+    connection.socket.close(code, reason);
+  }
+
+  function refuse(connection: Connection, error: string, description: string, code = CLOSE_POLICY): void {
+    finish(connection, { type: 'error', error, error_description: description }, code);
+  }
+
+  function onBusEvent(event: GrantEvent): void {
+    // `closed` means redeemed: whoever waited was already told `approved`.
+    if (event.type !== 'outcome') return;
+    const entry = waiting.get(event.pushKey);
+    if (entry === undefined) return;
+    for (const connection of Array.isArray(entry) ? [...entry] : [entry]) {
+      if (connection.phase === 'lookup') connection.early ??= event.outcome;
+      else if (connection.phase === 'waiting') finish(connection, { type: event.outcome }, CLOSE_NORMAL);
+    }
+  }
+
+  function parseSubscribe(data: RawData, isBinary: boolean): string | null {
+    if (isBinary) return null;
+    let value: unknown;
+    try {
+      value = JSON.parse(data.toString());
+    } catch {
+      return null;
+    }
+    if (!value || typeof value !== 'object') return null;
+    const { type, device_code: deviceCode } = value as { type?: unknown; device_code?: unknown };
+    if (type !== 'subscribe' || typeof deviceCode !== 'string') return null;
+    if (deviceCode.length === 0 || deviceCode.length > MAX_DEVICE_CODE_LENGTH) return null;
+    return deviceCode;
+  }
+
+  async function subscribe(connection: Connection, deviceCode: string): Promise<void> {
+    const deviceCodeHash = hashSecret(deviceCode);
+    // The push key is derived without the store, so the connection joins the index before the
+    // read: an approval committed while the read runs is kept in `early`, never lost.
+    const pushKey = deriveKey('push', deviceCodeHash);
+    connection.pushKey = pushKey;
+    connection.phase = 'lookup';
+    addWaiting(connection, pushKey);
+    const grant = await store.deviceGrants.findByDeviceCodeHash(deviceCodeHash);
+    if (connection.phase !== 'lookup') return; // closed while reading
+    if (!grant) return refuse(connection, 'invalid_grant', 'the device code is invalid');
+    const now = clock.now();
+    const state = grantState(grant, now);
+    // Mirrors the token endpoint: a used code is spent, its tokens were already issued.
+    if (state === 'redeemed') return refuse(connection, 'invalid_grant', 'the device code was already used');
+    if (state !== 'pending') return finish(connection, { type: state }, CLOSE_NORMAL);
+    send(connection, { type: 'pending', expires_in: secondsLeft(grant, now) });
+    if (connection.early) return finish(connection, { type: connection.early }, CLOSE_NORMAL);
+    connection.phase = 'waiting';
+    // The device learns of expiry on time, whether or not the sweeper has run yet.
+    connection.timer = setTimeout(() => finish(connection, { type: 'expired' }, CLOSE_NORMAL), grant.expiresAt - now);
+  }
+
+  function onConnection(socket: WebSocket, address: string): void {
+    const connection: Connection = { socket, address, phase: 'new', alive: true, timer: undefined, pushKey: undefined, early: undefined };
+    connections.add(connection);
+    connection.timer = setTimeout(
+      () => refuse(connection, 'invalid_request', `no subscribe message within ${subscribeTimeout} s`),
+      subscribeTimeout * 1000,
+    );
+    socket.on('pong', () => {
+      connection.alive = true;
+    });
+    socket.on('message', (data, isBinary) => {
+      if (connection.phase !== 'new') {
+        return refuse(connection, 'invalid_request', 'only one subscribe message is allowed');
+      }
+      const deviceCode = parseSubscribe(data, isBinary);
+      if (deviceCode === null) {
+        return refuse(connection, 'invalid_request', 'the first message must be {"type":"subscribe","device_code":"..."}');
+      }
+      clearTimeout(connection.timer);
+      connection.timer = undefined;
+      subscribe(connection, deviceCode).catch((error: unknown) => {
+        logger.error({ err: error }, 'push subscription failed');
+        refuse(connection, 'server_error', 'the subscription could not be completed', CLOSE_SERVER_ERROR);
+      });
+    });
+    // Too large a frame or a protocol violation: ws closes the socket itself (1009, 1002).
+    socket.on('error', (error) => logger.debug({ err: error }, 'push websocket error'));
+    socket.on('close', () => {
+      connection.phase = 'done';
+      clearTimeout(connection.timer);
+      removeWaiting(connection);
+      connections.delete(connection);
+      limits.release(address);
+    });
+  }
+
+  function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const pathname = (request.url ?? '/').split('?', 1)[0];
+    if (pathname !== paths.pushWebSocket) {
+      // Another module may own this path; with none, nobody would ever answer.
+      if (server && server.listenerCount('upgrade') <= 1) rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (draining) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    const address = upgradeAddress(request, config.trustProxy);
+    const verdict = limits.acquire(address);
+    if (verdict === 'total') return rejectUpgrade(socket, 503, 'Service Unavailable');
+    if (verdict === 'address') return rejectUpgrade(socket, 429, 'Too Many Requests');
+    let upgraded = false;
+    socket.once('close', () => {
+      if (!upgraded) limits.release(address);
+    });
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      upgraded = true;
+      onConnection(ws, address);
+    });
+  }
+
+  function pingAll(): void {
+    for (const connection of connections) {
+      if (!connection.alive) {
+        connection.socket.terminate();
+        continue;
+      }
+      connection.alive = false;
+      connection.socket.ping();
+    }
+  }
+
+  const url = websocketUrl(config);
+  return {
+    name: 'push-websocket',
+    metadata: () => ({ devicegate_push_websocket_endpoint: url }),
+    async start(httpServer) {
+      server = httpServer;
+      unsubscribe = bus.subscribe(onBusEvent);
+      httpServer.on('upgrade', onUpgrade);
+      pingTimer = setInterval(pingAll, PING_INTERVAL_MS);
+      pingTimer.unref();
+    },
+    async stop() {
+      draining = true;
+      unsubscribe?.();
+      clearInterval(pingTimer);
+      server?.off('upgrade', onUpgrade);
+      const open = [...connections];
+      for (const connection of open) {
+        connection.phase = 'done';
+        clearTimeout(connection.timer);
+        connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+      }
+      // Bounded wait for the closing handshakes, then whatever is left is cut.
+      const until = Date.now() + SHUTDOWN_GRACE_MS;
+      while (connections.size > 0 && Date.now() < until) await delay(20);
+      for (const connection of connections) connection.socket.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

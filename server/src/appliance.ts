@@ -9,7 +9,13 @@ import type { EventBus } from './bus/types.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
+import { createDpopService } from './dpop/index.js';
+import { createDpopNonces } from './dpop/nonce.js';
+import { createMemoryReplayCache } from './dpop/replay-cache.js';
+import { createClientAssertionVerifier } from './http/client-assertion.js';
 import { createClientAuthenticator } from './http/client-auth.js';
+import { paths } from './endpoints/paths.js';
+import { deriveKey } from './secrets.js';
 import { createKeyStore } from './keys/keystore.js';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.js';
 import { createLogger } from './logger.js';
@@ -50,8 +56,12 @@ export async function openStore(config: Config): Promise<Store> {
   return createSqliteStore({ filename: path.join(config.dataDir, 'devicegate.sqlite') });
 }
 
+function openMasterKey(config: Config): Buffer {
+  return config.masterKey ? parseMasterKey(config.masterKey) : loadOrCreateMasterKeyFile(config.dataDir);
+}
+
 export function openSealer(config: Config) {
-  return createSealer(config.masterKey ? parseMasterKey(config.masterKey) : loadOrCreateMasterKeyFile(config.dataDir));
+  return createSealer(openMasterKey(config));
 }
 
 /** Everything a request needs, wired from the configuration and optional replacements. */
@@ -72,6 +82,8 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
   const approval = createApprovalService({ store, bus, clock, audit });
+  // In process for now; a shared one (behind the same interface) when instances scale out.
+  const replayCache = createMemoryReplayCache({ now: () => clock.now() });
   const context: AppContext = {
     config,
     store,
@@ -83,7 +95,27 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     rateLimits,
     tokens: createTokenService({ store, keys, clock, config }),
     accessTokens: createAccessTokenVerifier({ store, keys, clock, issuer: config.issuer }),
-    authenticateClient: limitClientAuthenticationFailures(createClientAuthenticator({ clients: store.clients, clock }), rateLimits),
+    authenticateClient: limitClientAuthenticationFailures(
+      createClientAuthenticator({
+        clients: store.clients,
+        clock,
+        verifyAssertion: createClientAssertionVerifier({ issuer: config.issuer, tokenEndpoint: `${config.issuer}${paths.token}`, clock, replayCache }),
+      }),
+      rateLimits,
+    ),
+    dpop: createDpopService({
+      issuer: config.issuer,
+      clock,
+      replayCache,
+      // Derived from the master key, so every instance sharing it issues and accepts the same nonces.
+      nonces: createDpopNonces({
+        secret: Buffer.from(deriveKey('dpop-nonce', openMasterKey(config).toString('base64url')), 'base64url'),
+        now: () => clock.now(),
+        windowSeconds: config.dpop.nonceWindow,
+        required: config.dpop.nonceRequired,
+      }),
+    }),
+    replayCache,
     approval,
     userCodeEntry: createUserCodeEntry({
       approval,

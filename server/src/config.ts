@@ -141,6 +141,20 @@ export const configSchema = z
       })
       .default({}),
     limits: limitsSchema.default({}),
+    /** DPoP (RFC 9449) at the token endpoint. */
+    dpop: z
+      .object({
+        /**
+         * Server nonces (RFC 9449 §8) required in every proof: a proof cannot then be made ahead
+         * of time by someone who held the device's key for a moment. It costs one extra round
+         * trip per nonce window, and every DPoP client library handles use_dpop_nonce.
+         */
+        nonceRequired: z.coerce.boolean().default(true),
+        /** A nonce is fresh for one to two windows: longer than a poll interval or a retry. */
+        nonceWindow: z.coerce.number().int().min(10).max(3600).default(300),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -189,6 +203,8 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_PUSH_MAX_CONNECTIONS_PER_ADDRESS: 'push.maxConnectionsPerAddress',
   DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
   DEVICEGATE_LIMITS_STORE: 'limits.store',
+  DEVICEGATE_DPOP_NONCE_REQUIRED: 'dpop.nonceRequired',
+  DEVICEGATE_DPOP_NONCE_WINDOW: 'dpop.nonceWindow',
 };
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -203,7 +219,7 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
 
 /** "true"/"1"/"yes" and "false"/"0"/"no"/"off"; z.coerce.boolean would read "false" as true. */
 function envValue(name: string, raw: string): unknown {
-  if (/(_WEBSOCKET|_MQTT_EMBEDDED|_DEMO|_TRUST_PROXY)$/.test(name)) {
+  if (/(_WEBSOCKET|_MQTT_EMBEDDED|_DEMO|_TRUST_PROXY|_DPOP_NONCE_REQUIRED)$/.test(name)) {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
     if (/^(0|false|no|off)$/i.test(raw)) return false;
     throw new ConfigError(`${name} must be true or false, not "${raw}"`);

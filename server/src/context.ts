@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { EventBus } from './bus/types.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import type { DpopService } from './dpop/index.js';
+import type { ReplayCache } from './dpop/replay-cache.js';
 import type { ClientAuthenticator } from './http/client-auth.js';
 import type { KeyStore } from './keys/keystore.js';
 import type { ApprovalService } from './services/approval.js';
@@ -29,6 +31,10 @@ export interface AppContext {
   tokens: TokenService;
   accessTokens: AccessTokenVerifier;
   authenticateClient: ClientAuthenticator;
+  /** DPoP proofs (RFC 9449) at the token endpoint and userinfo, with server nonces. */
+  dpop: DpopService;
+  /** Single-use jti of DPoP proofs and client assertions. */
+  replayCache: ReplayCache;
   approval: ApprovalService;
   /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */
   userCodeEntry: UserCodeEntry;

@@ -1,5 +1,6 @@
 import type { AppContext } from './context.js';
 import type { ApplianceModule } from './modules.js';
+import { createVerificationModule } from '@devicegate/verification-ui';
 import { pushModules } from './push/index.js';
 
 /**
@@ -7,5 +8,5 @@ import { pushModules } from './push/index.js';
  * push channels (WebSocket, MQTT) register here.
  */
 export function defaultModules(context: AppContext): ApplianceModule[] {
-  return [...pushModules(context)];
+  return [createVerificationModule(), ...pushModules(context)];
 }

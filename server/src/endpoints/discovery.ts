@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { DPOP_SIGNING_ALGS } from '../dpop/proof.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
+import { CLIENT_ASSERTION_SIGNING_ALGS } from '../http/client-assertion.js';
 import { enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
@@ -15,7 +17,7 @@ export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'offline_access']
  */
 export function buildMetadata(context: AppContext, extraMetadata: () => Record<string, unknown>): Record<string, unknown> {
   const { issuer } = context.config;
-  const authMethods = ['none', 'client_secret_basic', 'client_secret_post'];
+  const authMethods = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'];
   return {
     issuer,
     device_authorization_endpoint: `${issuer}${paths.deviceAuthorization}`,
@@ -32,8 +34,14 @@ export function buildMetadata(context: AppContext, extraMetadata: () => Record<s
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [context.config.signingAlg],
     token_endpoint_auth_methods_supported: authMethods,
+    // RFC 8414 §2: private_key_jwt (RFC 7523) assertions, asymmetric algorithms only.
+    token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_SIGNING_ALGS,
     revocation_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_SIGNING_ALGS,
     introspection_endpoint_auth_methods_supported: authMethods.filter((method) => method !== 'none'),
+    introspection_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_SIGNING_ALGS,
+    // RFC 9449 §5.1 (checklist MD-2).
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     service_documentation: `${issuer}${context.config.verificationPath}`,
     ...extraMetadata(),
   };

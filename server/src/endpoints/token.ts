@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { dpopRequired } from '../dpop/errors.js';
 import { unauthorizedClient, unsupportedGrantType } from '../errors.js';
 import { grantHandlers } from '../grants/index.js';
 import type { GrantType } from '../store/types.js';
@@ -9,8 +10,9 @@ import { enforceLimit } from '../services/abuse-limits.js';
 import { paths } from './paths.js';
 
 /**
- * The token endpoint authenticates the client and dispatches by grant_type to the table of
- * grant handlers; it knows nothing about any one grant.
+ * The token endpoint authenticates the client, checks a DPoP proof if one came (RFC 9449 §5: on
+ * any grant) and dispatches by grant_type to the table of grant handlers; it knows nothing about
+ * any one grant.
  */
 export function registerToken(app: FastifyInstance, context: AppContext): void {
   app.post(paths.token, async (request, reply) => {
@@ -24,7 +26,13 @@ export function registerToken(app: FastifyInstance, context: AppContext): void {
     if (!client.grantTypes.includes(grantType as GrantType)) {
       throw unauthorizedClient('this client may not use this grant type');
     }
-    const response = await handler({ context, request, parameters, client });
+    const proof = await context.dpop.verifyTokenRequest(request, paths.token);
+    if (!proof && client.dpopRequired) throw dpopRequired('this client must send a DPoP proof (RFC 9449)');
+    // A client using DPoP gets a fresh nonce on every answer, errors included (RFC 9449 §8), so
+    // a polling device always holds a current one. Set before the grant runs, so it rides on
+    // authorization_pending and slow_down too.
+    if (proof) reply.header('DPoP-Nonce', context.dpop.nonce());
+    const response = await handler({ context, request, parameters, client, dpopJkt: proof?.jkt ?? null });
     return reply.headers(noStore).send(response);
   });
   refuseOtherMethods(app, paths.token);

@@ -1,4 +1,5 @@
 import { invalidScope, unauthorizedClient } from '../errors.js';
+import { isConfidentialClient } from '../http/client-auth.js';
 import { parseScope } from '../http/form.js';
 import type { GrantHandler } from './types.js';
 
@@ -9,15 +10,15 @@ const USER_ONLY_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email'
  * client_credentials (RFC 6749 §4.4) for machine-to-machine calls: confidential clients only, an
  * access token whose subject is the client, and never a refresh token (§4.4.3).
  */
-export const clientCredentialsGrant: GrantHandler = async ({ context, parameters, client }) => {
-  if (client.secretHash === null) throw unauthorizedClient('client_credentials needs a confidential client');
+export const clientCredentialsGrant: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
+  if (!isConfidentialClient(client)) throw unauthorizedClient('client_credentials needs a confidential client');
   const allowed = client.scopes.filter((scope) => !USER_ONLY_SCOPES.has(scope));
   const requested = parseScope(parameters.scope);
   if (requested && requested.some((scope) => !allowed.includes(scope))) {
     throw invalidScope('the client may not request that scope');
   }
   const scopes = requested && requested.length > 0 ? requested : allowed;
-  const access = await context.tokens.issueAccessToken({ client, subject: client.clientId, scopes, grantId: null, dpopJkt: null });
+  const access = await context.tokens.issueAccessToken({ client, subject: client.clientId, scopes, grantId: null, dpopJkt });
   context.audit.record('tokens_issued', { grant: 'client_credentials', clientId: client.clientId });
-  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: scopes.join(' ') };
+  return { access_token: access.token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: access.expiresIn, scope: scopes.join(' ') };
 };

@@ -11,7 +11,7 @@ export const SLOW_DOWN_STEP_SECONDS = 5;
  * accounting), the state decides the answer, and an approved code is redeemed by one
  * conditional update, so of 50 simultaneous polls exactly one gets tokens.
  */
-export const deviceCodeGrant: GrantHandler = async ({ context, parameters, client }) => {
+export const deviceCodeGrant: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
   const { store, clock, tokens, bus, config, audit } = context;
   const deviceCode = required(parameters, 'device_code');
   const deviceCodeHash = hashSecret(deviceCode);
@@ -33,7 +33,8 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
 
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
   const grantId = randomId();
-  const redeemed = await store.deviceGrants.redeem(deviceGrant.id, grantId, null, now);
+  // RFC 9449 §5 / checklist DP-5: the token family is bound to the key of the redeeming proof.
+  const redeemed = await store.deviceGrants.redeem(deviceGrant.id, grantId, dpopJkt, now);
   if (!redeemed) throw invalidGrant('the device code was already used');
   await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });
   if (!user || user.disabled) throw invalidGrant('the approving account is no longer active');
@@ -49,7 +50,7 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
     authTime: redeemed.authTime,
     createdAt: now,
     expiresAt: now + config.grantLifetime * 1000,
-    dpopJkt: null,
+    dpopJkt,
   };
   await store.grants.create(grant);
   const response = await tokens.tokensForGrant({

@@ -1,4 +1,5 @@
 import { invalidGrant, invalidScope } from '../errors.js';
+import { isConfidentialClient } from '../http/client-auth.js';
 import { parseScope, required } from '../http/form.js';
 import { hashSecret } from '../secrets.js';
 import type { GrantHandler } from './types.js';
@@ -8,7 +9,7 @@ import type { GrantHandler } from './types.js';
  * token and retires the old one in one atomic step. Presenting a retired token again means a
  * copy is in someone else's hands: the whole grant is revoked and a security event recorded.
  */
-export const refreshTokenGrant: GrantHandler = async ({ context, parameters, client }) => {
+export const refreshTokenGrant: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
   const { store, clock, tokens, audit } = context;
   const presented = required(parameters, 'refresh_token');
   const tokenHash = hashSecret(presented);
@@ -18,6 +19,14 @@ export const refreshTokenGrant: GrantHandler = async ({ context, parameters, cli
 
   const grant = await store.grants.get(record.grantId);
   if (!grant || grant.revokedAt !== null || grant.expiresAt <= now) throw invalidGrant('the grant was revoked or has expired');
+
+  // RFC 9449 §5 / checklist DP-4: a public client's refresh token is bound to the DPoP key its
+  // family was issued to, so a copied token is useless without that key. Checked before rotation:
+  // a holder without the key can neither use the token nor burn the device's own by reuse.
+  // (A confidential client's refresh token is bound by its client authentication instead.)
+  if (grant.dpopJkt !== null && !isConfidentialClient(client) && dpopJkt !== grant.dpopJkt) {
+    throw invalidGrant(dpopJkt ? 'the refresh token is bound to another DPoP key' : 'the refresh token is DPoP-bound; send a DPoP proof made with its key');
+  }
 
   // RFC 6749 §6: the scope may only narrow (checklist RT-4).
   const requested = parseScope(parameters.scope);
@@ -43,5 +52,6 @@ export const refreshTokenGrant: GrantHandler = async ({ context, parameters, cli
   }
   await store.grants.touch(grant.id, now);
   audit.record('refresh_token_rotated', { clientId: client.clientId, grantId: grant.id });
-  return tokens.tokensForGrant({ client, grant, user, scopes, refreshToken: successor.token });
+  // The new access token is bound to the key of this request's proof, if any (RFC 9449 §5).
+  return tokens.tokensForGrant({ client, grant: { ...grant, dpopJkt }, user, scopes, refreshToken: successor.token });
 };

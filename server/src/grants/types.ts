@@ -9,6 +9,11 @@ export type GrantHandler = (input: {
   request: FastifyRequest;
   parameters: Record<string, string>;
   client: ClientRecord;
+  /**
+   * JWK thumbprint of the request's valid DPoP proof (RFC 9449 §5), or null without one; the
+   * token endpoint has already checked the proof. Access tokens are bound to it (`cnf.jkt`).
+   */
+  dpopJkt: string | null;
 }) => Promise<TokenResponse>;
 
 export type GrantHandlers = Record<GrantType, GrantHandler>;

@@ -3,8 +3,12 @@ import type { Clock } from '../clock.js';
 import { invalidClient, invalidRequest } from '../errors.js';
 import { dummyPasswordHash, verifyPassword } from '../passwords.js';
 import type { ClientRecord, Clients } from '../store/types.js';
+import { ClientAssertionError, claimedClientId, hasClientKeys, JWT_BEARER_ASSERTION_TYPE, type ClientAssertionVerifier } from './client-assertion.js';
 
-export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** Confidential: the client holds a secret or a private key (RFC 6749 §2.1, RFC 7523). */
+export const isConfidentialClient = (client: ClientRecord): boolean => client.secretHash !== null || hasClientKeys(client);
 
 export interface AuthenticatedClient {
   client: ClientRecord;
@@ -29,10 +33,35 @@ function parseBasic(header: string): { clientId: string; secret: string } | null
 /**
  * Authenticates the client of a token, device authorization, revocation or introspection
  * request: public clients by client_id alone, confidential ones by client_secret_basic or
- * client_secret_post (RFC 6749 §2.3). Unknown, disabled or wrong-secret clients all get the same
+ * client_secret_post (RFC 6749 §2.3) or by a private_key_jwt assertion (RFC 7523 §2.2) when
+ * `verifyAssertion` is given. Unknown, disabled or wrong-secret clients all get the same
  * invalid_client, after the same argon2 work, so neither the answer nor its timing tells which.
  */
-export function createClientAuthenticator(deps: { clients: Clients; clock: Clock }) {
+export function createClientAuthenticator(deps: { clients: Clients; clock: Clock; verifyAssertion?: ClientAssertionVerifier }) {
+  /** RFC 7521 §4.2: client_assertion_type + client_assertion, and no other credentials. */
+  async function authenticateByAssertion(parameters: Record<string, string>, usedBasic: boolean): Promise<AuthenticatedClient> {
+    if (usedBasic || parameters.client_secret !== undefined) throw invalidRequest('use only one client authentication method');
+    if (!deps.verifyAssertion || parameters.client_assertion_type !== JWT_BEARER_ASSERTION_TYPE) {
+      throw invalidClient('unsupported client_assertion_type', false);
+    }
+    const assertion = parameters.client_assertion;
+    if (!assertion) throw invalidRequest('missing required parameter "client_assertion"');
+    const clientId = claimedClientId(assertion);
+    if (!clientId) throw invalidClient('client_assertion is malformed (it needs iss = sub = client_id)', false);
+    if (parameters.client_id !== undefined && parameters.client_id !== clientId) {
+      throw invalidClient('client_id does not match the client assertion', false);
+    }
+    const client = await deps.clients.get(clientId);
+    if (!client || client.disabled || !hasClientKeys(client)) throw invalidClient('unknown client or client authentication failed', false);
+    try {
+      await deps.verifyAssertion(assertion, client);
+    } catch (error) {
+      if (error instanceof ClientAssertionError) throw invalidClient(`client authentication failed: ${error.message}`, false);
+      throw error;
+    }
+    return { client, method: 'private_key_jwt' };
+  }
+
   return async function authenticateClient(
     request: FastifyRequest,
     parameters: Record<string, string>,
@@ -40,6 +69,9 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
     const authorization = request.headers.authorization;
     // "Basic" with nothing after it is still an attempt at Basic (RFC 6749 §5.2: 401 + WWW-Authenticate).
     const usedBasic = typeof authorization === 'string' && /^basic(?:\s|$)/i.test(authorization.trim());
+    if (parameters.client_assertion_type !== undefined || parameters.client_assertion !== undefined) {
+      return authenticateByAssertion(parameters, usedBasic);
+    }
     let clientId: string | undefined;
     let secret: string | undefined;
     let method: ClientAuthMethod;
@@ -63,7 +95,7 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
     const client = await deps.clients.get(clientId);
     if (method === 'none') {
       // A public client names itself; a confidential one must prove it holds its secret.
-      if (!client || client.disabled || client.secretHash !== null) throw invalidClient('unknown client or client authentication failed', usedBasic);
+      if (!client || client.disabled || isConfidentialClient(client)) throw invalidClient('unknown client or client authentication failed', usedBasic);
       return { client, method };
     }
     const storedHash = client?.secretHash ?? (await dummyPasswordHash());

@@ -23,6 +23,8 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
     audience: null,
     disabled: false,
     dpopRequired: false,
+    jwks: null,
+    jwksUri: null,
     createdAt: clock.now(),
     ...overrides,
   };

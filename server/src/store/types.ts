@@ -34,6 +34,13 @@ export interface ClientRecord {
   /** Operators can block a client at once (RFC 10027 §6); blocked clients get invalid_client. */
   disabled: boolean;
   dpopRequired: boolean;
+  /**
+   * RFC 7523 private_key_jwt: the client's public keys as an inline JWK Set, or the URL of one
+   * (fetched and cached, rotation aware). A client with either authenticates with signed
+   * assertions and is confidential; one with neither and no secret is public.
+   */
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUri: string | null;
   createdAt: number;
 }
 

@@ -132,4 +132,8 @@ export const postgresMigrations: readonly string[] = [
   );
   CREATE INDEX sessions_expires ON sessions (expires_at);
   `,
+  /* 2: private_key_jwt client keys (RFC 7523): an inline JWK Set or its URL */ `
+  ALTER TABLE clients ADD COLUMN jwks JSONB;
+  ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
+  `,
 ];

@@ -66,6 +66,8 @@ function toClient(row: Row): ClientRecord {
     audience: nullableText(row.audience),
     disabled: row.disabled as boolean,
     dpopRequired: row.dpop_required as boolean,
+    jwks: (row.jwks as ClientRecord['jwks'] | null) ?? null,
+    jwksUri: nullableText(row.jwks_uri),
     createdAt: row.created_at as number,
   };
 }
@@ -290,14 +292,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       async put(client) {
         await pool.query(
           `INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, device_code_lifetime, poll_interval,
-             access_token_format, may_introspect, audience, disabled, dpop_required, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             access_token_format, may_introspect, audience, disabled, dpop_required, created_at, jwks, jwks_uri)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, secret_hash = EXCLUDED.secret_hash,
              grant_types = EXCLUDED.grant_types, scopes = EXCLUDED.scopes,
              device_code_lifetime = EXCLUDED.device_code_lifetime, poll_interval = EXCLUDED.poll_interval,
              access_token_format = EXCLUDED.access_token_format, may_introspect = EXCLUDED.may_introspect,
              audience = EXCLUDED.audience, disabled = EXCLUDED.disabled, dpop_required = EXCLUDED.dpop_required,
-             created_at = EXCLUDED.created_at`,
+             created_at = EXCLUDED.created_at, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri`,
           [
             client.clientId,
             client.name,
@@ -312,6 +314,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             client.disabled,
             client.dpopRequired,
             client.createdAt,
+            client.jwks ? JSON.stringify(client.jwks) : null,
+            client.jwksUri ?? null,
           ],
         );
       },

@@ -116,4 +116,8 @@ export const sqliteMigrations: readonly string[] = [
     auth_time INTEGER NOT NULL
   );
   `,
+  /* 2: private_key_jwt client keys (RFC 7523): an inline JWK Set (JSON) or its URL */ `
+  ALTER TABLE clients ADD COLUMN jwks TEXT;
+  ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
+  `,
 ];

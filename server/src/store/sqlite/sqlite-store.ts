@@ -39,6 +39,8 @@ function toClient(row: Row): ClientRecord {
     audience: nullableText(row.audience),
     disabled: bool(row.disabled),
     dpopRequired: bool(row.dpop_required),
+    jwks: typeof row.jwks === 'string' ? (JSON.parse(row.jwks) as ClientRecord['jwks']) : null,
+    jwksUri: nullableText(row.jwks_uri),
     createdAt: row.created_at as number,
   };
 }
@@ -172,9 +174,9 @@ export function createSqliteStore(options: { filename: string }): Store {
     clientGet: db.prepare('SELECT * FROM clients WHERE client_id = ?'),
     clientList: db.prepare('SELECT * FROM clients ORDER BY client_id'),
     clientPut: db.prepare(`INSERT OR REPLACE INTO clients (client_id, name, secret_hash, grant_types, scopes,
-      device_code_lifetime, poll_interval, access_token_format, may_introspect, audience, disabled, dpop_required, created_at)
+      device_code_lifetime, poll_interval, access_token_format, may_introspect, audience, disabled, dpop_required, jwks, jwks_uri, created_at)
       VALUES (@clientId, @name, @secretHash, @grantTypes, @scopes, @deviceCodeLifetime, @pollInterval,
-      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @createdAt)`),
+      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @jwks, @jwksUri, @createdAt)`),
     clientRemove: db.prepare('DELETE FROM clients WHERE client_id = ?'),
 
     userGet: db.prepare('SELECT * FROM users WHERE id = ?'),
@@ -315,6 +317,8 @@ export function createSqliteStore(options: { filename: string }): Store {
           mayIntrospect: client.mayIntrospect ? 1 : 0,
           disabled: client.disabled ? 1 : 0,
           dpopRequired: client.dpopRequired ? 1 : 0,
+          jwks: client.jwks ? JSON.stringify(client.jwks) : null,
+          jwksUri: client.jwksUri ?? null,
         });
       },
       async remove(clientId) {

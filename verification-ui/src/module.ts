@@ -1,0 +1,85 @@
+import fastifyCookie from '@fastify/cookie';
+import type { AppContext, ApplianceModule } from '@devicegate/server';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { IMMUTABLE, loadAssets } from './assets.js';
+import { NO_STORE, PAGE_HEADERS } from './headers.js';
+import { loadCatalogs } from './i18n.js';
+import { messagePage } from './pages/message.js';
+import { createResponder, type PagesDependencies } from './respond.js';
+import { registerConsent } from './routes/consent.js';
+import { registerDevices } from './routes/devices.js';
+import { registerDone } from './routes/done.js';
+import { registerEnterCode } from './routes/enter-code.js';
+import { registerSignIn } from './routes/sign-in.js';
+import { registerSignOut } from './routes/sign-out.js';
+import { createSessions } from './session.js';
+
+export interface VerificationModuleOptions {
+  /** Language when nothing the browser asks for has a catalog (default `en`). */
+  defaultLanguage?: string;
+  /** Folder of `<language>.json` message catalogs (default: this package's `locales/`). */
+  localesDirectory?: URL;
+}
+
+/**
+ * The verification pages (RFC 8628 §3.3) as an appliance module, mounted at
+ * `config.verificationPath`: enter the code, sign in, consent, done, and My devices.
+ *
+ * Everything lives in its own Fastify plugin scope with its own error and not-found handlers,
+ * so pages answer in HTML while the OAuth endpoints keep their JSON errors.
+ */
+export function createVerificationModule(options: VerificationModuleOptions = {}): ApplianceModule {
+  const catalogs = loadCatalogs(options.localesDirectory, options.defaultLanguage);
+  const assets = loadAssets();
+  return {
+    name: 'verification-ui',
+    async register(app: FastifyInstance, context: AppContext) {
+      const base = context.config.verificationPath.replace(/\/+$/, '');
+      await app.register(
+        async (scope) => {
+          await scope.register(fastifyCookie);
+          const deps: PagesDependencies = { context, sessions: createSessions(context), catalogs, assets, base };
+          const respond = createResponder(deps);
+
+          scope.addHook('onSend', async (_request, reply, payload) => {
+            reply.headers(PAGE_HEADERS);
+            if (!reply.hasHeader('cache-control')) reply.headers(NO_STORE);
+            return payload;
+          });
+
+          scope.get<{ Params: { name: string } }>('/assets/:name', async (request, reply) => {
+            const asset = assets.get(request.params.name);
+            if (!asset) return reply.callNotFound();
+            return reply.header('cache-control', IMMUTABLE).type(asset.contentType).send(asset.body);
+          });
+
+          registerEnterCode(scope, deps, respond);
+          registerSignIn(scope, deps, respond);
+          registerConsent(scope, deps, respond);
+          registerDone(scope, deps, respond);
+          registerDevices(scope, deps, respond);
+          registerSignOut(scope, deps, respond);
+
+          scope.setErrorHandler(async (error: FastifyError, request, reply) => {
+            const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+            if (status >= 500) request.log.error({ err: error }, 'verification page failed');
+            const { page } = await respond.begin(request, reply);
+            const content =
+              status >= 500
+                ? messagePage(page, { title: 'error.serverTitle', message: page.locale.t('error.server') })
+                : messagePage(page, { title: 'error.badRequestTitle', message: page.locale.t('error.badRequest') });
+            return respond.send(reply, page, content, status);
+          });
+          // At the root the app's own JSON not-found handler stays (Fastify allows one per prefix).
+          if (base !== '') {
+            scope.setNotFoundHandler(async (request, reply) => {
+              const { page } = await respond.begin(request, reply);
+              return respond.send(reply, page, messagePage(page, { title: 'error.notFoundTitle', message: page.locale.t('error.notFound') }), 404);
+            });
+          }
+        },
+        { prefix: base },
+      );
+    },
+  };
+}

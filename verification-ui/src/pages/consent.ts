@@ -1,0 +1,68 @@
+import type { ClientRecord, DeviceGrantRecord } from '@devicegate/server';
+import { formatUserCode } from '@devicegate/server/user-code';
+import { html } from '../html.js';
+import { sameNetwork } from '@devicegate/server/network-match';
+import { describeScope, REQUIRED_SCOPES } from '../scopes.js';
+import { csrfField, notice, time, type Page, type PageContext } from './layout.js';
+
+/**
+ * Step 3: who wants what. Everything the device sent (its name and model) is text in an
+ * auto-escaping template. The page shows when and from which network address the device asked,
+ * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
+ * defence against device code phishing is a person who notices the device is not theirs).
+ */
+export function consentPage(page: PageContext, request: { deviceGrant: DeviceGrantRecord; client: ClientRecord; personAddress: string }): Page {
+  const { locale, base } = page;
+  const { deviceGrant, client, personAddress } = request;
+  const deviceAddress = deviceGrant.requestedFrom;
+  const otherNetwork = !sameNetwork(deviceAddress, personAddress);
+  const scopes = deviceGrant.scopes.map((scope, index) => {
+    const id = `scope-${index}`;
+    const label = describeScope(locale, scope);
+    return REQUIRED_SCOPES.has(scope)
+      ? html`<li class="check">
+      <input type="checkbox" id="${id}" checked disabled aria-describedby="${id}-required">
+      <input type="hidden" name="scope" value="${scope}">
+      <label for="${id}">${label} <span class="tag" id="${id}-required">${locale.t('consent.required')}</span></label>
+    </li>`
+      : html`<li class="check">
+      <input type="checkbox" id="${id}" name="scope" value="${scope}" checked>
+      <label for="${id}">${label}</label>
+    </li>`;
+  });
+  return {
+    title: locale.t('consent.title'),
+    body: html`<h1>${locale.t('consent.title')}</h1>
+<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${client.name}</strong>` })}</p>
+${otherNetwork
+  ? html`<div class="notice notice-danger" role="alert">
+  <h2>${locale.t('consent.networkTitle')}</h2>
+  <p>${locale.t('consent.networkDetail', { device: deviceAddress ?? locale.t('consent.unknown'), yours: personAddress })}</p>
+</div>`
+  : ''}
+<section aria-labelledby="details-heading">
+<h2 id="details-heading">${locale.t('consent.details')}</h2>
+<dl class="details">
+  <div><dt>${locale.t('consent.app')}</dt><dd>${client.name}</dd></div>
+  <div><dt>${locale.t('consent.device')}</dt><dd>${deviceGrant.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
+  ${deviceGrant.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${deviceGrant.deviceModel}</dd></div>` : ''}
+  <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(deviceGrant.userCode)}</dd></div>
+  <div><dt>${locale.t('consent.asked')}</dt><dd>${time(page, deviceGrant.createdAt)}</dd></div>
+  <div><dt>${locale.t('consent.address')}</dt><dd>${deviceAddress ?? locale.t('consent.unknown')}</dd></div>
+</dl>
+</section>
+${notice('warning', html`<p>${locale.t('consent.warning')}</p>`)}
+<form method="post" action="${base}/consent" class="stack" data-submit-once>
+  ${csrfField(page)}
+  <input type="hidden" name="request" value="${deviceGrant.id}">
+  <fieldset>
+    <legend>${locale.t('consent.scopes')}</legend>
+    <ul class="checks">${scopes}</ul>
+  </fieldset>
+  <div class="actions">
+    <button type="submit" name="decision" value="approve" class="button primary">${locale.t('consent.approve')}</button>
+    <button type="submit" name="decision" value="deny" class="button secondary">${locale.t('consent.deny')}</button>
+  </div>
+</form>`,
+  };
+}

@@ -1,0 +1,37 @@
+import type { ClientRecord, GrantRecord } from '@devicegate/server';
+import { html } from '../html.js';
+import { csrfField, notice, time, type Page, type PageContext } from './layout.js';
+
+/**
+ * My devices: every device and app holding a live grant of this account, each with a button that
+ * signs it out (revokes its refresh and access tokens at once).
+ */
+export function devicesPage(page: PageContext, options: { grants: GrantRecord[]; clients: Map<string, ClientRecord>; signedOut?: boolean }): Page {
+  const { locale, base } = page;
+  const items = options.grants.map((grant) => {
+    const device = grant.deviceName ?? locale.t('devices.unnamed');
+    const app = options.clients.get(grant.clientId)?.name ?? grant.clientId;
+    return html`<li class="card">
+  <h2>${device}</h2>
+  <dl class="details">
+    <div><dt>${locale.t('devices.app')}</dt><dd>${app}</dd></div>
+    ${grant.deviceModel ? html`<div><dt>${locale.t('devices.model')}</dt><dd>${grant.deviceModel}</dd></div>` : ''}
+    <div><dt>${locale.t('devices.approved')}</dt><dd>${time(page, grant.createdAt)}</dd></div>
+    <div><dt>${locale.t('devices.lastUsed')}</dt><dd>${grant.lastUsedAt === null ? locale.t('devices.never') : time(page, grant.lastUsedAt)}</dd></div>
+  </dl>
+  <form method="post" action="${base}/devices/sign-out" data-submit-once>
+    ${csrfField(page)}
+    <input type="hidden" name="grant" value="${grant.id}">
+    <button type="submit" class="button secondary" aria-label="${locale.t('devices.signOutWhich', { device })}">${locale.t('devices.signOut')}</button>
+  </form>
+</li>`;
+  });
+  return {
+    title: locale.t('devices.title'),
+    body: html`<h1>${locale.t('devices.title')}</h1>
+${options.signedOut ? notice('success', locale.t('devices.signedOut')) : ''}
+<p>${locale.t('devices.intro')}</p>
+${items.length > 0 ? html`<ul class="cards">${items}</ul>` : html`<p class="empty">${locale.t('devices.empty')}</p>`}
+<p><a href="${page.home}">${locale.t('devices.connect')}</a></p>`,
+  };
+}

@@ -1,0 +1,78 @@
+import type { ClientRecord, DeviceGrantRecord } from '@devicegate/server';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { consentPage } from '../pages/consent.js';
+import type { PageContext } from '../pages/layout.js';
+import { messagePage } from '../pages/message.js';
+import { formOf, type PagesDependencies, type Responder } from '../respond.js';
+import { grantedScopes } from '../scopes.js';
+
+/**
+ * Step 3, consent. The device request comes from the flow cookie (GET) or the form (POST), both
+ * holding the device grant's id, which only someone who typed its live user code has learned.
+ * The decision is one-time: the approval service's conditional update has exactly one winner
+ * (checklist UC-5); the loser is told the code can no longer be used.
+ */
+export function registerConsent(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {
+  const { context, sessions, base } = deps;
+  const { store, clock, approval } = context;
+
+  async function livePending(id: string): Promise<{ deviceGrant: DeviceGrantRecord; client: ClientRecord } | null> {
+    const deviceGrant = await store.deviceGrants.findById(id);
+    if (!deviceGrant || deviceGrant.status !== 'pending' || deviceGrant.expiresAt <= clock.now()) return null;
+    const client = await store.clients.get(deviceGrant.clientId);
+    if (!client || client.disabled) return null;
+    return { deviceGrant, client };
+  }
+
+  function noLongerUsable(reply: FastifyReply, page: PageContext, status: number): FastifyReply {
+    sessions.flow.clear(reply);
+    return respond.send(
+      reply,
+      page,
+      messagePage(page, {
+        title: 'consent.usedTitle',
+        message: page.locale.t('consent.used'),
+        kind: 'warning',
+        link: { href: respond.home, label: 'consent.enterCode' },
+      }),
+      status,
+    );
+  }
+
+  scope.get('/consent', async (request, reply) => {
+    const { visitor, page } = await respond.begin(request, reply);
+    if (!visitor.user) return respond.seeOther(reply, `${base}/sign-in?next=consent`);
+    const id = sessions.flow.get(request);
+    if (!id) return respond.seeOther(reply, respond.home);
+    const found = await livePending(id);
+    if (!found) return noLongerUsable(reply, page, 410);
+    return respond.send(reply, page, consentPage(page, { ...found, personAddress: request.ip }));
+  });
+
+  scope.post('/consent', async (request, reply) => {
+    const form = formOf(request);
+    const { visitor, page } = await respond.begin(request, reply);
+    if (!sessions.csrfValid(visitor, form)) return respond.forbidden(reply, page);
+    if (!visitor.user || !visitor.session) return respond.seeOther(reply, `${base}/sign-in?next=consent`);
+    const id = form.get('request');
+    const decision = form.get('decision');
+    if (!id || id.length > 64 || (decision !== 'approve' && decision !== 'deny')) {
+      return respond.send(reply, page, messagePage(page, { title: 'error.badRequestTitle', message: page.locale.t('error.badRequest') }), 400);
+    }
+    const found = await livePending(id);
+    if (!found) return noLongerUsable(reply, page, 410);
+    const won =
+      decision === 'approve'
+        ? await approval.approve({
+            deviceGrantId: id,
+            userId: visitor.user.id,
+            grantedScopes: grantedScopes(found.deviceGrant.scopes, form.getAll('scope')),
+            // OIDC auth_time is when the person signed in, not when they clicked Approve.
+            authTime: visitor.session.authTime,
+          })
+        : await approval.deny({ deviceGrantId: id, userId: visitor.user.id });
+    if (!won) return noLongerUsable(reply, page, 409);
+    sessions.flow.clear(reply);
+    return respond.seeOther(reply, `${base}/done?request=${encodeURIComponent(id)}`);
+  });
+}

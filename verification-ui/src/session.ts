@@ -1,0 +1,147 @@
+import type { CookieSerializeOptions } from '@fastify/cookie';
+import type { AppContext, SessionRecord, UserRecord } from '@devicegate/server';
+import { constantTimeEqual, deriveKey, hashSecret, randomSecret } from '@devicegate/server/secrets';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * The browser side of the pages: one random cookie per browser, which becomes a sign-in session
+ * when the person signs in (its SHA-256 is the key of a row in `store.sessions`; the value itself
+ * is never stored). The CSRF token of every form is derived one-way from that same secret
+ * (a synchronizer token bound to the session, recomputed rather than stored, so it holds across
+ * appliance instances that share the store). A cross-site page can neither read the cookie nor
+ * compute the token.
+ */
+export interface Visitor {
+  /** The cookie's value: a secret, never logged, never rendered. */
+  readonly secret: string;
+  /** Put in every form as `csrf`; checked on every POST. */
+  readonly csrfToken: string;
+  /** Key of the per-session rate limits (not the secret itself). */
+  readonly limitKey: string;
+  /** True when this request arrived without a (valid) cookie and one was just set. */
+  readonly fresh: boolean;
+  readonly session: SessionRecord | null;
+  readonly user: UserRecord | null;
+}
+
+export interface CookieNames {
+  session: string;
+  flow: string;
+  language: string;
+}
+
+/**
+ * Cookie names and attributes for an issuer. On https the `__Host-` prefix (RFC 6265bis
+ * §4.1.3.2) makes the browser accept the cookie only from this very host, Secure and with Path=/,
+ * so a sibling subdomain cannot plant a session or a flow. Plain http is loopback development only
+ * (config.ts refuses anything else), where Secure cookies would not be sent back.
+ */
+export function cookiePolicy(issuer: string): { secure: boolean; names: CookieNames } {
+  const secure = new URL(issuer).protocol === 'https:';
+  const prefix = secure ? '__Host-' : '';
+  return {
+    secure,
+    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang` },
+  };
+}
+
+const SECRET_FORMAT = /^[A-Za-z0-9_-]{43}$/;
+const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}$/;
+const ONE_YEAR = 365 * 86400;
+
+export function createSessions(context: Pick<AppContext, 'store' | 'clock' | 'config'>) {
+  const { store, clock, config } = context;
+  const { secure, names } = cookiePolicy(config.issuer);
+  // SameSite=Lax: the cookie goes along when a person follows a link or scans a QR code into the
+  // pages (a top-level GET) but not on a cross-site POST, a second line behind the CSRF token.
+  const base: CookieSerializeOptions = { path: '/', httpOnly: true, sameSite: 'lax', secure };
+
+  function describe(secret: string, fresh: boolean, session: SessionRecord | null, user: UserRecord | null): Visitor {
+    return { secret, csrfToken: deriveKey('csrf', secret), limitKey: deriveKey('page-limit', secret), fresh, session, user };
+  }
+
+  function startAnonymous(reply: FastifyReply): Visitor {
+    const secret = randomSecret();
+    // No Max-Age: an anonymous browser's cookie ends with the browser.
+    reply.setCookie(names.session, secret, base);
+    return describe(secret, true, null, null);
+  }
+
+  /** The visitor of this request; sets a new anonymous cookie when there is none. */
+  async function visitor(request: FastifyRequest, reply: FastifyReply): Promise<Visitor> {
+    const secret = request.cookies[names.session];
+    if (!secret || !SECRET_FORMAT.test(secret)) return startAnonymous(reply);
+    const session = await store.sessions.get(hashSecret(secret), clock.now());
+    if (!session) return describe(secret, false, null, null);
+    const user = await store.users.get(session.userId);
+    // A user removed or disabled since signing in is signed out everywhere at once.
+    if (!user || user.disabled) {
+      await store.sessions.remove(session.idHash);
+      return describe(secret, false, null, null);
+    }
+    return describe(secret, false, session, user);
+  }
+
+  /** Every POST: the token from the form must match the one derived from the cookie. */
+  function csrfValid(visitor: Visitor, form: URLSearchParams): boolean {
+    const submitted = form.get('csrf');
+    if (visitor.fresh || !submitted) return false;
+    return constantTimeEqual(submitted, visitor.csrfToken);
+  }
+
+  /**
+   * Signs the person in under a NEW secret (the anonymous one is dropped), so a cookie someone
+   * planted or saw before sign-in is worth nothing after it (session fixation).
+   */
+  async function signIn(reply: FastifyReply, previous: Visitor, user: UserRecord): Promise<Visitor> {
+    const secret = randomSecret();
+    const now = clock.now();
+    const session: SessionRecord = {
+      idHash: hashSecret(secret),
+      userId: user.id,
+      createdAt: now,
+      expiresAt: now + config.sessionLifetime * 1000,
+      authTime: now,
+    };
+    await store.sessions.create(session);
+    if (previous.session) await store.sessions.remove(previous.session.idHash);
+    reply.setCookie(names.session, secret, { ...base, maxAge: config.sessionLifetime });
+    return describe(secret, false, session, user);
+  }
+
+  async function signOut(reply: FastifyReply, current: Visitor): Promise<Visitor> {
+    if (current.session) await store.sessions.remove(current.session.idHash);
+    return startAnonymous(reply);
+  }
+
+  /**
+   * The device request a person is confirming, between entering its code and approving it: the
+   * device grant's id (random, 128 bits), learned only by typing a live user code, kept in a
+   * cookie so it is never in a URL or a log.
+   */
+  const flow = {
+    get(request: FastifyRequest): string | null {
+      const value = request.cookies[names.flow];
+      return value && FLOW_FORMAT.test(value) ? value : null;
+    },
+    set(reply: FastifyReply, deviceGrantId: string, maxAgeSeconds: number): void {
+      reply.setCookie(names.flow, deviceGrantId, { ...base, maxAge: Math.max(1, Math.ceil(maxAgeSeconds)) });
+    },
+    clear(reply: FastifyReply): void {
+      reply.clearCookie(names.flow, base);
+    },
+  };
+
+  const language = {
+    get(request: FastifyRequest): string | undefined {
+      return request.cookies[names.language];
+    },
+    set(reply: FastifyReply, code: string): void {
+      reply.setCookie(names.language, code, { ...base, maxAge: ONE_YEAR });
+    },
+  };
+
+  return { visitor, csrfValid, signIn, signOut, flow, language, names };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;

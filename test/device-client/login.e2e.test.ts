@@ -214,10 +214,16 @@ test('the appliance restarted while the device waits: the device retries, then s
   first = undefined;
   await until(() => log.of('error').some((event) => !event.fatal && event.error.retryable), 30_000, 'a failed poll');
   second = await startTestAppliance({ dataDir, overrides }); // the client is in the store already
+  if (login.channel !== 'poll') {
+    // The push channel lost its connection too, and comes back by itself.
+    await until(() => log.of('channel').filter((event) => event.state === 'subscribed').length >= 2, 60_000, 'a new subscription');
+    assert.ok(log.of('channel').some((event) => event.state === 'reconnecting'));
+  }
   await decide(second, login, 'approve', t);
   const tokens = await waiting;
   assert.ok(tokens.accessToken);
   assert.ok(log.of('error').every((event) => !event.fatal));
+  t.diagnostic(`waited on ${login.channel}; approval learned by ${log.of('approved')[0]?.via}`);
 });
 
 test('getAccessToken refreshes near expiry and stores the rotated refresh token first; logout revokes it', async (t) => {

@@ -62,15 +62,19 @@ export function limitClientAuthenticationFailures<Args extends [FastifyRequest, 
 ): (...args: Args) => Promise<Result> {
   return async (...args) => {
     const request = args[0];
-    const before = await rateLimits.peek('clientAuthenticationFailuresPerAddress', request.ip);
-    if (!before.allowed) {
-      throw tooManyRequests(`too many failed client authentications; try again in ${before.retryAfterSeconds} seconds`, before.retryAfterSeconds);
+    const fields = { path: request.routeOptions.url ?? null };
+    if (!(await rateLimits.peek('clientAuthenticationFailuresPerAddress', request.ip)).allowed) {
+      // Spending on the empty bucket is what records the refusal (once per window) in the audit log.
+      const verdict = await rateLimits.consume('clientAuthenticationFailuresPerAddress', request.ip, { fields });
+      if (!verdict.allowed) {
+        throw tooManyRequests(`too many failed client authentications; try again in ${verdict.retryAfterSeconds} seconds`, verdict.retryAfterSeconds);
+      }
     }
     try {
       return await authenticate(...args);
     } catch (error) {
       if (error instanceof OAuthError && error.error === 'invalid_client') {
-        await rateLimits.consume('clientAuthenticationFailuresPerAddress', request.ip, { fields: { path: request.routeOptions.url ?? null } });
+        await rateLimits.consume('clientAuthenticationFailuresPerAddress', request.ip, { fields });
       }
       throw error;
     }

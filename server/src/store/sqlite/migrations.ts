@@ -120,4 +120,17 @@ export const sqliteMigrations: readonly string[] = [
   ALTER TABLE clients ADD COLUMN jwks TEXT;
   ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
   `,
+  /* 3: audit log (security events), append-only: the database itself refuses to change the record */ `
+  CREATE TABLE audit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    fields TEXT NOT NULL
+  );
+  CREATE INDEX audit_events_at ON audit_events (at);
+  CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+  CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+  `,
 ];

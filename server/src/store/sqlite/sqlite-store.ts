@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type {
   AccessTokenRecord,
+  AuditEventRecord,
   ClientRecord,
   Decision,
   DeviceGrantRecord,
@@ -143,6 +144,15 @@ function toSigningKey(row: Row): SigningKeyRecord {
   };
 }
 
+function toAuditEvent(row: Row): AuditEventRecord {
+  return {
+    id: row.id as number,
+    at: row.at as number,
+    event: row.event as string,
+    fields: JSON.parse(row.fields as string) as AuditEventRecord['fields'],
+  };
+}
+
 /** Applies pending migrations; exported for the CLI's `migrate` and for tests. */
 export function migrateSqlite(db: Database.Database): number {
   const current = db.pragma('user_version', { simple: true }) as number;
@@ -248,6 +258,10 @@ export function createSqliteStore(options: { filename: string }): Store {
     sessionGet: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
     sessionRemove: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
     sessionSweep: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+
+    auditInsert: db.prepare('INSERT INTO audit_events (at, event, fields) VALUES (?, ?, ?)'),
+    auditList: db.prepare('SELECT * FROM audit_events WHERE id > ? AND at >= ? ORDER BY id LIMIT ?'),
+    auditTail: db.prepare('SELECT * FROM (SELECT * FROM audit_events ORDER BY id DESC LIMIT ?) ORDER BY id'),
   };
 
   const createDeviceGrant = db.transaction((grant: NewDeviceGrant) => {
@@ -484,6 +498,17 @@ export function createSqliteStore(options: { filename: string }): Store {
       },
       async sweep(now) {
         return q.sessionSweep.run(now).changes;
+      },
+    },
+    auditEvents: {
+      async append(event) {
+        q.auditInsert.run(event.at, event.event, JSON.stringify(event.fields));
+      },
+      async list({ afterId = 0, since = 0, limit }) {
+        return (q.auditList.all(afterId, since, limit) as Row[]).map(toAuditEvent);
+      },
+      async tail(limit) {
+        return (q.auditTail.all(limit) as Row[]).map(toAuditEvent);
       },
     },
     async ping() {

@@ -136,4 +136,20 @@ export const postgresMigrations: readonly string[] = [
   ALTER TABLE clients ADD COLUMN jwks JSONB;
   ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
   `,
+  /* 3: audit log (security events), append-only: the database itself refuses to change the record */ `
+  CREATE TABLE audit_events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    event TEXT NOT NULL,
+    fields JSONB NOT NULL
+  );
+  CREATE INDEX audit_events_at ON audit_events (at);
+  CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'audit events are append-only'; END;
+  $$;
+  CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+  CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+  `,
 ];

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type {
   AccessTokenRecord,
+  AuditEventRecord,
   ClientRecord,
   Decision,
   DeviceGrantRecord,
@@ -167,6 +168,15 @@ function toSigningKey(row: Row): SigningKeyRecord {
     createdAt: row.created_at as number,
     activatedAt: nullableNumber(row.activated_at),
     retireAfter: nullableNumber(row.retire_after),
+  };
+}
+
+function toAuditEvent(row: Row): AuditEventRecord {
+  return {
+    id: row.id as number,
+    at: row.at as number,
+    event: row.event as string,
+    fields: row.fields as AuditEventRecord['fields'],
   };
 }
 
@@ -621,6 +631,28 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       },
       async sweep(now) {
         return changes('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+      },
+    },
+
+    auditEvents: {
+      async append(event) {
+        await pool.query('INSERT INTO audit_events (at, event, fields) VALUES ($1, $2, $3)', [
+          event.at,
+          event.event,
+          JSON.stringify(event.fields),
+        ]);
+      },
+      // Ids come from an identity column: increasing in the order rows were inserted, which across
+      // instances may differ slightly from the order they commit in.
+      async list({ afterId = 0, since = 0, limit }) {
+        return (await all('SELECT * FROM audit_events WHERE id > $1 AND at >= $2 ORDER BY id LIMIT $3', [afterId, since, limit])).map(
+          toAuditEvent,
+        );
+      },
+      async tail(limit) {
+        return (
+          await all('SELECT * FROM (SELECT * FROM audit_events ORDER BY id DESC LIMIT $1) AS newest ORDER BY id', [limit])
+        ).map(toAuditEvent);
       },
     },
 

@@ -1,0 +1,829 @@
+// The store contract: every backend (SQLite, PostgreSQL) passes the same tests, so the appliance
+// can rely on the interface in server/src/store/types.ts alone. Each test gets a fresh, empty
+// store. Instants are fixed epoch milliseconds (no clock, no sleeping); concurrency tests fire all
+// calls at once and count winners, which holds whatever order they happen to run in.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type {
+  AccessTokenRecord,
+  ClientRecord,
+  DeviceGrantRecord,
+  GrantRecord,
+  NewDeviceGrant,
+  PollVerdict,
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from '@devicegate/server';
+
+export interface StoreUnderTest {
+  store: Store;
+  /** Closes the store and removes what it made. */
+  cleanup(): Promise<void>;
+}
+
+/** 2025-06-01T00:00:00Z: well past 2^31 in milliseconds, so BIGINT round trips are exercised. */
+const T0 = Date.UTC(2025, 5, 1);
+const SECOND = 1000;
+const SLOW_DOWN_STEP = 5;
+
+let sequence = 0;
+const unique = (prefix: string) => `${prefix}-${++sequence}`;
+
+function newDeviceGrant(overrides: Partial<NewDeviceGrant> = {}): NewDeviceGrant {
+  const id = unique('dg');
+  return {
+    id,
+    deviceCodeHash: `hash-${id}`,
+    userCode: unique('UC').replace('-', '').padEnd(8, 'X').slice(0, 8),
+    clientId: 'tv',
+    scopes: ['openid', 'offline_access'],
+    deviceName: 'Living room TV',
+    deviceModel: 'TV-9000',
+    requestedFrom: '192.0.2.7',
+    pushKey: `push-${id}`,
+    createdAt: T0,
+    expiresAt: T0 + 600 * SECOND,
+    interval: 5,
+    ...overrides,
+  };
+}
+
+function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    clientId: unique('client'),
+    name: 'A TV',
+    secretHash: null,
+    grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    scopes: ['openid', 'profile', 'offline_access'],
+    deviceCodeLifetime: 600,
+    pollInterval: 5,
+    accessTokenFormat: 'jwt',
+    mayIntrospect: false,
+    audience: null,
+    disabled: false,
+    dpopRequired: false,
+    jwks: null,
+    jwksUri: null,
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+function newUser(overrides: Partial<UserRecord> = {}): UserRecord {
+  const id = unique('user');
+  return {
+    id,
+    username: `name-${id}`,
+    passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+    name: 'Ada',
+    email: 'ada@example.com',
+    emailVerified: true,
+    disabled: false,
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+function newGrant(overrides: Partial<Omit<GrantRecord, 'lastUsedAt' | 'revokedAt' | 'revokedReason'>> = {}) {
+  return {
+    id: unique('grant'),
+    clientId: 'tv',
+    userId: 'user-1',
+    scopes: ['openid', 'offline_access'],
+    deviceName: 'Living room TV',
+    deviceModel: null,
+    authTime: T0,
+    createdAt: T0,
+    expiresAt: T0 + 30 * 86_400 * SECOND,
+    dpopJkt: null,
+    ...overrides,
+  };
+}
+
+function newRefreshToken(grantId: string, overrides: Partial<RefreshTokenRecord> = {}): Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'> {
+  return {
+    tokenHash: unique('rt'),
+    grantId,
+    clientId: 'tv',
+    scopes: ['openid', 'offline_access'],
+    createdAt: T0,
+    expiresAt: T0 + 86_400 * SECOND,
+    ...overrides,
+  };
+}
+
+function newAccessToken(overrides: Partial<AccessTokenRecord> = {}): Omit<AccessTokenRecord, 'revokedAt'> {
+  return {
+    jti: unique('jti'),
+    tokenHash: null,
+    grantId: null,
+    clientId: 'tv',
+    subject: 'user-1',
+    scopes: ['openid'],
+    audience: 'https://api.example.com',
+    issuedAt: T0,
+    expiresAt: T0 + 600 * SECOND,
+    dpopJkt: null,
+    ...overrides,
+  };
+}
+
+function newSigningKey(overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  const kid = unique('kid');
+  return {
+    kid,
+    alg: 'ES256',
+    sealedPrivateJwk: `sealed:${kid}`,
+    publicJwk: { kty: 'EC', crv: 'P-256', x: 'x-coordinate', y: 'y-coordinate', kid, use: 'sig' },
+    state: 'current',
+    createdAt: T0,
+    activatedAt: T0,
+    retireAfter: null,
+    ...overrides,
+  };
+}
+
+/** The grant a poll verdict carries; fails the test for `unknown`. */
+const grantOf = (verdict: PollVerdict): DeviceGrantRecord =>
+  verdict.kind === 'unknown' ? assert.fail('the poll found no grant') : verdict.grant;
+
+const count = <T>(values: T[], predicate: (value: T) => boolean) => values.filter(predicate).length;
+
+export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  /** A test with a fresh store of its own, closed and removed afterwards. */
+  const it = (title: string, body: (store: Store) => Promise<void>) =>
+    test(title, async () => {
+      const { store, cleanup } = await makeStore();
+      try {
+        await body(store);
+      } finally {
+        await cleanup();
+      }
+    });
+
+  /** Creates a pending grant and approves it. */
+  async function approved(store: Store, overrides: Partial<NewDeviceGrant> = {}) {
+    const grant = newDeviceGrant(overrides);
+    await store.deviceGrants.create(grant);
+    assert.equal(
+      await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }, T0 + SECOND),
+      true,
+    );
+    return grant;
+  }
+
+  describe(`${name} store contract`, () => {
+    describe('device grants', () => {
+      it('create stores a pending grant that reads back field for field', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        const expected = {
+          ...grant,
+          status: 'pending',
+          lastPolledAt: null,
+          userId: null,
+          grantedScopes: null,
+          authTime: null,
+          decidedAt: null,
+          grantId: null,
+          dpopJkt: null,
+        };
+        assert.deepEqual(await store.deviceGrants.findById(grant.id), expected);
+        assert.deepEqual(await store.deviceGrants.findByDeviceCodeHash(grant.deviceCodeHash), expected);
+        assert.deepEqual(await store.deviceGrants.findLiveByUserCode(grant.userCode, T0), expected);
+      });
+
+      it('unknown ids, device codes and user codes are not found', async (store) => {
+        assert.equal(await store.deviceGrants.findById('nope'), null);
+        assert.equal(await store.deviceGrants.findByDeviceCodeHash('nope'), null);
+        assert.equal(await store.deviceGrants.findLiveByUserCode('NOPENOPE', T0), null);
+      });
+
+      it('a grant with empty scopes and no device details round-trips', async (store) => {
+        const grant = newDeviceGrant({ scopes: [], deviceName: null, deviceModel: null, requestedFrom: null });
+        await store.deviceGrants.create(grant);
+        const found = await store.deviceGrants.findById(grant.id);
+        assert.deepEqual(found?.scopes, []);
+        assert.equal(found?.deviceName, null);
+        assert.equal(found?.requestedFrom, null);
+      });
+
+      it('findLiveByUserCode does not find a grant once it has expired', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        assert.ok(await store.deviceGrants.findLiveByUserCode(grant.userCode, grant.expiresAt - 1));
+        assert.equal(await store.deviceGrants.findLiveByUserCode(grant.userCode, grant.expiresAt), null);
+      });
+
+      it('a user code live on another grant is refused with UserCodeTakenError', async (store) => {
+        const first = newDeviceGrant({ userCode: 'BCDFGHJK' });
+        await store.deviceGrants.create(first);
+        await assert.rejects(
+          store.deviceGrants.create(newDeviceGrant({ userCode: 'BCDFGHJK', createdAt: T0 + SECOND, expiresAt: T0 + 601 * SECOND })),
+          { name: 'UserCodeTakenError' },
+        );
+        assert.equal((await store.deviceGrants.findLiveByUserCode('BCDFGHJK', T0 + SECOND))?.id, first.id);
+      });
+
+      it('a user code may be reused once the grant that held it has expired', async (store) => {
+        const first = newDeviceGrant({ userCode: 'BCDFGHJK' });
+        await store.deviceGrants.create(first);
+        const second = newDeviceGrant({ userCode: 'BCDFGHJK', createdAt: first.expiresAt, expiresAt: first.expiresAt + 600 * SECOND });
+        await store.deviceGrants.create(second);
+        assert.equal((await store.deviceGrants.findLiveByUserCode('BCDFGHJK', first.expiresAt))?.id, second.id);
+        // The expired holder is still there (a late poll answers expired_token).
+        assert.equal((await store.deviceGrants.findById(first.id))?.userCode, 'BCDFGHJK');
+      });
+
+      it('of 20 concurrent creates with one user code exactly one succeeds', async (store) => {
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, () => store.deviceGrants.create(newDeviceGrant({ userCode: 'MNPQRSTV' }))),
+        );
+        assert.equal(count(results, (result) => result.status === 'fulfilled'), 1);
+        for (const result of results) {
+          if (result.status === 'rejected') assert.equal((result.reason as Error).name, 'UserCodeTakenError');
+        }
+      });
+
+      it('the first poll is in time, however soon after the authorization', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, T0, SLOW_DOWN_STEP);
+        assert.equal(verdict.kind, 'ok');
+        assert.equal(grantOf(verdict).lastPolledAt, T0);
+        assert.equal(grantOf(verdict).interval, 5);
+      });
+
+      it('a poll sooner than the interval answers slow_down and grows the interval by the step, for good', async (store) => {
+        const grant = newDeviceGrant({ interval: 5 });
+        await store.deviceGrants.create(grant);
+        const { recordPoll } = store.deviceGrants;
+        assert.equal((await recordPoll(grant.deviceCodeHash, T0, SLOW_DOWN_STEP)).kind, 'ok');
+        const early = await recordPoll(grant.deviceCodeHash, T0 + 2 * SECOND, SLOW_DOWN_STEP);
+        assert.equal(early.kind, 'slow_down');
+        assert.equal(grantOf(early).interval, 10);
+        assert.equal(grantOf(early).lastPolledAt, T0 + 2 * SECOND);
+        // 5 s later would have been in time before; now the interval is 10 s.
+        const stillEarly = await recordPoll(grant.deviceCodeHash, T0 + 7 * SECOND, SLOW_DOWN_STEP);
+        assert.equal(stillEarly.kind, 'slow_down');
+        assert.equal(grantOf(stillEarly).interval, 15);
+        const inTime = await recordPoll(grant.deviceCodeHash, T0 + 22 * SECOND, SLOW_DOWN_STEP);
+        assert.equal(inTime.kind, 'ok');
+        assert.equal(grantOf(inTime).interval, 15);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.interval, 15);
+      });
+
+      it('a poll exactly one interval after the last is in time', async (store) => {
+        const grant = newDeviceGrant({ interval: 5 });
+        await store.deviceGrants.create(grant);
+        await store.deviceGrants.recordPoll(grant.deviceCodeHash, T0, SLOW_DOWN_STEP);
+        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, T0 + 5 * SECOND, SLOW_DOWN_STEP)).kind, 'ok');
+      });
+
+      it('a decided grant is not throttled: the device redeems at once', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        await store.deviceGrants.recordPoll(grant.deviceCodeHash, T0, SLOW_DOWN_STEP);
+        await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }, T0);
+        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, T0 + 100, SLOW_DOWN_STEP);
+        assert.equal(verdict.kind, 'ok');
+        assert.equal(grantOf(verdict).status, 'approved');
+        assert.equal(grantOf(verdict).interval, 5);
+      });
+
+      it('a poll of an unknown device code is unknown', async (store) => {
+        assert.deepEqual(await store.deviceGrants.recordPoll('no-such-hash', T0, SLOW_DOWN_STEP), { kind: 'unknown' });
+      });
+
+      it('20 concurrent polls at one instant: one in time, 19 slow_down, each growing the interval', async (store) => {
+        const grant = newDeviceGrant({ interval: 5 });
+        await store.deviceGrants.create(grant);
+        const verdicts = await Promise.all(
+          Array.from({ length: 20 }, () => store.deviceGrants.recordPoll(grant.deviceCodeHash, T0, SLOW_DOWN_STEP)),
+        );
+        assert.equal(count(verdicts, (verdict) => verdict.kind === 'ok'), 1);
+        assert.equal(count(verdicts, (verdict) => verdict.kind === 'slow_down'), 19);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.interval, 5 + 19 * SLOW_DOWN_STEP);
+      });
+
+      it('approve records the user, the granted scopes and the times', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        const won = await store.deviceGrants.decide(
+          grant.id,
+          { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 - SECOND },
+          T0 + SECOND,
+        );
+        assert.equal(won, true);
+        const found = await store.deviceGrants.findById(grant.id);
+        assert.equal(found?.status, 'approved');
+        assert.equal(found?.userId, 'user-1');
+        assert.deepEqual(found?.grantedScopes, ['openid']);
+        assert.equal(found?.authTime, T0 - SECOND);
+        assert.equal(found?.decidedAt, T0 + SECOND);
+      });
+
+      it('deny records the user (or none) and the time', async (store) => {
+        const withUser = newDeviceGrant();
+        const withoutUser = newDeviceGrant();
+        await store.deviceGrants.create(withUser);
+        await store.deviceGrants.create(withoutUser);
+        assert.equal(await store.deviceGrants.decide(withUser.id, { status: 'denied', userId: 'user-1' }, T0 + SECOND), true);
+        assert.equal(await store.deviceGrants.decide(withoutUser.id, { status: 'denied', userId: null }, T0 + SECOND), true);
+        const denied = await store.deviceGrants.findById(withUser.id);
+        assert.equal(denied?.status, 'denied');
+        assert.equal(denied?.userId, 'user-1');
+        assert.equal(denied?.decidedAt, T0 + SECOND);
+        assert.equal(denied?.grantedScopes, null);
+        assert.equal((await store.deviceGrants.findById(withoutUser.id))?.userId, null);
+      });
+
+      it('a decided grant cannot be decided again', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        assert.equal(await store.deviceGrants.decide(grant.id, { status: 'denied', userId: null }, T0), true);
+        assert.equal(
+          await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: [], authTime: T0 }, T0),
+          false,
+        );
+        assert.equal((await store.deviceGrants.findById(grant.id))?.status, 'denied');
+      });
+
+      it('an expired grant cannot be decided, and an unknown one is not decided', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        assert.equal(
+          await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: [], authTime: T0 }, grant.expiresAt),
+          false,
+        );
+        assert.equal((await store.deviceGrants.findById(grant.id))?.status, 'pending');
+        assert.equal(await store.deviceGrants.decide('nope', { status: 'denied', userId: null }, T0), false);
+      });
+
+      it('20 concurrent decisions, approvals and denials mixed, have exactly one winner', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, (_, index) =>
+            store.deviceGrants.decide(
+              grant.id,
+              index % 2 === 0
+                ? { status: 'approved', userId: `user-${index}`, grantedScopes: ['openid'], authTime: T0 }
+                : { status: 'denied', userId: `user-${index}` },
+              T0 + SECOND,
+            ),
+          ),
+        );
+        assert.equal(count(outcomes, Boolean), 1);
+        const winner = outcomes.indexOf(true);
+        const found = await store.deviceGrants.findById(grant.id);
+        assert.equal(found?.status, winner % 2 === 0 ? 'approved' : 'denied');
+        assert.equal(found?.userId, `user-${winner}`);
+      });
+
+      it('redeem moves an approved grant to redeemed and returns it with its token family', async (store) => {
+        const grant = await approved(store);
+        const redeemed = await store.deviceGrants.redeem(grant.id, 'family-1', 'jkt-1', T0 + 2 * SECOND);
+        assert.equal(redeemed?.status, 'redeemed');
+        assert.equal(redeemed?.grantId, 'family-1');
+        assert.equal(redeemed?.dpopJkt, 'jkt-1');
+        assert.deepEqual(redeemed?.grantedScopes, ['openid']);
+        assert.deepEqual(await store.deviceGrants.findById(grant.id), redeemed);
+      });
+
+      it('a code is redeemed once: the second redeem gets null', async (store) => {
+        const grant = await approved(store);
+        assert.ok(await store.deviceGrants.redeem(grant.id, 'family-1', null, T0 + 2 * SECOND));
+        assert.equal(await store.deviceGrants.redeem(grant.id, 'family-2', null, T0 + 2 * SECOND), null);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.grantId, 'family-1');
+      });
+
+      it('pending, denied and expired grants are not redeemed', async (store) => {
+        const pending = newDeviceGrant();
+        await store.deviceGrants.create(pending);
+        assert.equal(await store.deviceGrants.redeem(pending.id, 'family', null, T0), null);
+        const denied = newDeviceGrant();
+        await store.deviceGrants.create(denied);
+        await store.deviceGrants.decide(denied.id, { status: 'denied', userId: null }, T0);
+        assert.equal(await store.deviceGrants.redeem(denied.id, 'family', null, T0), null);
+        const expired = await approved(store);
+        assert.equal(await store.deviceGrants.redeem(expired.id, 'family', null, expired.expiresAt), null);
+        assert.equal((await store.deviceGrants.findById(expired.id))?.status, 'approved');
+      });
+
+      it('50 concurrent redeems of one approved code have exactly one winner', async (store) => {
+        const grant = await approved(store);
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, index) => store.deviceGrants.redeem(grant.id, `family-${index}`, null, T0 + 2 * SECOND)),
+        );
+        const winners = results.filter((result) => result !== null);
+        assert.equal(winners.length, 1);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.grantId, winners[0]!.grantId);
+      });
+
+      it('listExpiredPending reports each expired pending grant once, oldest first, up to the limit', async (store) => {
+        const late = newDeviceGrant({ expiresAt: T0 + 300 * SECOND });
+        const early = newDeviceGrant({ expiresAt: T0 + 100 * SECOND });
+        const middle = newDeviceGrant({ expiresAt: T0 + 200 * SECOND });
+        const live = newDeviceGrant({ expiresAt: T0 + 900 * SECOND });
+        for (const grant of [late, early, middle, live]) await store.deviceGrants.create(grant);
+        const now = T0 + 600 * SECOND;
+        const first = await store.deviceGrants.listExpiredPending(now, 2);
+        assert.deepEqual(first.map((grant) => grant.id), [early.id, middle.id]);
+        const second = await store.deviceGrants.listExpiredPending(now, 2);
+        assert.deepEqual(second.map((grant) => grant.id), [late.id]);
+        assert.deepEqual(await store.deviceGrants.listExpiredPending(now, 2), []);
+      });
+
+      it('listExpiredPending leaves out decided and redeemed grants', async (store) => {
+        const denied = newDeviceGrant();
+        await store.deviceGrants.create(denied);
+        await store.deviceGrants.decide(denied.id, { status: 'denied', userId: null }, T0);
+        const approvedGrant = await approved(store);
+        const redeemed = await approved(store);
+        await store.deviceGrants.redeem(redeemed.id, 'family', null, T0 + 2 * SECOND);
+        const pending = newDeviceGrant();
+        await store.deviceGrants.create(pending);
+        const reported = await store.deviceGrants.listExpiredPending(T0 + 3600 * SECOND, 100);
+        assert.deepEqual(reported.map((grant) => grant.id), [pending.id]);
+        assert.ok(await store.deviceGrants.findById(approvedGrant.id));
+      });
+
+      it('concurrent listExpiredPending calls report each expired grant exactly once', async (store) => {
+        const grants = Array.from({ length: 30 }, (_, index) => newDeviceGrant({ expiresAt: T0 + (index + 1) * SECOND }));
+        for (const grant of grants) await store.deviceGrants.create(grant);
+        const batches = await Promise.all(Array.from({ length: 6 }, () => store.deviceGrants.listExpiredPending(T0 + 600 * SECOND, 10)));
+        const reported = batches.flat().map((grant) => grant.id);
+        assert.equal(reported.length, 30);
+        assert.equal(new Set(reported).size, 30);
+      });
+
+      it('sweep deletes grants expired longer ago than the retention, and only those', async (store) => {
+        const old = newDeviceGrant({ expiresAt: T0 + 100 * SECOND });
+        const recent = newDeviceGrant({ expiresAt: T0 + 500 * SECOND });
+        const live = newDeviceGrant({ expiresAt: T0 + 900 * SECOND });
+        for (const grant of [old, recent, live]) await store.deviceGrants.create(grant);
+        // now = T0+700 s, retention 300 s: deletes what expired at or before T0+400 s.
+        assert.equal(await store.deviceGrants.sweep(T0 + 700 * SECOND, 300), 1);
+        assert.equal(await store.deviceGrants.findById(old.id), null);
+        assert.ok(await store.deviceGrants.findById(recent.id));
+        assert.ok(await store.deviceGrants.findById(live.id));
+        assert.equal(await store.deviceGrants.sweep(T0 + 700 * SECOND, 300), 0);
+      });
+    });
+
+    describe('grants', () => {
+      it('create and get round-trip a grant field for field', async (store) => {
+        const grant = newGrant({ dpopJkt: 'jkt', deviceModel: 'TV-9000' });
+        await store.grants.create(grant);
+        assert.deepEqual(await store.grants.get(grant.id), { ...grant, lastUsedAt: null, revokedAt: null, revokedReason: null });
+        assert.equal(await store.grants.get('nope'), null);
+      });
+
+      it('listByUser gives a user’s grants, newest first', async (store) => {
+        const older = newGrant({ userId: 'ada', createdAt: T0 });
+        const newer = newGrant({ userId: 'ada', createdAt: T0 + SECOND });
+        const other = newGrant({ userId: 'bob' });
+        for (const grant of [older, newer, other]) await store.grants.create(grant);
+        assert.deepEqual((await store.grants.listByUser('ada')).map((grant) => grant.id), [newer.id, older.id]);
+        assert.deepEqual(await store.grants.listByUser('nobody'), []);
+      });
+
+      it('list with activeOnly leaves out revoked and expired grants', async (store) => {
+        const active = newGrant({ createdAt: T0 + 2 * SECOND });
+        const revoked = newGrant({ createdAt: T0 + SECOND });
+        const expired = newGrant({ createdAt: T0, expiresAt: T0 + 10 * SECOND });
+        for (const grant of [active, revoked, expired]) await store.grants.create(grant);
+        await store.grants.revoke(revoked.id, T0 + 5 * SECOND, 'admin');
+        const now = T0 + 20 * SECOND;
+        assert.deepEqual((await store.grants.list({ activeOnly: true, now })).map((grant) => grant.id), [active.id]);
+        assert.deepEqual((await store.grants.list({ activeOnly: false, now })).map((grant) => grant.id), [active.id, revoked.id, expired.id]);
+      });
+
+      it('touch records the last use', async (store) => {
+        const grant = newGrant();
+        await store.grants.create(grant);
+        await store.grants.touch(grant.id, T0 + 42 * SECOND);
+        assert.equal((await store.grants.get(grant.id))?.lastUsedAt, T0 + 42 * SECOND);
+      });
+
+      it('revoke revokes the grant and every refresh and access token of it, and no other', async (store) => {
+        const grant = newGrant();
+        const other = newGrant();
+        await store.grants.create(grant);
+        await store.grants.create(other);
+        const refresh = [newRefreshToken(grant.id), newRefreshToken(grant.id)];
+        const access = [newAccessToken({ grantId: grant.id }), newAccessToken({ grantId: grant.id, tokenHash: unique('at') })];
+        const otherRefresh = newRefreshToken(other.id);
+        const otherAccess = newAccessToken({ grantId: other.id });
+        for (const token of [...refresh, otherRefresh]) await store.refreshTokens.create(token);
+        for (const token of [...access, otherAccess]) await store.accessTokens.create(token);
+        const now = T0 + 60 * SECOND;
+
+        assert.equal(await store.grants.revoke(grant.id, now, 'refresh_token_reuse'), true);
+        const revoked = await store.grants.get(grant.id);
+        assert.equal(revoked?.revokedAt, now);
+        assert.equal(revoked?.revokedReason, 'refresh_token_reuse');
+        for (const token of refresh) assert.equal((await store.refreshTokens.find(token.tokenHash))?.revokedAt, now);
+        for (const token of access) assert.equal((await store.accessTokens.findByJti(token.jti))?.revokedAt, now);
+        assert.equal((await store.grants.get(other.id))?.revokedAt, null);
+        assert.equal((await store.refreshTokens.find(otherRefresh.tokenHash))?.revokedAt, null);
+        assert.equal((await store.accessTokens.findByJti(otherAccess.jti))?.revokedAt, null);
+      });
+
+      it('revoking a revoked or unknown grant is false and keeps the first revocation', async (store) => {
+        const grant = newGrant();
+        await store.grants.create(grant);
+        assert.equal(await store.grants.revoke(grant.id, T0 + SECOND, 'first'), true);
+        assert.equal(await store.grants.revoke(grant.id, T0 + 2 * SECOND, 'second'), false);
+        const found = await store.grants.get(grant.id);
+        assert.equal(found?.revokedAt, T0 + SECOND);
+        assert.equal(found?.revokedReason, 'first');
+        assert.equal(await store.grants.revoke('nope', T0, 'x'), false);
+      });
+    });
+
+    describe('refresh tokens', () => {
+      it('create and find round-trip a token', async (store) => {
+        const token = newRefreshToken('family');
+        await store.refreshTokens.create(token);
+        assert.deepEqual(await store.refreshTokens.find(token.tokenHash), { ...token, rotatedAt: null, revokedAt: null });
+        assert.equal(await store.refreshTokens.find('nope'), null);
+      });
+
+      it('rotate retires the old token, stores its successor and returns the old one', async (store) => {
+        const old = newRefreshToken('family');
+        await store.refreshTokens.create(old);
+        const successor = newRefreshToken('family', { createdAt: T0 + SECOND });
+        const result = await store.refreshTokens.rotate(old.tokenHash, successor, T0 + SECOND);
+        assert.deepEqual(result, { kind: 'rotated', previous: { ...old, rotatedAt: null, revokedAt: null } });
+        assert.equal((await store.refreshTokens.find(old.tokenHash))?.rotatedAt, T0 + SECOND);
+        assert.deepEqual(await store.refreshTokens.find(successor.tokenHash), { ...successor, rotatedAt: null, revokedAt: null });
+      });
+
+      it('rotating a rotated token again is reuse, and stores no successor', async (store) => {
+        const old = newRefreshToken('family');
+        await store.refreshTokens.create(old);
+        await store.refreshTokens.rotate(old.tokenHash, newRefreshToken('family'), T0 + SECOND);
+        const replay = newRefreshToken('family');
+        const result = await store.refreshTokens.rotate(old.tokenHash, replay, T0 + 2 * SECOND);
+        assert.equal(result.kind, 'reused');
+        assert.equal(result.kind === 'reused' && result.previous.tokenHash, old.tokenHash);
+        assert.equal(await store.refreshTokens.find(replay.tokenHash), null);
+      });
+
+      it('rotating an unknown, revoked or expired token is invalid, and stores no successor', async (store) => {
+        const revoked = newRefreshToken('family');
+        const expired = newRefreshToken('family', { expiresAt: T0 + SECOND });
+        await store.refreshTokens.create(revoked);
+        await store.refreshTokens.create(expired);
+        await store.refreshTokens.revoke(revoked.tokenHash, T0);
+        for (const hash of ['nope', revoked.tokenHash, expired.tokenHash]) {
+          const successor = newRefreshToken('family');
+          assert.deepEqual(await store.refreshTokens.rotate(hash, successor, T0 + SECOND), { kind: 'invalid' });
+          assert.equal(await store.refreshTokens.find(successor.tokenHash), null);
+        }
+        assert.equal((await store.refreshTokens.find(expired.tokenHash))?.rotatedAt, null);
+      });
+
+      it('20 concurrent rotations of one token: exactly one rotated, the rest reused, one successor stored', async (store) => {
+        const old = newRefreshToken('family');
+        await store.refreshTokens.create(old);
+        const successors = Array.from({ length: 20 }, () => newRefreshToken('family'));
+        const results = await Promise.all(successors.map((successor) => store.refreshTokens.rotate(old.tokenHash, successor, T0 + SECOND)));
+        assert.equal(count(results, (result) => result.kind === 'rotated'), 1);
+        assert.equal(count(results, (result) => result.kind === 'reused'), 19);
+        const stored = await Promise.all(successors.map((successor) => store.refreshTokens.find(successor.tokenHash)));
+        const winner = results.findIndex((result) => result.kind === 'rotated');
+        assert.deepEqual(
+          stored.map((token) => token !== null),
+          successors.map((_, index) => index === winner),
+        );
+      });
+
+      it('revoke marks the token once and returns it; an unknown token gives null', async (store) => {
+        const token = newRefreshToken('family');
+        await store.refreshTokens.create(token);
+        assert.equal((await store.refreshTokens.revoke(token.tokenHash, T0 + SECOND))?.revokedAt, T0 + SECOND);
+        // Revoking again keeps the first instant (RFC 7009 §2.2: revoking a revoked token is fine).
+        assert.equal((await store.refreshTokens.revoke(token.tokenHash, T0 + 2 * SECOND))?.revokedAt, T0 + SECOND);
+        assert.equal(await store.refreshTokens.revoke('nope', T0), null);
+      });
+
+      it('sweep deletes expired tokens only', async (store) => {
+        const expired = newRefreshToken('family', { expiresAt: T0 + SECOND });
+        const live = newRefreshToken('family', { expiresAt: T0 + 100 * SECOND });
+        await store.refreshTokens.create(expired);
+        await store.refreshTokens.create(live);
+        assert.equal(await store.refreshTokens.sweep(T0 + SECOND), 1);
+        assert.equal(await store.refreshTokens.find(expired.tokenHash), null);
+        assert.ok(await store.refreshTokens.find(live.tokenHash));
+      });
+    });
+
+    describe('access tokens', () => {
+      it('a JWT record is found by jti; an opaque one also by its hash', async (store) => {
+        const jwt = newAccessToken({ grantId: 'family', dpopJkt: 'jkt' });
+        const opaque = newAccessToken({ tokenHash: unique('opaque') });
+        await store.accessTokens.create(jwt);
+        await store.accessTokens.create(opaque);
+        assert.deepEqual(await store.accessTokens.findByJti(jwt.jti), { ...jwt, revokedAt: null });
+        assert.deepEqual(await store.accessTokens.findByTokenHash(opaque.tokenHash!), { ...opaque, revokedAt: null });
+        assert.equal(await store.accessTokens.findByJti('nope'), null);
+        assert.equal(await store.accessTokens.findByTokenHash('nope'), null);
+      });
+
+      it('revoke is true once, then false; unknown is false', async (store) => {
+        const token = newAccessToken();
+        await store.accessTokens.create(token);
+        assert.equal(await store.accessTokens.revoke(token.jti, T0 + SECOND), true);
+        assert.equal(await store.accessTokens.revoke(token.jti, T0 + 2 * SECOND), false);
+        assert.equal((await store.accessTokens.findByJti(token.jti))?.revokedAt, T0 + SECOND);
+        assert.equal(await store.accessTokens.revoke('nope', T0), false);
+      });
+
+      it('sweep deletes expired tokens only', async (store) => {
+        const expired = newAccessToken({ expiresAt: T0 + SECOND });
+        const live = newAccessToken({ expiresAt: T0 + 100 * SECOND });
+        await store.accessTokens.create(expired);
+        await store.accessTokens.create(live);
+        assert.equal(await store.accessTokens.sweep(T0 + 2 * SECOND), 1);
+        assert.equal(await store.accessTokens.findByJti(expired.jti), null);
+        assert.ok(await store.accessTokens.findByJti(live.jti));
+      });
+    });
+
+    describe('clients', () => {
+      it('put, get and list round-trip every field', async (store) => {
+        const device = newClient({ clientId: 'b-tv' });
+        const service = newClient({
+          clientId: 'a-service',
+          secretHash: 'secret-hash',
+          grantTypes: ['client_credentials'],
+          scopes: [],
+          accessTokenFormat: 'opaque',
+          mayIntrospect: true,
+          audience: 'https://api.example.com',
+          disabled: true,
+          dpopRequired: true,
+        });
+        await store.clients.put(device);
+        await store.clients.put(service);
+        assert.deepEqual(await store.clients.get('b-tv'), device);
+        assert.deepEqual(await store.clients.get('a-service'), service);
+        assert.deepEqual(await store.clients.list(), [service, device]);
+        assert.equal(await store.clients.get('nope'), null);
+      });
+
+      it('put replaces a client with the same id', async (store) => {
+        const client = newClient();
+        await store.clients.put(client);
+        const changed = { ...client, name: 'Renamed', disabled: true, scopes: ['openid'], pollInterval: 10 };
+        await store.clients.put(changed);
+        assert.deepEqual(await store.clients.get(client.clientId), changed);
+        assert.equal((await store.clients.list()).length, 1);
+      });
+
+      it('remove is true for a client that was there, false after', async (store) => {
+        const client = newClient();
+        await store.clients.put(client);
+        assert.equal(await store.clients.remove(client.clientId), true);
+        assert.equal(await store.clients.get(client.clientId), null);
+        assert.equal(await store.clients.remove(client.clientId), false);
+      });
+    });
+
+    describe('users', () => {
+      it('create, get, getByUsername and list (by username) round-trip every field', async (store) => {
+        const zed = newUser({ username: 'zed', name: null, email: null, emailVerified: false, disabled: true });
+        const ada = newUser({ username: 'ada' });
+        await store.users.create(zed);
+        await store.users.create(ada);
+        assert.deepEqual(await store.users.get(zed.id), zed);
+        assert.deepEqual(await store.users.getByUsername('ada'), ada);
+        assert.deepEqual(await store.users.list(), [ada, zed]);
+        assert.equal(await store.users.get('nope'), null);
+        assert.equal(await store.users.getByUsername('nope'), null);
+      });
+
+      it('a username in use is refused with UsernameTakenError', async (store) => {
+        await store.users.create(newUser({ username: 'ada' }));
+        await assert.rejects(store.users.create(newUser({ username: 'ada' })), { name: 'UsernameTakenError' });
+        assert.equal((await store.users.list()).length, 1);
+      });
+
+      it('setPassword replaces the hash of a known user only', async (store) => {
+        const user = newUser();
+        await store.users.create(user);
+        assert.equal(await store.users.setPassword(user.id, 'new-hash'), true);
+        assert.equal((await store.users.get(user.id))?.passwordHash, 'new-hash');
+        assert.equal(await store.users.setPassword('nope', 'new-hash'), false);
+      });
+
+      it('remove is true for a user that was there, false after', async (store) => {
+        const user = newUser();
+        await store.users.create(user);
+        assert.equal(await store.users.remove(user.id), true);
+        assert.equal(await store.users.get(user.id), null);
+        assert.equal(await store.users.remove(user.id), false);
+      });
+    });
+
+    describe('signing keys', () => {
+      it('replaceAll stores the set, listed oldest first, public JWKs intact', async (store) => {
+        const next = newSigningKey({ state: 'next', createdAt: T0 + 2 * SECOND, activatedAt: null });
+        const current = newSigningKey({ state: 'current', createdAt: T0 + SECOND });
+        const retired = newSigningKey({ state: 'retired', createdAt: T0, retireAfter: T0 + 86_400 * SECOND });
+        await store.signingKeys.replaceAll([next, current, retired]);
+        assert.deepEqual(await store.signingKeys.list(), [retired, current, next]);
+      });
+
+      it('replaceAll replaces the whole set', async (store) => {
+        await store.signingKeys.replaceAll([newSigningKey(), newSigningKey({ state: 'next' })]);
+        const only = newSigningKey();
+        await store.signingKeys.replaceAll([only]);
+        assert.deepEqual(await store.signingKeys.list(), [only]);
+        await store.signingKeys.replaceAll([]);
+        assert.deepEqual(await store.signingKeys.list(), []);
+      });
+
+      it('a replaceAll that fails part way leaves the old set whole', async (store) => {
+        const old = [newSigningKey({ createdAt: T0 }), newSigningKey({ state: 'next', createdAt: T0 + SECOND })];
+        await store.signingKeys.replaceAll(old);
+        const duplicate = newSigningKey();
+        await assert.rejects(store.signingKeys.replaceAll([duplicate, { ...duplicate }]));
+        assert.deepEqual(await store.signingKeys.list(), old);
+      });
+    });
+
+    describe('sessions', () => {
+      const session = (overrides: Partial<SessionRecord> = {}): SessionRecord => ({
+        idHash: unique('session'),
+        userId: 'user-1',
+        createdAt: T0,
+        expiresAt: T0 + 3600 * SECOND,
+        authTime: T0 - SECOND,
+        ...overrides,
+      });
+
+      it('a session is found until it expires', async (store) => {
+        const record = session();
+        await store.sessions.create(record);
+        assert.deepEqual(await store.sessions.get(record.idHash, record.expiresAt - 1), record);
+        assert.equal(await store.sessions.get(record.idHash, record.expiresAt), null);
+        assert.equal(await store.sessions.get('nope', T0), null);
+      });
+
+      it('remove ends a session', async (store) => {
+        const record = session();
+        await store.sessions.create(record);
+        await store.sessions.remove(record.idHash);
+        assert.equal(await store.sessions.get(record.idHash, T0), null);
+        await store.sessions.remove(record.idHash);
+      });
+
+      it('sweep deletes expired sessions only', async (store) => {
+        const expired = session({ expiresAt: T0 + SECOND });
+        const live = session();
+        await store.sessions.create(expired);
+        await store.sessions.create(live);
+        assert.equal(await store.sessions.sweep(T0 + SECOND), 1);
+        assert.equal(await store.sessions.sweep(T0 + SECOND), 0);
+        assert.ok(await store.sessions.get(live.idHash, T0 + SECOND));
+      });
+    });
+
+    describe('audit events', () => {
+      const event = (at: number, name = 'tokens_issued') => ({
+        at,
+        event: name,
+        fields: { clientId: 'tv', refresh: true, count: 3, userId: null },
+      });
+
+      it('list gives events oldest first, after a cursor and since an instant, up to the limit', async (store) => {
+        for (let index = 0; index < 5; index++) await store.auditEvents.append(event(T0 + index * SECOND, `event-${index}`));
+        const all = await store.auditEvents.list({ limit: 100 });
+        assert.deepEqual(all.map((record) => record.event), ['event-0', 'event-1', 'event-2', 'event-3', 'event-4']);
+        assert.deepEqual(all[0], { id: all[0]!.id, ...event(T0, 'event-0') });
+        assert.ok(all.every((record, index) => index === 0 || record.id > all[index - 1]!.id));
+        assert.deepEqual((await store.auditEvents.list({ afterId: all[1]!.id, limit: 2 })).map((record) => record.event), ['event-2', 'event-3']);
+        assert.deepEqual((await store.auditEvents.list({ since: T0 + 3 * SECOND, limit: 100 })).map((record) => record.event), ['event-3', 'event-4']);
+      });
+
+      it('tail gives the newest events, oldest first', async (store) => {
+        for (let index = 0; index < 5; index++) await store.auditEvents.append(event(T0 + index * SECOND, `event-${index}`));
+        assert.deepEqual((await store.auditEvents.tail(2)).map((record) => record.event), ['event-3', 'event-4']);
+        assert.equal((await store.auditEvents.tail(100)).length, 5);
+      });
+    });
+
+    describe('the store itself', () => {
+      it('ping answers true while the store is open', async (store) => {
+        assert.equal(await store.ping(), true);
+      });
+    });
+  });
+}

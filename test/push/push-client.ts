@@ -152,8 +152,15 @@ export function connectMqtt(url: string, options: IClientOptions): Promise<MqttD
         client,
         received,
         async subscribe(topic) {
-          const granted = await client.subscribeAsync(topic, { qos: 1 });
-          return granted.map((grant) => grant.qos);
+          try {
+            const granted = await client.subscribeAsync(topic, { qos: 1 });
+            return granted.map((grant) => grant.qos);
+          } catch (error) {
+            // mqtt.js rejects a refused subscription, carrying the SUBACK with its codes.
+            const suback = (error as { packet?: { granted?: Array<number | { qos: number }> } }).packet;
+            if (!suback?.granted) throw error;
+            return suback.granted.map((grant) => (typeof grant === 'number' ? grant : grant.qos));
+          }
         },
         async next(topic, type) {
           const item = await waitFor(received, (m) => m.topic === topic && parsePushMessage(m.payload)?.type === type, `"${type}" on ${topic}`, wake);

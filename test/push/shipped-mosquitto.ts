@@ -1,0 +1,92 @@
+// Starts a real mosquitto with the configuration the repo ships (deploy/mosquitto), changed only
+// where a test must: loopback ports, a temp dir for its files, a throwaway TLS certificate, and
+// logs on stderr. The ACL files are used as shipped.
+import { execFileSync } from 'node:child_process';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
+import { freePort } from '../support/ports.ts';
+
+const deployDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/mosquitto');
+
+export const APPLIANCE_USERNAME = 'devicegate';
+
+export function opensslAvailable(): boolean {
+  return existsSync('/usr/bin/openssl');
+}
+
+/** A password file line as `mosquitto_passwd` writes it: PBKDF2-SHA512, 101 rounds ($7$). */
+function passwordFileLine(username: string, password: string): string {
+  const salt = randomBytes(12);
+  const hash = pbkdf2Sync(password, salt, 101, 64, 'sha512');
+  return `${username}:$7$101$${salt.toString('base64')}$${hash.toString('base64')}\n`;
+}
+
+/** A self-signed certificate for 127.0.0.1, for the device listener's TLS. */
+function selfSignedCertificate(): { certificate: string; key: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'devicegate-cert-'));
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' });
+    return { certificate: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface ShippedMosquitto {
+  broker: Mosquitto;
+  /** Where devices connect: mqtts://127.0.0.1:<device port>. */
+  deviceUrl: string;
+  /** Where the appliance connects: mqtt://127.0.0.1:<appliance port>. */
+  applianceUrl: string;
+  appliancePassword: string;
+  /** The CA devices trust (the self-signed certificate itself). */
+  ca: string;
+  stop(): Promise<void>;
+}
+
+export async function startShippedMosquitto(): Promise<ShippedMosquitto> {
+  const appliancePort = await freePort();
+  const appliancePassword = randomBytes(18).toString('base64url');
+  const { certificate, key } = selfSignedCertificate();
+  const shipped = readFileSync(path.join(deployDir, 'mosquitto.conf'), 'utf8');
+  const replacements: Array<[RegExp, string]> = [
+    [/^listener 8883$/m, 'listener {{PORT}} 127.0.0.1'],
+    [/^listener 1884 127\.0\.0\.1$/m, `listener ${appliancePort} 127.0.0.1`],
+    [/\/etc\/mosquitto\/devicegate\//g, '{{DIR}}/'],
+    [/\/etc\/mosquitto\/certs\//g, '{{DIR}}/'],
+    [/^persistence_location .*$/m, 'persistence_location {{DIR}}/'],
+    [/^log_dest syslog$/m, 'log_dest stderr'],
+  ];
+  let configText = shipped;
+  for (const [pattern, replacement] of replacements) {
+    const before = configText;
+    configText = configText.replace(pattern, replacement);
+    if (configText === before) throw new Error(`deploy/mosquitto/mosquitto.conf changed: ${pattern} no longer matches`);
+  }
+  const broker = await startMosquitto({
+    configText,
+    extraFiles: {
+      'devices.acl': readFileSync(path.join(deployDir, 'devices.acl'), 'utf8'),
+      'appliance.acl': readFileSync(path.join(deployDir, 'appliance.acl'), 'utf8'),
+      'appliance.passwd': passwordFileLine(APPLIANCE_USERNAME, appliancePassword),
+      'devicegate.crt': certificate,
+      'devicegate.key': key,
+    },
+  });
+  return {
+    broker,
+    deviceUrl: `mqtts://127.0.0.1:${broker.port}`,
+    applianceUrl: `mqtt://127.0.0.1:${appliancePort}`,
+    appliancePassword,
+    ca: certificate,
+    stop: () => broker.stop(),
+  };
+}

@@ -62,13 +62,14 @@ describe('postgres store', { skip: skipWithoutRealPart('postgresql', postgresAva
   });
 
   describe('the pool', () => {
-    test('ping is false, not an exception, when the server cannot be reached', async () => {
-      const unreachable = new URL(server.url);
-      const store = await createPostgresStore({ connectionString: server.url, pool: { max: 1, connectionTimeoutMillis: 2000 } });
+    test('ping answers false, not an exception, once the pool is closed', async () => {
+      const store = await createPostgresStore({ connectionString: await freshDatabase(), pool: { max: 1 } });
+      assert.equal(await store.ping(), true);
       await store.close();
-      // A closed pool refuses queries: readiness reports it as not ready.
+      // Readiness reports a store that cannot query as not ready rather than crashing the probe.
       assert.equal(await store.ping(), false);
-      assert.ok(unreachable.port);
+      // close() is idempotent (the appliance and a test may both close it).
+      await store.close();
     });
 
     test('instants come back as numbers, exactly, beyond 2^32', async () => {

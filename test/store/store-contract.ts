@@ -238,13 +238,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal((await store.deviceGrants.findById(first.id))?.userCode, 'BCDFGHJK');
       });
 
-      it('of 20 concurrent creates with one user code exactly one succeeds', async (store) => {
-        const results = await Promise.allSettled(
-          Array.from({ length: 20 }, () => store.deviceGrants.create(newDeviceGrant({ userCode: 'MNPQRSTV' }))),
-        );
-        assert.equal(count(results, (result) => result.status === 'fulfilled'), 1);
-        for (const result of results) {
-          if (result.status === 'rejected') assert.equal((result.reason as Error).name, 'UserCodeTakenError');
+      it('of 20 concurrent creates with one user code exactly one succeeds, in each of 5 rounds', async (store) => {
+        // Several rounds, so that a backend with a connection pool runs later rounds on warm
+        // connections, all at once: a check-then-insert without serialization fails here.
+        for (let round = 0; round < 5; round++) {
+          const userCode = `MNPQRST${round}`;
+          const results = await Promise.allSettled(
+            Array.from({ length: 20 }, () => store.deviceGrants.create(newDeviceGrant({ userCode }))),
+          );
+          assert.equal(count(results, (result) => result.status === 'fulfilled'), 1, `round ${round}`);
+          for (const result of results) {
+            if (result.status === 'rejected') assert.equal((result.reason as Error).name, 'UserCodeTakenError');
+          }
         }
       });
 
@@ -589,19 +594,22 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal((await store.refreshTokens.find(expired.tokenHash))?.rotatedAt, null);
       });
 
-      it('20 concurrent rotations of one token: exactly one rotated, the rest reused, one successor stored', async (store) => {
-        const old = newRefreshToken('family');
-        await store.refreshTokens.create(old);
-        const successors = Array.from({ length: 20 }, () => newRefreshToken('family'));
-        const results = await Promise.all(successors.map((successor) => store.refreshTokens.rotate(old.tokenHash, successor, T0 + SECOND)));
-        assert.equal(count(results, (result) => result.kind === 'rotated'), 1);
-        assert.equal(count(results, (result) => result.kind === 'reused'), 19);
-        const stored = await Promise.all(successors.map((successor) => store.refreshTokens.find(successor.tokenHash)));
-        const winner = results.findIndex((result) => result.kind === 'rotated');
-        assert.deepEqual(
-          stored.map((token) => token !== null),
-          successors.map((_, index) => index === winner),
-        );
+      it('20 concurrent rotations of one token: exactly one rotated, the rest reused, one successor stored (3 rounds)', async (store) => {
+        // Rounds, as for user codes: later ones run on a warm pool, all at once.
+        for (let round = 0; round < 3; round++) {
+          const old = newRefreshToken('family');
+          await store.refreshTokens.create(old);
+          const successors = Array.from({ length: 20 }, () => newRefreshToken('family'));
+          const results = await Promise.all(successors.map((successor) => store.refreshTokens.rotate(old.tokenHash, successor, T0 + SECOND)));
+          assert.equal(count(results, (result) => result.kind === 'rotated'), 1, `round ${round}`);
+          assert.equal(count(results, (result) => result.kind === 'reused'), 19, `round ${round}`);
+          const stored = await Promise.all(successors.map((successor) => store.refreshTokens.find(successor.tokenHash)));
+          const winner = results.findIndex((result) => result.kind === 'rotated');
+          assert.deepEqual(
+            stored.map((token) => token !== null),
+            successors.map((_, index) => index === winner),
+          );
+        }
       });
 
       it('revoke marks the token once and returns it; an unknown token gives null', async (store) => {

@@ -51,7 +51,13 @@ export function registerDiscovery(app: FastifyInstance, context: AppContext, ext
   const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
     await enforceLimit(context.rateLimits, 'metadataPerAddress', request.ip);
     reply.header('cache-control', 'public, max-age=300');
-    return buildMetadata(context, extraMetadata);
+    const metadata = buildMetadata(context, extraMetadata);
+    // What ID tokens are really signed with: after signingAlg changes on an existing key set,
+    // the published keys (current, next, retired) keep their own algorithm for up to two
+    // rotations, and clients refuse an ID token whose alg discovery does not list.
+    const published = (await context.keys.jwks()).keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string');
+    metadata.id_token_signing_alg_values_supported = [...new Set([context.config.signingAlg, ...published])];
+    return metadata;
   };
   app.get(paths.openidConfiguration, handler);
   app.get(paths.authorizationServerMetadata, handler);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
@@ -7,6 +8,7 @@ import { openSealer, openStore } from '../appliance.js';
 import { hashPassword } from '../passwords.js';
 import { randomId } from '../secrets.js';
 import { defaultClient } from '../services/bootstrap.js';
+import { isConfidentialClient } from '../http/client-auth.js';
 import type { GrantType, Store } from '../store/types.js';
 import { UsernameTakenError } from '../store/types.js';
 import { auditFields } from '../services/audit.js';
@@ -26,6 +28,40 @@ const positiveInt = (name: string) => (value: string) => {
   return Number(value);
 };
 const csv = (value: string) => value.split(/[,\s]+/).filter(Boolean);
+
+/** Members that only a private or symmetric JWK has: never part of a client's registered keys. */
+const SECRET_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** A client's JWK Set for private_key_jwt (RFC 7523): public asymmetric keys only. */
+function readClientJwks(file: string): { keys: Record<string, unknown>[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new CliError(`cannot read a JWK Set from ${file}: ${(error as Error).message}`, 2);
+  }
+  const keys = (parsed as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new CliError(`${file} must be a JWK Set: {"keys": [...]}`, 2);
+  for (const key of keys as Record<string, unknown>[]) {
+    if (!key || typeof key !== 'object' || !['EC', 'RSA', 'OKP'].includes(key.kty as string)) {
+      throw new CliError(`${file}: every key must be an EC, RSA or OKP public key`, 2);
+    }
+    if (SECRET_JWK_MEMBERS.some((member) => member in key)) throw new CliError(`${file} holds a private key; register the public key only`, 2);
+  }
+  return { keys: keys as Record<string, unknown>[] };
+}
+
+function clientJwksUri(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('--jwks-uri must be a URL');
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new InvalidArgumentError('--jwks-uri must be an https:// URL (http only for localhost)');
+  return url.href;
+}
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
 
 /** Options every command shares: where the configuration and the state are. */
@@ -108,6 +144,9 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('--token-format <format>', 'access token format').choices(['jwt', 'opaque']))
     .option('--audience <aud>', 'aud of access tokens (default: the issuer)')
     .option('--introspect', 'may call the introspection endpoint')
+    .option('--dpop-required', 'refuse token requests without a DPoP proof (RFC 9449)')
+    .option('--jwks-file <file>', 'JWK Set of the public keys the client signs private_key_jwt assertions with (RFC 7523)')
+    .option('--jwks-uri <url>', 'URL of that JWK Set, fetched and cached (instead of --jwks-file)', clientJwksUri)
     .option('--replace', 'replace an existing client of that id')
     .action(async (clientId: string, options: Record<string, unknown>) => {
       if (!/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new CliError('client_id must be 1-128 visible ASCII characters', 2);
@@ -116,9 +155,13 @@ export function buildProgram(io: CliIo): Command {
         if (!grantType) throw new CliError(`unknown grant type "${name}" (use device_code, refresh_token, client_credentials)`, 2);
         return grantType;
       });
-      if (grantTypes.includes('client_credentials') && !options.confidential) {
-        throw new CliError('client_credentials needs a confidential client (--confidential)', 2);
+      if (options.jwksFile && options.jwksUri) throw new CliError('use --jwks-file or --jwks-uri, not both', 2);
+      const usesKeys = Boolean(options.jwksFile || options.jwksUri);
+      if (usesKeys && options.confidential) throw new CliError('a client authenticates with a secret (--confidential) or with keys (--jwks-file/--jwks-uri), not both', 2);
+      if (grantTypes.includes('client_credentials') && !options.confidential && !usesKeys) {
+        throw new CliError('client_credentials needs a confidential client (--confidential, or --jwks-file/--jwks-uri for private_key_jwt)', 2);
       }
+      const jwks = options.jwksFile ? readClientJwks(options.jwksFile as string) : null;
       const secret = options.confidential ? await readSecretFromStdin(io.stdin, 'client secret') : null;
       if (secret !== null && secret.length < 16) throw new CliError('client secret must be at least 16 characters', 2);
       await withStore(io, options, async (store, config) => {
@@ -134,9 +177,12 @@ export function buildProgram(io: CliIo): Command {
           ...(options.tokenFormat ? { accessTokenFormat: options.tokenFormat as 'jwt' | 'opaque' } : {}),
           audience: (options.audience as string | undefined) ?? null,
           mayIntrospect: Boolean(options.introspect),
+          dpopRequired: Boolean(options.dpopRequired),
+          jwks,
+          jwksUri: (options.jwksUri as string | undefined) ?? null,
         });
         await store.clients.put(client);
-        io.stdout(`client ${clientId} saved (${secret === null ? 'public' : 'confidential'})\n`);
+        io.stdout(`client ${clientId} saved (${usesKeys ? 'private_key_jwt' : secret === null ? 'public' : 'confidential'})\n`);
       });
     });
   addStateOptions(clients.command('list').description('list clients'))
@@ -145,7 +191,7 @@ export function buildProgram(io: CliIo): Command {
       withStore(io, options, async (store) => {
         const all = await store.clients.list();
         if (options.json) {
-          io.stdout(`${JSON.stringify(all.map(({ secretHash, ...client }) => ({ ...client, confidential: secretHash !== null })), null, 2)}\n`);
+          io.stdout(`${JSON.stringify(all.map(({ secretHash, ...client }) => ({ ...client, confidential: isConfidentialClient({ secretHash, ...client }) })), null, 2)}\n`);
           return;
         }
         io.stdout(
@@ -153,7 +199,7 @@ export function buildProgram(io: CliIo): Command {
             all.map((client) => ({
               client_id: client.clientId,
               name: client.name,
-              type: client.secretHash ? 'confidential' : 'public',
+              type: client.secretHash ? 'confidential' : isConfidentialClient(client) ? 'private_key_jwt' : 'public',
               grants: client.grantTypes.map((g) => (g === DEVICE_CODE_GRANT_TYPE ? 'device_code' : g)).join(','),
               scopes: client.scopes.join(' '),
               expires_in: String(client.deviceCodeLifetime),

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
-import { OAuthError } from '../errors.js';
+import { invalidClient, OAuthError } from '../errors.js';
 import { oauthParameters, required } from '../http/form.js';
 import { hashSecret } from '../secrets.js';
 import { noStore, refuseOtherMethods } from './post-only.js';
@@ -17,7 +17,10 @@ export function registerIntrospection(app: FastifyInstance, context: AppContext)
   const { store, clock, config } = context;
   app.post(paths.introspection, async (request, reply) => {
     const parameters = oauthParameters(request.body);
-    const { client } = await context.authenticateClient(request, parameters);
+    const { client, method } = await context.authenticateClient(request, parameters);
+    // RFC 7662 §2.1: the caller authenticates. A public client only names itself, which anyone
+    // can do, so one marked "may introspect" by mistake must not open the endpoint to all.
+    if (method === 'none') throw invalidClient('introspection requires client authentication', false);
     if (!client.mayIntrospect) throw new OAuthError('unauthorized_client', 'this client may not introspect tokens', 403);
     await enforceLimit(context.rateLimits, 'introspectionPerClient', client.clientId, { path: paths.introspection });
     const token = required(parameters, 'token');

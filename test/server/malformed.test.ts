@@ -46,11 +46,14 @@ interface Endpoint {
   parameters: string[];
 }
 
+/** RFC 7523 client authentication parameters, which every client-authenticating endpoint reads. */
+const ASSERTION = ['client_assertion_type', 'client_assertion'];
+
 const endpoints: Endpoint[] = [
-  { path: '/oauth/device_authorization', methods: ['POST'], parameters: ['client_id', 'client_secret', 'scope', 'device_name', 'device_model'] },
-  { path: '/oauth/token', methods: ['POST'], parameters: ['grant_type', 'client_id', 'client_secret', 'device_code', 'refresh_token', 'scope'] },
-  { path: '/oauth/revoke', methods: ['POST'], parameters: ['token', 'token_type_hint', 'client_id', 'client_secret'] },
-  { path: '/oauth/introspect', methods: ['POST'], parameters: ['token', 'token_type_hint', 'client_id', 'client_secret'] },
+  { path: '/oauth/device_authorization', methods: ['POST'], parameters: ['client_id', 'client_secret', 'scope', 'device_name', 'device_model', ...ASSERTION] },
+  { path: '/oauth/token', methods: ['POST'], parameters: ['grant_type', 'client_id', 'client_secret', 'device_code', 'refresh_token', 'scope', ...ASSERTION] },
+  { path: '/oauth/revoke', methods: ['POST'], parameters: ['token', 'token_type_hint', 'client_id', 'client_secret', ...ASSERTION] },
+  { path: '/oauth/introspect', methods: ['POST'], parameters: ['token', 'token_type_hint', 'client_id', 'client_secret', ...ASSERTION] },
   { path: '/oauth/userinfo', methods: ['GET', 'POST'], parameters: ['access_token'] },
   { path: '/oauth/jwks', methods: ['GET'], parameters: [] },
   { path: '/.well-known/openid-configuration', methods: ['GET'], parameters: [] },
@@ -104,6 +107,10 @@ function generateValue(random: ReturnType<typeof seededRandom>): string {
     'a.b.c',
     'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
     'eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.AAAA',
+    'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    // A JWT whose claims name demo-tv and a bogus key, and one with a non-JSON payload.
+    `${Buffer.from('{"alg":"ES256","kid":"x"}').toString('base64url')}.${Buffer.from('{"iss":"demo-tv","sub":"demo-tv","aud":"x","exp":1}').toString('base64url')}.AAAA`,
+    `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('not json').toString('base64url')}.`,
     '%ZZ%',
     '\uFFFF\uFFFE',
     random.bytes(24).toString('base64url'),

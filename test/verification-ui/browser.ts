@@ -40,3 +40,16 @@ export async function signIn(page: Page, username: string, password: string, lab
 export function assertIncludes(text: string, part: string): void {
   assert.ok(text.includes(part), `expected the page to say ${JSON.stringify(part)}; it says:\n${text}`);
 }
+
+/**
+ * Presses Tab until the control with this role and name has the focus (at most `limit` times),
+ * as a keyboard user would; fails when the control cannot be reached.
+ */
+export async function tabTo(page: Page, role: 'button' | 'link' | 'textbox' | 'checkbox', name: string, limit = 20): Promise<void> {
+  const target = page.getByRole(role, { name, exact: true });
+  for (let presses = 0; presses < limit; presses++) {
+    await page.keyboard.press('Tab');
+    if (await target.evaluate((element) => element === document.activeElement)) return;
+  }
+  assert.fail(`${role} "${name}" was not reached with ${limit} presses of Tab`);
+}

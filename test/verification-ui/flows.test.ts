@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { DEMO_PASSWORD, startTestAppliance, type TestAppliance } from '../support/appliance.ts';
 import { chromiumAvailable, launchChromium, newPhoneContext } from '../support/chromium.ts';
 import { skipWithoutRealPart } from '../support/require-real-part.ts';
-import { assertIncludes, documentLanguage, heading, mainText, press, signIn } from './browser.ts';
+import { assertIncludes, documentLanguage, heading, mainText, press, signIn, tabTo } from './browser.ts';
 import { alertText, assertAccessible, deviceConfig, EN, message, ROOMY_LIMITS, screenshot, startDeviceFlow, type Outcome } from './support.ts';
 
 describe('verification pages in Chromium', { skip: skipWithoutRealPart('chromium', chromiumAvailable()) }, () => {
@@ -213,5 +213,54 @@ describe('verification pages in Chromium', { skip: skipWithoutRealPart('chromium
     await page.goto(`${dg.issuer}/device/devices`);
     assert.equal(await heading(page), 'Sign in');
     await page.context().close();
+  });
+  test('keyboard only: Tab and Enter take a person from the code to done, and the skip link shows when focused', async () => {
+    const flow = await startDeviceFlow(device, { scope: 'openid profile', device_name: 'Study TV' });
+    const page = await phone();
+    await page.goto(flow.authorization.verification_uri_complete!);
+    await page.keyboard.press('Tab');
+    const skip = page.getByRole('link', { name: message(EN, 'layout.skip'), exact: true });
+    assert.ok(await skip.evaluate((element) => element === document.activeElement));
+    assert.ok(await skip.isVisible(), 'the focused skip link is on screen');
+    await tabTo(page, 'button', 'Continue');
+    await Promise.all([page.waitForEvent('load'), page.keyboard.press('Enter')]);
+    assert.equal(await heading(page), 'Sign in');
+    await tabTo(page, 'textbox', 'Username');
+    await page.keyboard.type('demo');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(DEMO_PASSWORD);
+    await Promise.all([page.waitForEvent('load'), page.keyboard.press('Enter')]);
+    assert.equal(await heading(page), message(EN, 'consent.title'));
+    await tabTo(page, 'checkbox', message(EN, 'scope.profile'));
+    await page.keyboard.press('Space');
+    assert.equal(await page.getByLabel(message(EN, 'scope.profile')).isChecked(), false);
+    await tabTo(page, 'button', 'Approve');
+    await Promise.all([page.waitForEvent('load'), page.keyboard.press('Enter')]);
+    assertIncludes(await mainText(page), message(EN, 'done.approved', { device: 'Study TV' }));
+    assert.deepEqual(tokensOf(await flow.outcome).scope?.split(' '), ['openid']);
+    await page.context().close();
+  });
+
+  test('in the dark colour scheme the pages pass the same accessibility scan', async () => {
+    const flow = await startDeviceFlow(device, { scope: 'openid profile', device_name: 'Night TV' });
+    const context = await newPhoneContext(browser, { colorScheme: 'dark' });
+    const page = await context.newPage();
+    await page.goto(flow.authorization.verification_uri);
+    await page.getByLabel('Code', { exact: true }).fill('BCDF-GHJK');
+    await press(page, 'Continue');
+    assert.equal(await alertText(page), message(EN, 'code.invalid'));
+    await assertAccessible(page);
+    await page.getByLabel('Code', { exact: true }).fill(flow.authorization.user_code);
+    await press(page, 'Continue');
+    await signIn(page, 'demo', 'wrong-password');
+    await assertAccessible(page);
+    await signIn(page, 'demo', DEMO_PASSWORD);
+    await assertAccessible(page);
+    await press(page, 'Approve');
+    await assertAccessible(page);
+    await press(page, message(EN, 'done.myDevices'), 'link');
+    await assertAccessible(page);
+    tokensOf(await flow.outcome);
+    await context.close();
   });
 });

@@ -50,7 +50,8 @@ test('a full flow logged at debug level leaves no secret in the output', async (
   secrets['user code (normalized)'] = userCode.replace('-', '');
   const poll = () => postForm(issuer, '/oauth/token', { grant_type: DEVICE_CODE_GRANT_TYPE, client_id: 'demo-tv', device_code: deviceCode });
   assert.equal((await poll()).body.error, 'authorization_pending');
-  assert.equal((await poll()).body.error, 'slow_down');
+  // Polled again at once: slow_down (unless the machine was slow enough to make it a fair poll).
+  assert.ok(['slow_down', 'authorization_pending'].includes((await poll()).body.error));
 
   // The person: a mistyped password first, then the right one, then approval on the consent page.
   const mistaken = createPageSession(issuer);

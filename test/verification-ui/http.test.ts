@@ -171,7 +171,7 @@ describe('CSRF', () => {
     const session = person();
     const consent = await reachConsent(session, authorization.user_code, demo);
     const request = requestIdOf(consent.text);
-    const forged = [
+    const forged: Array<Record<string, string>> = [
       { request, decision: 'approve', scope: 'openid' },
       { request, decision: 'approve', scope: 'openid', csrf: '' },
       { request, decision: 'approve', scope: 'openid', csrf: 'x'.repeat(43) },

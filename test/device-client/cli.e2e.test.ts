@@ -64,6 +64,7 @@ test('login for a person: the code large, the URL, a QR code; then the tokens ar
   let decided: Promise<void> | undefined;
   let seen = '';
   const result = await cliProcess(['login', '--issuer', dg.issuer, ...loginArgs, '--channel', 'poll'], env, {
+    signal: t.signal,
     onStdoutLine(line) {
       seen += `${line}\n`;
       const code = /^\s{4}([A-Z]{4}-[A-Z]{4})$/.exec(line)?.[1];

@@ -19,7 +19,7 @@ import {
 } from '@devicegate/device-client';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
 import { freePort } from '../support/ports.ts';
-import { decide, DEVICE_CLIENT_ID, DEVICE_SCOPE, startDeviceAppliance, until, type Decider } from './support/e2e.ts';
+import { decide, DEVICE_CLIENT_ID, DEVICE_SCOPE, inBackground, startDeviceAppliance, until, type Decider } from './support/e2e.ts';
 import { tempDir } from './support/temp.ts';
 
 /** A client whose interval is long: a login that ends quickly can only have heard it by push. */
@@ -67,12 +67,13 @@ test('signs in by polling alone, stores the tokens, and hands out the access tok
     deviceModel: 'Pi 5',
     channel: 'poll',
     onEvent: log.onEvent,
+    signal: t.signal,
   });
   assert.equal(login.channel, 'poll');
   assert.match(login.userCode, /^[A-Z]{4}-[A-Z]{4}$/);
   assert.equal(login.qr.text, login.verificationUriComplete);
   assert.equal(login.interval, 1);
-  const waiting = login.wait();
+  const waiting = inBackground(login.wait());
   await until(() => log.of('poll').length >= 1, 30_000, 'a first poll');
   await decide(dg, login, 'approve', t);
   const tokens = await waiting;
@@ -92,12 +93,12 @@ test('signs in by polling alone, stores the tokens, and hands out the access tok
   assert.equal(await session.getAccessToken(), tokens.accessToken);
 });
 
-async function pushLogin(t: Decider & { skip(message?: string): void }, channel: 'websocket' | 'mqtt') {
+async function pushLogin(t: Decider & { skip(message?: string): void; signal: AbortSignal }, channel: 'websocket' | 'mqtt') {
   const log = recorder();
   const started = Date.now();
   let login: DeviceLogin;
   try {
-    login = await startLogin({ issuer: dg.issuer, clientId: PUSH_CLIENT_ID, scope: DEVICE_SCOPE, channel, onEvent: log.onEvent });
+    login = await startLogin({ issuer: dg.issuer, clientId: PUSH_CLIENT_ID, scope: DEVICE_SCOPE, channel, onEvent: log.onEvent, signal: t.signal });
   } catch (error) {
     if (error instanceof DeviceClientError && error.code === 'push') {
       t.skip(`the appliance offers no ${channel} push yet (issue 4)`);
@@ -106,7 +107,7 @@ async function pushLogin(t: Decider & { skip(message?: string): void }, channel:
     throw error;
   }
   assert.equal(login.channel, channel);
-  const waiting = login.wait();
+  const waiting = inBackground(login.wait());
   await until(() => log.of('channel').some((event) => event.state === 'subscribed'), 30_000, `the ${channel} subscription`);
   await decide(dg, login, 'approve', t);
   const tokens = await waiting;
@@ -131,8 +132,8 @@ test('denial: wait() rejects with access_denied, a denied event, nothing stored'
   const dir = tempDir();
   const session = createSession({ store: storeIn(dir) });
   const log = recorder();
-  const login = await session.login({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, onEvent: log.onEvent });
-  const waiting = login.wait();
+  const login = await session.login({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, onEvent: log.onEvent, signal: t.signal });
+  const waiting = inBackground(login.wait());
   await until(() => log.events.length > 0);
   await decide(dg, login, 'deny', t);
   const error = await failureOf(waiting);
@@ -142,9 +143,9 @@ test('denial: wait() rejects with access_denied, a denied event, nothing stored'
   assert.equal((await session.status()).loggedIn, false);
 });
 
-test('expiry: a code nobody approves ends with expired_token at expires_in', async () => {
+test('expiry: a code nobody approves ends with expired_token at expires_in', async (t) => {
   const log = recorder();
-  const login = await startLogin({ issuer: dg.issuer, clientId: 'e2e-short-lived', scope: DEVICE_SCOPE, onEvent: log.onEvent });
+  const login = await startLogin({ issuer: dg.issuer, clientId: 'e2e-short-lived', scope: DEVICE_SCOPE, onEvent: log.onEvent, signal: t.signal });
   assert.equal(login.expiresIn, 3);
   const started = Date.now();
   const error = await failureOf(login.wait());
@@ -179,8 +180,9 @@ test('slow_down: the interval grows by 5 s for every later poll, and the applian
     channel: 'poll',
     fetch: interfering,
     onEvent: log.onEvent,
+    signal: t.signal,
   });
-  const waiting = login.wait();
+  const waiting = inBackground(login.wait());
   await until(() => answers.length >= 3, 60_000, 'a poll after slow_down');
   await decide(dg, login, 'approve', t);
   await waiting;
@@ -207,8 +209,8 @@ test('the appliance restarted while the device waits: the device retries, then s
     await second?.stop();
   });
   const log = recorder();
-  const login = await startLogin({ issuer: first.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, onEvent: log.onEvent });
-  const waiting = login.wait();
+  const login = await startLogin({ issuer: first.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, onEvent: log.onEvent, signal: t.signal });
+  const waiting = inBackground(login.wait());
   await until(() => log.of('poll').length >= 1, 30_000, 'a first poll');
   await first.stop();
   first = undefined;
@@ -230,8 +232,8 @@ test('getAccessToken refreshes near expiry and stores the rotated refresh token 
   const dir = tempDir();
   const store = storeIn(dir);
   const session = createSession({ store });
-  const login = await session.login({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, channel: 'poll' });
-  const waiting = login.wait();
+  const login = await session.login({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, channel: 'poll', signal: t.signal });
+  const waiting = inBackground(login.wait());
   await decide(dg, login, 'approve', t);
   const first = await waiting;
 
@@ -258,8 +260,8 @@ test('getAccessToken refreshes near expiry and stores the rotated refresh token 
 test('a refreshed token is not handed out when the rotated refresh token cannot be stored', async (t) => {
   const dir = tempDir();
   const store = storeIn(dir);
-  const login = await createSession({ store }).login({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, channel: 'poll' });
-  const waiting = login.wait();
+  const login = await createSession({ store }).login({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, channel: 'poll', signal: t.signal });
+  const waiting = inBackground(login.wait());
   await decide(dg, login, 'approve', t);
   await waiting;
   const failingStore: TokenStore = {
@@ -278,7 +280,7 @@ test('cancelling through the AbortSignal ends the wait with aborted and closes t
   const controller = new AbortController();
   const log = recorder();
   const login = await startLogin({ issuer: dg.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, signal: controller.signal, onEvent: log.onEvent });
-  const waiting = login.wait();
+  const waiting = inBackground(login.wait());
   await until(() => log.of('poll').length >= 1 || log.of('channel').some((event) => event.state === 'subscribed'), 30_000, 'waiting to begin');
   controller.abort();
   const error = await failureOf(waiting);
@@ -290,10 +292,10 @@ test('an appliance with push turned off: auto falls back to polling alone', asyn
   const plain = await startDeviceAppliance({ overrides: { push: { websocket: false, mqttEmbedded: false } } });
   after(() => plain.stop());
   const log = recorder();
-  const login = await startLogin({ issuer: plain.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, onEvent: log.onEvent });
+  const login = await startLogin({ issuer: plain.issuer, clientId: DEVICE_CLIENT_ID, scope: DEVICE_SCOPE, onEvent: log.onEvent, signal: t.signal });
   assert.equal(login.push, undefined);
   assert.equal(login.channel, 'poll');
-  const waiting = login.wait();
+  const waiting = inBackground(login.wait());
   await decide(plain, login, 'approve', t);
   assert.ok((await waiting).accessToken);
   assert.equal(log.of('channel').length, 0);

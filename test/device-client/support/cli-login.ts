@@ -14,13 +14,14 @@ export async function jsonLogin(
   args: string[],
   env: Record<string, string>,
   decision: 'approve' | 'deny' | 'none',
-  t: Decider,
+  t: Decider & { signal: AbortSignal },
   command?: string[],
 ): Promise<CliResult & { events: DeviceCliEvent[] }> {
   const events: DeviceCliEvent[] = [];
   let decided: Promise<void> = Promise.resolve();
   const result = await cliProcess(['login', '--json', '--issuer', dg.issuer, ...args], env, {
     ...(command ? { command } : {}),
+    signal: t.signal,
     onStdoutLine(line) {
       const event = JSON.parse(line) as DeviceCliEvent;
       events.push(event);

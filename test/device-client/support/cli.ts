@@ -31,7 +31,7 @@ export async function cliInProcess(argv: string[], env: Record<string, string | 
 export function cliProcess(
   argv: string[],
   env: Record<string, string | undefined>,
-  options: { command?: string[]; onStdoutLine?: (line: string) => void; timeoutMs?: number } = {},
+  options: { command?: string[]; onStdoutLine?: (line: string) => void; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<CliResult> {
   const [file, ...prefix] = options.command ?? [process.execPath, BIN];
   return new Promise((resolve, reject) => {
@@ -43,6 +43,9 @@ export function cliProcess(
     let stderr = '';
     let pending = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    // A test that ends (or fails) early takes its command with it.
+    const stop = () => child.kill('SIGTERM');
+    options.signal?.addEventListener('abort', stop, { once: true });
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       pending += chunk;
@@ -56,6 +59,7 @@ export function cliProcess(
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', stop);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });

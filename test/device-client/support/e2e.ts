@@ -39,12 +39,22 @@ export async function pagesMounted(dg: TestAppliance): Promise<boolean> {
 }
 
 let browser: Promise<Browser> | undefined;
+// Registered when a test file imports this module, so it runs once after all of that file's tests.
+after(async () => {
+  if (browser) await (await browser).close();
+});
 function sharedBrowser(): Promise<Browser> {
-  if (!browser) {
-    browser = launchChromium();
-    after(async () => (await browser)?.close());
-  }
+  browser ??= launchChromium();
   return browser;
+}
+
+/**
+ * Marks a promise that is awaited later (a login's wait() while the test approves) as handled
+ * now, so its rejection in the meantime is not reported as unhandled. Awaiting it still throws.
+ */
+export function inBackground<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 export interface Decider {

@@ -17,7 +17,19 @@ const recordFor = (n: number): ProfileRecord => ({
   padding: 'x'.repeat(2000 + (n % 7) * 300), // records of varying size, so a torn write would show
 });
 
+/** Started ahead of its turn (Node's start-up is the slow part): waits for "go" on stdin. */
+function go(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk: string) => {
+      if (chunk.includes('go')) resolve();
+    });
+  });
+}
+
 async function main(): Promise<void> {
+  say('ready');
+  await go();
   const loaded = await store.load('crash');
   let n = loaded ? Number(loaded.tokens.refreshToken!.slice(3)) : 0;
   if (!loaded) {

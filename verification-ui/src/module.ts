@@ -37,7 +37,8 @@ export function createVerificationModule(options: VerificationModuleOptions = {}
       const base = context.config.verificationPath.replace(/\/+$/, '');
       await app.register(
         async (scope) => {
-          await scope.register(fastifyCookie);
+          // Another module, or the app, may already have registered the cookie parser above us.
+          if (!scope.hasRequestDecorator('cookies')) await scope.register(fastifyCookie);
           const deps: PagesDependencies = { context, sessions: createSessions(context), catalogs, assets, base };
           const respond = createResponder(deps);
 

@@ -12,6 +12,7 @@ import type { AppContext } from './context.js';
 import { createDpopService } from './dpop/index.js';
 import { createDpopNonces } from './dpop/nonce.js';
 import { createMemoryReplayCache } from './dpop/replay-cache.js';
+import { createStoreReplayCache } from './dpop/store-replay-cache.js';
 import { createClientAssertionVerifier } from './http/client-assertion.js';
 import { createClientAuthenticator } from './http/client-auth.js';
 import { paths } from './endpoints/paths.js';
@@ -82,8 +83,11 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
   const approval = createApprovalService({ store, bus, clock, audit });
-  // In process for now; a shared one (behind the same interface) when instances scale out.
-  const replayCache = createMemoryReplayCache({ now: () => clock.now() });
+  // In the store when it is shared (PostgreSQL: a jti used on one instance is refused on all),
+  // else in process memory (one instance).
+  const replayCache = store.replayIdentifiers
+    ? createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() })
+    : createMemoryReplayCache({ now: () => clock.now() });
   const context: AppContext = {
     config,
     store,

@@ -127,7 +127,12 @@ export const configSchema = z
         mqttPassword: z.string().optional(),
         /** URL devices are told to connect to, when it differs from where we listen or publish. */
         mqttPublicUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional(),
-        /** Which bus carries grant events between instances: in-process, or the MQTT broker. */
+        /**
+         * Which bus carries grant events between instances: 'memory' (one instance), 'mqtt' (the
+         * external broker), 'postgres' (LISTEN/NOTIFY on databaseUrl). 'auto': the external broker
+         * when mqttUrl is set, else PostgreSQL when databaseUrl is set (instances sharing a
+         * database must share events, or a push misses devices on the others), else memory.
+         */
         bus: z.enum(['auto', 'memory', 'mqtt', 'postgres']).default('auto'),
         /**
          * Open connections per push channel (WebSocket, embedded MQTT), in total and per address:

@@ -3,52 +3,16 @@ import type { Logger } from 'pino';
 import { randomId } from '../secrets.js';
 import { connectApplianceClient, type ApplianceBrokerOptions } from './mqtt-connect.js';
 import type { EventBus, GrantEvent, GrantEventListener } from './types.js';
+import { encodeWireEvent, markRemoteEvent, parseWireEvent, type WireEvent } from './wire.js';
+
+// Where it has always been imported from (push/mqtt-external.ts); it lives in ./wire.ts now.
+export { isRemoteEvent } from './wire.js';
 
 /**
  * The internal topic grant events travel on between instances. Devices can never read it: the
  * shipped mosquitto configuration gives them their own grant's topic alone (deploy/mosquitto).
  */
 export const BUS_TOPIC = 'devicegate/bus/grant-events';
-
-/** Events that arrived from another instance (for modules that act on local events only). */
-const remoteEvents = new WeakSet<GrantEvent>();
-
-/**
- * True for an event another instance published. The external-broker push publisher uses it so
- * only the instance where an approval was committed publishes the device's retained message.
- */
-export function isRemoteEvent(event: GrantEvent): boolean {
-  return remoteEvents.has(event);
-}
-
-interface WireEvent {
-  /** The publishing instance, so an instance skips its own echo on brokers without no-local. */
-  origin: string;
-  event: GrantEvent;
-}
-
-const OUTCOMES = new Set(['approved', 'denied', 'expired']);
-
-/** Strict reading of a wire event: anything else on the topic is dropped, never half-trusted. */
-function parseWireEvent(payload: Buffer): WireEvent | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return null;
-  }
-  const wire = value as Partial<WireEvent> | null;
-  const event = wire?.event as Partial<GrantEvent> | undefined;
-  if (!wire || typeof wire.origin !== 'string' || !event || typeof event !== 'object') return null;
-  const { pushKey, deviceGrantId, at } = event;
-  if (typeof pushKey !== 'string' || typeof deviceGrantId !== 'string' || typeof at !== 'number') return null;
-  if (event.type === 'closed') return { origin: wire.origin, event: { type: 'closed', pushKey, deviceGrantId, at } };
-  const outcome = (event as { outcome?: unknown }).outcome;
-  if (event.type === 'outcome' && typeof outcome === 'string' && OUTCOMES.has(outcome)) {
-    return { origin: wire.origin, event: { type: 'outcome', pushKey, deviceGrantId, outcome: outcome as 'approved', at } };
-  }
-  return null;
-}
 
 /**
  * A bus shared by several appliance instances through the external MQTT broker (issue 8).
@@ -83,8 +47,7 @@ export async function createMqttBus(options: Omit<ApplianceBrokerOptions, 'role'
       return;
     }
     if (wire.origin === origin) return;
-    remoteEvents.add(wire.event);
-    deliver(wire.event);
+    deliver(markRemoteEvent(wire.event));
   });
   client.on('error', (error) => logger.error({ err: error }, 'grant event bus: broker error'));
   client.on('offline', () => logger.warn('grant event bus: broker unreachable, reconnecting'));
@@ -110,7 +73,7 @@ export async function createMqttBus(options: Omit<ApplianceBrokerOptions, 'role'
       const wire: WireEvent = { origin, event };
       // Not awaited: the decision is committed and local devices are told; the broker's PUBACK
       // must not hold up the person's approval. mqtt.js keeps QoS 1 messages across reconnects.
-      client.publish(topic, JSON.stringify(wire), { qos: 1 }, (error) => {
+      client.publish(topic, encodeWireEvent(wire), { qos: 1 }, (error) => {
         if (error) logger.error({ err: error }, 'grant event bus: publish failed');
       });
     },

@@ -23,7 +23,8 @@ export function createSweeper(deps: { store: Store; bus: EventBus; clock: Clock;
       (await store.deviceGrants.sweep(now, deps.retentionSeconds)) +
       (await store.refreshTokens.sweep(now)) +
       (await store.accessTokens.sweep(now)) +
-      (await store.sessions.sweep(now));
+      (await store.sessions.sweep(now)) +
+      ((await store.replayIdentifiers?.sweep(now)) ?? 0);
     if (swept > 0) logger.debug({ swept }, 'swept expired rows');
   }
 

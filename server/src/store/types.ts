@@ -291,6 +291,22 @@ export interface AuditEvents {
   tail(limit: number): Promise<AuditEventRecord[]>;
 }
 
+/**
+ * Single-use identifiers seen recently (DPoP proof and client assertion `jti`s, RFC 9449 §11.1,
+ * RFC 7523 §3), shared by every instance on one database: a proof replayed to another instance
+ * must fail too. Keys arrive hashed (fixed length). Optional: a backend that serves one instance
+ * (SQLite) leaves them to the in-process cache of ../dpop/replay-cache.ts.
+ */
+export interface ReplayIdentifiers {
+  /**
+   * Records `key` until `expiresAt`, atomically across instances: true the first time (or once an
+   * earlier record of it has expired), false for a replay.
+   */
+  remember(key: string, expiresAt: number, now: number): Promise<boolean>;
+  /** Deletes expired records; returns how many. */
+  sweep(now: number): Promise<number>;
+}
+
 export interface Store {
   clients: Clients;
   users: Users;
@@ -301,6 +317,8 @@ export interface Store {
   signingKeys: SigningKeys;
   sessions: Sessions;
   auditEvents: AuditEvents;
+  /** Present where several instances share the store (PostgreSQL). */
+  replayIdentifiers?: ReplayIdentifiers;
   /** Readiness probe: true when the backend answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

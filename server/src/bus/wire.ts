@@ -1,0 +1,56 @@
+import type { GrantEvent } from './types.js';
+
+/**
+ * What shared buses (the MQTT broker, PostgreSQL NOTIFY) carry between appliance instances: one
+ * grant event and the instance that published it, as JSON. Kept apart from any one transport so
+ * every shared bus reads and writes the same thing and marks remote events the same way.
+ */
+export interface WireEvent {
+  /** The publishing instance, so an instance skips its own echo. */
+  origin: string;
+  event: GrantEvent;
+}
+
+export function encodeWireEvent(wire: WireEvent): string {
+  return JSON.stringify(wire);
+}
+
+const OUTCOMES = new Set(['approved', 'denied', 'expired']);
+
+/** Strict reading of a wire event: anything else on the channel is dropped, never half-trusted. */
+export function parseWireEvent(payload: Buffer | string): WireEvent | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const wire = value as Partial<WireEvent> | null;
+  const event = wire?.event as Partial<GrantEvent> | undefined;
+  if (!wire || typeof wire.origin !== 'string' || !event || typeof event !== 'object') return null;
+  const { pushKey, deviceGrantId, at } = event;
+  if (typeof pushKey !== 'string' || typeof deviceGrantId !== 'string' || typeof at !== 'number') return null;
+  if (event.type === 'closed') return { origin: wire.origin, event: { type: 'closed', pushKey, deviceGrantId, at } };
+  const outcome = (event as { outcome?: unknown }).outcome;
+  if (event.type === 'outcome' && typeof outcome === 'string' && OUTCOMES.has(outcome)) {
+    return { origin: wire.origin, event: { type: 'outcome', pushKey, deviceGrantId, outcome: outcome as 'approved', at } };
+  }
+  return null;
+}
+
+/** Events that arrived from another instance (for modules that act on local events only). */
+const remoteEvents = new WeakSet<GrantEvent>();
+
+/** Called by a shared bus for each event it delivers on behalf of another instance. */
+export function markRemoteEvent(event: GrantEvent): GrantEvent {
+  remoteEvents.add(event);
+  return event;
+}
+
+/**
+ * True for an event another instance published. The external-broker push publisher uses it so
+ * only the instance where an approval was committed publishes the device's retained message.
+ */
+export function isRemoteEvent(event: GrantEvent): boolean {
+  return remoteEvents.has(event);
+}

@@ -1,0 +1,18 @@
+import { createHash } from 'node:crypto';
+import type { ReplayIdentifiers } from '../store/types.js';
+import type { ReplayCache } from './replay-cache.js';
+
+/**
+ * The replay cache in the shared store, for several instances behind one issuer: a DPoP proof or
+ * client assertion used on one instance is refused on every other (checklist DP-2: "a unique jti
+ * (replay cache, shared across nodes)"). Keys are stored as their SHA-256, so a client's long
+ * `jti` cannot bloat or break the index; expired records are deleted by the sweeper.
+ */
+export function createStoreReplayCache(deps: { identifiers: ReplayIdentifiers; now: () => number }): ReplayCache {
+  return {
+    remember(key, expiresAt) {
+      const digest = createHash('sha256').update(key, 'utf8').digest('base64url');
+      return deps.identifiers.remember(digest, expiresAt, deps.now());
+    },
+  };
+}

@@ -35,6 +35,13 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
  * `demo-tv` and a user `demo` whose password is returned once, so `serve` can print it.
  */
 export async function bootstrap(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<{ demoPassword?: string }> {
+  // Instances started at once on an empty shared database would each make keys (the last set
+  // written wins, the others would sign with unpublished keys) and each create `demo`.
+  const exclusive = deps.store.exclusive?.bind(deps.store) ?? (<T>(_name: string, work: () => Promise<T>) => work());
+  return exclusive('bootstrap', () => bootstrapOnce(deps));
+}
+
+async function bootstrapOnce(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<{ demoPassword?: string }> {
   const { store, keys, config, clock } = deps;
   await keys.ensureInitialized();
   if (!config.demo) return {};

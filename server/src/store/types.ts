@@ -319,6 +319,11 @@ export interface Store {
   auditEvents: AuditEvents;
   /** Present where several instances share the store (PostgreSQL). */
   replayIdentifiers?: ReplayIdentifiers;
+  /**
+   * Runs `work` while no other instance runs work under the same name (first-start bootstrap of
+   * keys and the demo account). Absent on a store that serves one instance.
+   */
+  exclusive?<T>(name: string, work: () => Promise<T>): Promise<T>;
   /** Readiness probe: true when the backend answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -27,6 +27,8 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
  */
 const LOCK_MIGRATIONS = 0x64670001;
 const LOCK_USER_CODE = 0x64670002;
+/** Store.exclusive: the second key is hashtext(name). */
+const LOCK_EXCLUSIVE = 0x64670003;
 
 /** Same tolerance as the SQLite store: absorbs timer and network jitter between polls. */
 const POLL_TOLERANCE_MS = 250;
@@ -654,6 +656,25 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           await all('SELECT * FROM (SELECT * FROM audit_events ORDER BY id DESC LIMIT $1) AS newest ORDER BY id', [limit])
         ).map(toAuditEvent);
       },
+    },
+
+    // A session-level advisory lock held on one connection while `work` runs on others of the
+    // pool, so work of any length and any number of transactions is serialized across instances.
+    async exclusive(name, work) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_EXCLUSIVE, name]);
+        try {
+          return await work();
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_EXCLUSIVE, name]).catch((error: Error) => {
+            broken = error; // a connection that may still hold the lock is closed, which frees it
+          });
+        }
+      } finally {
+        client.release(broken);
+      }
     },
 
     replayIdentifiers: {

@@ -1,5 +1,5 @@
 // Runs the real `devicegate` command (server/bin/devicegate.js) as a child process, the way an
-// operator does, with a bounded wait.
+// operator does, with a bounded wait (generous: a loaded 2-core CI box takes seconds per start).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,8 @@ export function runCli(args: string[], options: { stdin?: string; env?: Record<s
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`devicegate ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms\n${stderr}`));
-    }, options.timeoutMs ?? 30_000);
+      reject(new Error(`devicegate ${args.join(' ')} did not finish within ${options.timeoutMs ?? 90_000} ms\n${stderr}`));
+    }, options.timeoutMs ?? 90_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -79,7 +79,7 @@ export function startServe(args: string[], options: { env?: Record<string, strin
     child,
     output: () => stdout,
     stderr: () => stderr,
-    waitFor(pattern, timeoutMs = 30_000) {
+    waitFor(pattern, timeoutMs = 90_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const match = pattern.exec(stdout);
@@ -103,7 +103,7 @@ export function startServe(args: string[], options: { env?: Record<string, strin
         check();
       });
     },
-    async stop(signal = 'SIGTERM', timeoutMs = 20_000) {
+    async stop(signal = 'SIGTERM', timeoutMs = 90_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       const result = await exited;

@@ -44,7 +44,7 @@ test('the first start on an empty data directory prints the demo password once, 
     }
   } finally {
     const ended = await serve.stop();
-    assert.equal(ended.code, 0);
+    assert.deepEqual(ended, { code: 0, signal: null }, serve.stderr());
   }
 });
 
@@ -54,7 +54,8 @@ test('a second start on the same data directory prints no password', async () =>
     await serve.waitFor(LISTENING);
     await serve.waitFor(/verification page: /);
   } finally {
-    assert.equal((await serve.stop()).code, 0);
+    const ended = await serve.stop();
+    assert.deepEqual(ended, { code: 0, signal: null }, serve.stderr());
   }
   assert.doesNotMatch(serve.output(), /password/i);
 });
@@ -65,7 +66,7 @@ test('DEVICEGATE_DEMO_PASSWORD sets the demo password, which is then not printed
   try {
     await serve.waitFor(LISTENING);
     await serve.waitFor(/verification page: /);
-    assert.equal((await serve.stop()).code, 0);
+    assert.deepEqual(await serve.stop(), { code: 0, signal: null }, serve.stderr());
     assert.ok(!serve.output().includes('chosen-demo-password'));
     const store = createSqliteStore({ filename: path.join(directory, 'devicegate.sqlite') });
     try {
@@ -106,7 +107,7 @@ const badInvocations: { name: string; args: string[]; env?: Record<string, strin
 
 for (const bad of badInvocations) {
   test(`${bad.name} gives one line on stderr and a non-zero exit`, async () => {
-    const result = await runCli([...bad.args, '--data-dir', dataDir], { env: bad.env, timeoutMs: 20_000 });
+    const result = await runCli([...bad.args, '--data-dir', dataDir], { env: bad.env, timeoutMs: 90_000 });
     assert.notEqual(result.code, 0, result.stdout);
     const lines = result.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, result.stderr);
@@ -122,7 +123,7 @@ test('a config file that is not JSON, or has an unknown setting, gives one line 
   const unknown = path.join(dataDir, 'unknown.json');
   writeFileSync(unknown, JSON.stringify({ prot: 8080 }));
   for (const file of [notJson, unknown]) {
-    const result = await runCli(['serve', '--config', file, '--data-dir', dataDir], { timeoutMs: 20_000 });
+    const result = await runCli(['serve', '--config', file, '--data-dir', dataDir], { timeoutMs: 90_000 });
     assert.notEqual(result.code, 0);
     assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
     assert.match(result.stderr, /^devicegate: .*(JSON|prot|unrecognized)/i);
@@ -135,7 +136,7 @@ test('a port already in use gives one line and a non-zero exit', async () => {
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as { port: number }).port;
   try {
-    const result = await runCli(['serve', '--data-dir', dataDir, '--port', String(port), '--mqtt-port', String(await freePort())], { timeoutMs: 30_000 });
+    const result = await runCli(['serve', '--data-dir', dataDir, '--port', String(port), '--mqtt-port', String(await freePort())], { timeoutMs: 90_000 });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /^devicegate: .*(EADDRINUSE|in use)/);
     assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);

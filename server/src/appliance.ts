@@ -173,6 +173,8 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
     stop() {
       stopping ??= (async () => {
         draining = true;
+        // /readyz is red from here; keep serving until the proxy has noticed (config.drainDelay).
+        if (config.drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelay * 1000));
         await sweeper.stop();
         for (const module of [...modules].reverse()) await module.stop?.();
         await app.close();

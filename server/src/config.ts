@@ -106,6 +106,13 @@ export const configSchema = z
     sessionLifetime: z.coerce.number().int().min(60).default(8 * 3600),
     /** Largest request body accepted by the OAuth endpoints; real requests are far smaller. */
     maxBodyBytes: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+    /**
+     * Seconds between SIGTERM and closing the listener, while /readyz already answers 503 and
+     * requests are still served: the TLS proxy's health check takes the instance out of rotation
+     * first, so a rolling restart drops nothing. 0 stops at once (one instance, tests); behind a
+     * proxy set it above the proxy's check interval times its failure count (docs/deploy.md).
+     */
+    drainDelay: z.coerce.number().int().min(0).max(300).default(0),
     /** Expired rows are kept this long (for "expired" vs "unknown" answers), then swept. */
     sweepRetention: z.coerce.number().int().min(0).default(3600),
     sweepInterval: z.coerce.number().int().min(1).default(30),
@@ -192,6 +199,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_VERIFICATION_PATH: 'verificationPath',
   DEVICEGATE_SESSION_LIFETIME: 'sessionLifetime',
   DEVICEGATE_MAX_BODY_BYTES: 'maxBodyBytes',
+  DEVICEGATE_DRAIN_DELAY: 'drainDelay',
   DEVICEGATE_DEMO: 'demo',
   DEVICEGATE_DEMO_PASSWORD: 'demoPassword',
   DEVICEGATE_MASTER_KEY: 'masterKey',

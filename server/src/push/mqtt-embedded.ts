@@ -54,7 +54,9 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
       return publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 1, retain: true, dup: false });
     },
   };
-  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: config.sweepRetention });
+  // A late subscriber to a decided grant has its outcome republished (authorizeSubscribe), so an
+  // `expired` need not stay retained long here: abandoned codes would only hold memory.
+  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: Math.min(config.sweepRetention, 60) });
 
   function publish(packet: PublishPacket): Promise<void> {
     return new Promise((resolve, reject) => {

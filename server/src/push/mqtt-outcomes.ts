@@ -54,12 +54,14 @@ export function createMqttOutcomes(deps: {
     // The sweeper may report an expiry the appliance already pushed: publish each outcome once.
     if (retained.get(pushKey)?.outcome === outcome) return;
     const now = clock.now();
-    let clearAt = now + deps.expiredRetentionSeconds * 1000;
+    // Devices connected now are told even with no retention configured: at least one second.
+    let clearAt = now + Math.max(1, deps.expiredRetentionSeconds) * 1000;
     if (outcome !== 'expired' && deviceGrantId) {
       const grant = await store.deviceGrants.findById(deviceGrantId);
       if (grant) clearAt = grant.expiresAt;
+      // Decided but already past expiry: moot, the token endpoint answers expired_token now.
+      if (clearAt <= now) return;
     }
-    if (clearAt <= now) return;
     retained.set(pushKey, { outcome, clearAt });
     await publisher.publishRetained(grantTopic(pushKey), outcomeMessage(outcome), Math.ceil((clearAt - now) / 1000));
   }

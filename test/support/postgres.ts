@@ -37,6 +37,8 @@ export interface PostgresOptions {
   database?: string;
   /** How long to wait for the server to accept connections. */
   startTimeoutMs?: number;
+  /** PostgreSQL's max_connections (default 50); several appliance instances each hold a pool. */
+  maxConnections?: number;
 }
 
 export interface Postgres {
@@ -88,7 +90,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
           '-c', 'fsync=off',
           '-c', 'synchronous_commit=off',
           '-c', 'full_page_writes=off',
-          '-c', 'max_connections=50',
+          '-c', `max_connections=${options.maxConnections ?? 50}`,
           '-c', 'shared_buffers=32MB',
         ],
         // SIGQUIT at process exit is an immediate shutdown: the postmaster also ends its backends,

@@ -6,12 +6,6 @@ import type { CliIo } from './output.js';
 /** `devicegate serve`: start, print where, drain on SIGTERM/SIGINT. */
 export async function runServe(config: Config, io: CliIo): Promise<void> {
   const appliance = await startAppliance(config, { modules: (context) => defaultModules(context) });
-  io.stdout(`devicegate listening on ${appliance.url} (issuer ${config.issuer})\n`);
-  io.stdout(`verification page: ${config.issuer}${config.verificationPath}\n`);
-  if (appliance.demoPassword) {
-    // Printed once, on first start only; it is not stored anywhere in clear.
-    io.stdout(`demo client: demo-tv   demo user: demo   password: ${appliance.demoPassword}\n`);
-  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       appliance.context.logger.info({ signal }, 'shutting down');
@@ -20,7 +14,15 @@ export async function runServe(config: Config, io: CliIo): Promise<void> {
         resolve();
       });
     };
+    // Handlers before the announcement: a supervisor (or test) may signal the moment it reads
+    // "listening", and a signal with no handler yet would kill the process instead of draining.
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
+    io.stdout(`devicegate listening on ${appliance.url} (issuer ${config.issuer})\n`);
+    io.stdout(`verification page: ${config.issuer}${config.verificationPath}\n`);
+    if (appliance.demoPassword) {
+      // Printed once, on first start only; it is not stored anywhere in clear.
+      io.stdout(`demo client: demo-tv   demo user: demo   password: ${appliance.demoPassword}\n`);
+    }
   });
 }

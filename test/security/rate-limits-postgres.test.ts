@@ -1,0 +1,78 @@
+// Limits must hold across instances (issue 8): with a databaseUrl, `limits.store: auto` keeps
+// every counter in PostgreSQL through rate-limiter-flexible's RateLimiterPostgres, so two
+// appliance instances spend one budget, and the user code guess alarm counts misses from both.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { loadConfig } from '../../server/src/config.ts';
+import type { AuditLog } from '../../server/src/services/audit.ts';
+import { createConfiguredLimiterFactory, createRateLimits, limitRules } from '../../server/src/services/rate-limits.ts';
+import { createUserCodeGuessAlarm } from '../../server/src/services/user-code-alarm.ts';
+import { createDatabase, postgresAvailable, startPostgres, type Postgres } from '../support/postgres.ts';
+import { skipWithoutRealPart } from '../support/require-real-part.ts';
+
+describe('rate limits on PostgreSQL', { skip: skipWithoutRealPart('postgresql', postgresAvailable()) }, () => {
+  let server: Postgres;
+  let databaseUrl: string;
+  const closers: (() => Promise<void>)[] = [];
+  before(async () => {
+    server = await startPostgres();
+    databaseUrl = await createDatabase(server.url, 'limits');
+  });
+  after(async () => {
+    for (const close of closers) await close();
+    await server?.stop();
+  });
+
+  /** One appliance instance's limits, built from the configuration as createAppContext builds them. */
+  async function instance(events: { event: string; fields: Record<string, unknown> }[]) {
+    const config = loadConfig({
+      overrides: {
+        databaseUrl,
+        limits: { deviceAuthorizationPerClientAndAddress: { points: 5, duration: 60 }, userCodeGuessAlarm: { threshold: 6, duration: 60 } },
+      },
+    });
+    assert.equal(config.limits.store, 'auto');
+    const limiters = await createConfiguredLimiterFactory(config);
+    closers.push(limiters.close);
+    const logger = pino({ level: 'silent' });
+    const audit: AuditLog = { record: (event, fields) => events.push({ event, fields }) };
+    return {
+      rateLimits: createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit }),
+      alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
+    };
+  }
+
+  test('two instances spend one budget: the limit holds however requests are spread', async () => {
+    const events: { event: string; fields: Record<string, unknown> }[] = [];
+    const a = await instance(events);
+    const b = await instance(events);
+    const verdicts = [];
+    for (let i = 0; i < 8; i++) verdicts.push((await (i % 2 ? a : b).rateLimits.consume('deviceAuthorizationPerClientAndAddress', 'demo-tv 203.0.113.9')).allowed);
+    assert.deepEqual(verdicts, [true, true, true, true, true, false, false, false]);
+    assert.equal(events.filter((entry) => entry.event === 'rate_limited').length, 1, 'the refusal is recorded once, by whichever instance tipped it');
+    // Another key is untouched.
+    assert.equal((await a.rateLimits.consume('deviceAuthorizationPerClientAndAddress', 'demo-tv 203.0.113.10')).allowed, true);
+  });
+
+  test('the guess alarm counts misses on every instance and fires once', async () => {
+    const events: { event: string; fields: Record<string, unknown> }[] = [];
+    const a = await instance(events);
+    const b = await instance(events);
+    for (let i = 0; i < 6; i++) await (i % 2 ? a : b).alarm.recordFailure();
+    assert.equal(await a.alarm.active(), false);
+    await b.alarm.recordFailure();
+    await a.alarm.recordFailure();
+    assert.equal(events.filter((entry) => entry.event === 'user_code_guess_alarm').length, 1);
+    assert.equal(await a.alarm.active(), true, 'the instance that did not raise it sees it too');
+    assert.equal(await b.alarm.active(), true);
+  });
+
+  test('peek reads a shared bucket without spending it', async () => {
+    const a = await instance([]);
+    const b = await instance([]);
+    for (let i = 0; i < 30; i++) await a.rateLimits.consume('clientAuthenticationFailuresPerAddress', '192.0.2.44');
+    assert.equal((await b.rateLimits.peek('clientAuthenticationFailuresPerAddress', '192.0.2.44')).allowed, false);
+    assert.equal((await b.rateLimits.peek('clientAuthenticationFailuresPerAddress', '192.0.2.45')).allowed, true);
+  });
+});

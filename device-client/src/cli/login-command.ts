@@ -31,7 +31,10 @@ export async function runLogin(options: {
   let state = 'waiting for approval';
   let countdown: ReturnType<typeof setInterval> | undefined;
   const drawCountdown = () => {
-    io.stdout.write(`\r\x1b[2K  Code expires in ${formatDuration(expiresAt - Date.now())} · ${state}`);
+    // One line that is redrawn in place: cut to the terminal's width, or it would wrap and pile up.
+    const line = `  Code expires in ${formatDuration(expiresAt - Date.now())} · ${state}`;
+    const width = Math.max(20, (io.stdout.columns ?? 80) - 1);
+    io.stdout.write(`\r\x1b[2K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);
   };
   const endCountdown = () => {
     if (countdown === undefined) return;
@@ -93,7 +96,10 @@ export async function runLogin(options: {
     }
   }
   if (!output.json) {
-    const big = bigText(login.userCode, { indent: '  ' });
+    // Letters five rows tall, where they fit: a wrapped one would be unreadable.
+    const drawn = bigText(login.userCode, { indent: '  ' });
+    const fits = drawn !== null && Math.max(...drawn.split('\n').map((row) => row.length)) < (io.stdout.columns ?? 80);
+    const big = fits ? drawn : null;
     const lines = [
       '',
       '  To sign in this device, open this page on your phone or computer:',

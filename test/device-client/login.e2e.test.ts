@@ -128,6 +128,20 @@ test('over MQTT (embedded broker): the approval arrives by push, then exactly on
   await pushLogin(t, 'mqtt');
 });
 
+for (const channel of ['websocket', 'mqtt'] as const) {
+  test(`over ${channel}, approved before the device listens: the outcome is there at once (retained / late subscriber)`, async (t) => {
+    const log = recorder();
+    const started = Date.now();
+    const login = await startLogin({ issuer: dg.issuer, clientId: PUSH_CLIENT_ID, scope: DEVICE_SCOPE, channel, onEvent: log.onEvent, signal: t.signal });
+    await decide(dg, login, 'approve', t);
+    const tokens = await login.wait();
+    assert.ok(tokens.accessToken);
+    assert.deepEqual(log.of('approved'), [{ type: 'approved', via: 'push' }]);
+    assert.deepEqual(log.of('poll').map((poll) => poll.reason), ['push']);
+    assert.ok(Date.now() - started < PUSH_CLIENT_INTERVAL * 1000, 'well before the first poll was due');
+  });
+}
+
 test('denial: wait() rejects with access_denied, a denied event, nothing stored', async (t) => {
   const dir = tempDir();
   const session = createSession({ store: storeIn(dir) });

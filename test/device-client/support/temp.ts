@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 
-/** A fresh directory removed after the test file; a device's state and config dirs live in it. */
+/** A fresh directory, removed after the test that made it (or after the file, when made at top level: not in a before hook, whose after would run at once). */
 export function tempDir(prefix = 'devicegate-device-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -72,9 +72,17 @@ export function createSession(options: SessionOptions = {}): Session {
   const signal = options.signal;
   const signalOption = signal ? { signal } : {};
 
-  const fresh = (record: ProfileRecord): boolean =>
-    typeof record.tokens.accessToken === 'string' &&
-    (record.tokens.expiresAt === undefined || record.tokens.expiresAt - skew > runtime.now());
+  /**
+   * Valid for longer than the skew. A short-lived token (30 s, say, below a 60 s skew) uses half
+   * its lifetime instead, or every call would refresh.
+   */
+  const fresh = (record: ProfileRecord): boolean => {
+    const { accessToken, expiresAt } = record.tokens;
+    if (typeof accessToken !== 'string') return false;
+    if (expiresAt === undefined) return true;
+    const margin = Math.min(skew, Math.max(0, (expiresAt - record.savedAt) / 2));
+    return expiresAt - margin > runtime.now();
+  };
 
   const notLoggedIn = () =>
     new DeviceClientError('not_logged_in', `not logged in (profile "${profile}"); run login first`);

@@ -119,3 +119,22 @@ for (const channel of ['websocket', 'mqtt'] as const) {
     assert.deepEqual(login.events.map((event) => event.event), ['code', 'approved', 'stored']);
   });
 }
+
+test('login interrupted (SIGINT) while waiting: exit 130, an error event, one line', async (t) => {
+  const env = deviceEnv(tempDir());
+  const events: string[] = [];
+  let child: { kill(signal: NodeJS.Signals): void } | undefined;
+  const result = await cliProcess(['login', '--json', '--issuer', dg.issuer, ...loginArgs], env, {
+    signal: t.signal,
+    onSpawn: (spawned) => (child = spawned),
+    onStdoutLine(line) {
+      const event = JSON.parse(line) as { event: string };
+      events.push(event.event);
+      if (event.event === 'code') child?.kill('SIGINT');
+    },
+  });
+  assert.equal(result.code, 130, result.stderr);
+  assert.deepEqual(events, ['code', 'error']);
+  assert.match(result.stderr, /^devicegate-device: cancelled[^\n]*\n$/);
+  assert.equal((await cliProcess(['status'], env)).code, 7);
+});

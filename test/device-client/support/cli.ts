@@ -31,7 +31,13 @@ export async function cliInProcess(argv: string[], env: Record<string, string | 
 export function cliProcess(
   argv: string[],
   env: Record<string, string | undefined>,
-  options: { command?: string[]; onStdoutLine?: (line: string) => void; timeoutMs?: number; signal?: AbortSignal } = {},
+  options: {
+    command?: string[];
+    onStdoutLine?: (line: string) => void;
+    onSpawn?: (child: { kill(signal: NodeJS.Signals): void }) => void;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<CliResult> {
   const [file, ...prefix] = options.command ?? [process.execPath, BIN];
   return new Promise((resolve, reject) => {
@@ -39,6 +45,7 @@ export function cliProcess(
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     let pending = '';

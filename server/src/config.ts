@@ -7,6 +7,18 @@ import { z } from 'zod';
  * the reason it was chosen; the README's reference is checked against this file by a test.
  * Sources, later ones winning: defaults < config file (JSON) < DEVICEGATE_* environment < flags.
  */
+/**
+ * A boolean setting: true/false from JSON, or "true"/"1"/"yes"/"on" and "false"/"0"/"no"/"off"
+ * from the environment or flags. (z.coerce.boolean would read the string "false" as true.)
+ */
+const flag = () =>
+  z.preprocess((value) => {
+    if (typeof value !== 'string') return value;
+    if (/^(1|true|yes|on)$/i.test(value)) return true;
+    if (/^(0|false|no|off)$/i.test(value)) return false;
+    return value;
+  }, z.boolean({ invalid_type_error: 'must be true or false' }));
+
 const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** One abuse limit: at most `points` requests per `duration` seconds per key. */
@@ -83,7 +95,7 @@ export const configSchema = z
     /** postgres:// URL to use PostgreSQL instead of SQLite (several instances, one state). */
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     /** Trust X-Forwarded-For from a proxy, so limits and the consent page see the device's address. */
-    trustProxy: z.coerce.boolean().default(false),
+    trustProxy: flag().default(false),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** ES256: short signatures, fast, supported everywhere JOSE is. */
     signingAlg: z.enum(['ES256', 'RS256', 'EdDSA']).default('ES256'),
@@ -117,15 +129,15 @@ export const configSchema = z
     sweepRetention: z.coerce.number().int().min(0).default(3600),
     sweepInterval: z.coerce.number().int().min(1).default(30),
     /** Demo client and user on first start with an empty store (quickstart). */
-    demo: z.coerce.boolean().default(true),
+    demo: flag().default(true),
     demoPassword: z.string().min(8).optional(),
     /** 32 bytes (base64/base64url/hex) sealing the signing keys; else a 0600 file in dataDir. */
     masterKey: z.string().optional(),
     push: z
       .object({
-        websocket: z.coerce.boolean().default(true),
+        websocket: flag().default(true),
         /** Embedded MQTT broker (aedes) so the quickstart needs nothing else. */
-        mqttEmbedded: z.coerce.boolean().default(true),
+        mqttEmbedded: flag().default(true),
         mqttHost: z.string().default('127.0.0.1'),
         mqttPort: z.coerce.number().int().min(0).max(65535).default(1883),
         /** External broker (e.g. mosquitto) to publish to; replaces the embedded one. */
@@ -161,7 +173,7 @@ export const configSchema = z
          * of time by someone who held the device's key for a moment. It costs one extra round
          * trip per nonce window, and every DPoP client library handles use_dpop_nonce.
          */
-        nonceRequired: z.coerce.boolean().default(true),
+        nonceRequired: flag().default(true),
         /** A nonce is fresh for one to two windows: longer than a poll interval or a retry. */
         nonceWindow: z.coerce.number().int().min(10).max(3600).default(300),
       })
@@ -230,16 +242,6 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   nested[tail] = value;
 }
 
-/** "true"/"1"/"yes" and "false"/"0"/"no"/"off"; z.coerce.boolean would read "false" as true. */
-function envValue(name: string, raw: string): unknown {
-  if (/(_WEBSOCKET|_MQTT_EMBEDDED|_DEMO|_TRUST_PROXY|_DPOP_NONCE_REQUIRED)$/.test(name)) {
-    if (/^(1|true|yes|on)$/i.test(raw)) return true;
-    if (/^(0|false|no|off)$/i.test(raw)) return false;
-    throw new ConfigError(`${name} must be true or false, not "${raw}"`);
-  }
-  return raw;
-}
-
 function mergeDeep(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(extra)) {
@@ -276,7 +278,7 @@ export function loadConfig(
   const fromEnv: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(environmentVariables)) {
     const raw = sources.env?.[name];
-    if (raw !== undefined && raw !== '') setPath(fromEnv, key, envValue(name, raw));
+    if (raw !== undefined && raw !== '') setPath(fromEnv, key, raw);
   }
   merged = mergeDeep(mergeDeep(merged, fromEnv), (sources.overrides ?? {}) as Record<string, unknown>);
   const parsed = configSchema.safeParse(merged);

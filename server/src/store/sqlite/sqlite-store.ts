@@ -264,6 +264,9 @@ export function createSqliteStore(options: { filename: string }): Store {
     auditTail: db.prepare('SELECT * FROM (SELECT * FROM audit_events ORDER BY id DESC LIMIT ?) ORDER BY id'),
   };
 
+  // Transactions that read before they write are run with .immediate() below: they take the write
+  // lock first, so a writer in another process (the CLI beside a running server) cannot make them
+  // fail half-way with SQLITE_BUSY_SNAPSHOT; busy_timeout makes them wait instead.
   const createDeviceGrant = db.transaction((grant: NewDeviceGrant) => {
     if (q.deviceLiveByUserCode.get(grant.userCode, grant.createdAt)) throw new UserCodeTakenError();
     q.deviceInsert.run({ ...grant, scopes: joinList(grant.scopes) });
@@ -368,7 +371,7 @@ export function createSqliteStore(options: { filename: string }): Store {
     },
     deviceGrants: {
       async create(grant) {
-        createDeviceGrant(grant);
+        createDeviceGrant.immediate(grant);
       },
       async findByDeviceCodeHash(hash) {
         const row = q.deviceByHash.get(hash) as Row | undefined;
@@ -383,7 +386,7 @@ export function createSqliteStore(options: { filename: string }): Store {
         return row ? toDeviceGrant(row) : null;
       },
       async recordPoll(hash, now, step) {
-        return recordPoll(hash, now, step);
+        return recordPoll.immediate(hash, now, step);
       },
       async decide(id, decision: Decision, now) {
         const result =
@@ -403,7 +406,7 @@ export function createSqliteStore(options: { filename: string }): Store {
         return toDeviceGrant(q.deviceById.get(id) as Row);
       },
       async listExpiredPending(now, limit) {
-        return listExpiredPending(now, limit);
+        return listExpiredPending.immediate(now, limit);
       },
       async sweep(now, retainSeconds) {
         return q.deviceSweep.run(now - retainSeconds * 1000).changes;
@@ -427,7 +430,7 @@ export function createSqliteStore(options: { filename: string }): Store {
         q.grantTouch.run(now, id);
       },
       async revoke(id, now, reason) {
-        return revokeGrant(id, now, reason);
+        return revokeGrant.immediate(id, now, reason);
       },
     },
     refreshTokens: {
@@ -439,7 +442,7 @@ export function createSqliteStore(options: { filename: string }): Store {
         return row ? toRefreshToken(row) : null;
       },
       async rotate(oldHash, successor, now) {
-        return rotateRefresh(oldHash, successor, now);
+        return rotateRefresh.immediate(oldHash, successor, now);
       },
       async revoke(hash, now) {
         q.refreshRevoke.run(now, hash);

@@ -3,11 +3,6 @@ import path from 'node:path';
 import { z } from 'zod';
 
 /**
- * The whole configuration of the appliance in one validated schema. Every default sits next to
- * the reason it was chosen; the README's reference is checked against this file by a test.
- * Sources, later ones winning: defaults < config file (JSON) < DEVICEGATE_* environment < flags.
- */
-/**
  * A boolean setting: true/false from JSON, or "true"/"1"/"yes"/"on" and "false"/"0"/"no"/"off"
  * from the environment or flags. (z.coerce.boolean would read the string "false" as true.)
  */
@@ -83,6 +78,11 @@ export const limitsSchema = z
   })
   .strict();
 
+/**
+ * The whole configuration of the appliance in one validated schema. Every default sits next to
+ * the reason it was chosen; the README's reference is checked against this file by a test.
+ * Sources, later ones winning: defaults < config file (JSON) < DEVICEGATE_* environment < flags.
+ */
 export const configSchema = z
   .object({
     /** Loopback by default: an appliance is exposed on purpose, behind a TLS proxy. */

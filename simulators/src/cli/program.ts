@@ -55,6 +55,7 @@ export function buildProgram(io: SimIo): Command {
     .option('--interval <s>', 'polling interval of the created clients', wholeNumber('--interval', 1), 5)
     .option('--client <profile=client_id>', 'use an existing client for a profile (repeatable)', clientMap)
     .option('--slow-read <ms>', 'how long a slow reader reads the consent page (± 50 %)', wholeNumber('--slow-read'), 3000)
+    .option('--think <ms>', 'how long until someone notices a code and picks up their phone (± 50 %)', wholeNumber('--think'), 2000)
     .option('--attack <names>', `attack scenarios after the fleet: ${ATTACK_NAMES.join(', ')} or all (comma separated)`)
     .option('--seed <n>', 'seed of the fleet plan (same seed, same fleet)', wholeNumber('--seed'), 1)
     .option('--timeout <s>', 'hard bound on the whole run', wholeNumber('--timeout', 1), 900)
@@ -100,6 +101,7 @@ export function buildProgram(io: SimIo): Command {
           people,
           clients,
           slowReadMs: options.slowRead as number,
+          thinkMs: options.think as number,
           seed: options.seed as number,
           attacks,
           timeoutMs: (options.timeout as number) * 1000,

@@ -25,6 +25,8 @@ export interface DeviceResult {
   via: 'push' | 'poll' | null;
   startedAt: number;
   codeShownAt: number | null;
+  /** Its push channel was subscribed (first time). */
+  subscribedAt: number | null;
   /** The person pressed Approve/Deny. */
   decidedAt: number | null;
   /** The device learned the outcome: the approved event, or the denied/expired end. */
@@ -59,6 +61,7 @@ export async function runDevice(
     via: null,
     startedAt: performance.now(),
     codeShownAt: null,
+    subscribedAt: null,
     decidedAt: null,
     toldAt: null,
     tokenAt: null,
@@ -75,7 +78,9 @@ export async function runDevice(
       fetch: dependencies.fetch,
       signal: dependencies.signal,
       onEvent(event) {
-        if (event.type === 'approved') {
+        if (event.type === 'channel' && event.state === 'subscribed') {
+          result.subscribedAt ??= performance.now();
+        } else if (event.type === 'approved') {
           result.toldAt ??= performance.now();
           result.via = event.via;
         } else if (event.type === 'error' && !event.fatal) {

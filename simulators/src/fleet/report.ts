@@ -37,6 +37,7 @@ export interface FleetReport {
     channel: string;
     seed: number;
     slowReadMs: number;
+    thinkMs: number;
     profiles: Record<string, number>;
     scenarios: Record<string, number>;
     clients: Record<string, string>;
@@ -48,6 +49,8 @@ export interface FleetReport {
     byScenario: Record<string, ScenarioTally>;
     /** Outcomes per waiting channel, and per scenario within it. */
     byChannel: Record<string, Record<string, Record<FlowOutcome, number>>>;
+    /** How approved devices learned of the approval, per channel: the push, or their own poll. */
+    toldVia: Record<string, { push: number; poll: number }>;
   };
   latency: {
     /** Person pressed Approve → the device holds its tokens. */
@@ -57,6 +60,8 @@ export interface FleetReport {
     denialToDevice: LatencySummary;
     /** Device switched on → its code on screen (discovery + device authorization). */
     startToCode: LatencySummary;
+    /** Code on screen → push channel subscribed (WebSocket and MQTT devices). */
+    codeToSubscribed: LatencySummary;
   };
   errors: { total: number; byKind: Record<string, number>; samples: Array<{ kind: string; message: string }> };
   http: HttpStats & { serverErrorsTotal: number; rateLimitedTotal: number };
@@ -93,7 +98,10 @@ export function renderReport(report: FleetReport): string {
     for (const [channel, summary] of Object.entries(report.latency.approvalToTokenByChannel)) row(`  on ${channel}`, summary);
     row('denial → device told', report.latency.denialToDevice);
     row('switch-on → code shown', report.latency.startToCode);
+    row('code shown → push subscribed', report.latency.codeToSubscribed);
     parts.push('Latency', latency.toString());
+    const told = Object.entries(flows.toldVia).map(([channel, via]) => `${channel}: ${via.push} by push, ${via.poll} by polling`);
+    if (told.length) parts.push(`Approved devices were told: ${told.join('; ')}`);
   }
 
   const errors = new Table({ ...plain, head: ['errors by kind', 'count'] });

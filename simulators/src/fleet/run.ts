@@ -27,6 +27,12 @@ export interface FleetOptions {
   clients?: Partial<Record<ProfileName, string>>;
   /** How long a slow reader reads the consent page (± 50 %). */
   slowReadMs?: number;
+  /**
+   * How long after a code appears someone picks up their phone to act on it (± 50 %); it does
+   * not hold a person up, many devices may be waiting to be noticed at once. Devices open their
+   * push channel meanwhile, as they would in a living room.
+   */
+  thinkMs?: number;
   seed?: number;
   /** Attack scenarios to run after the fleet. */
   attacks?: AttackName[];
@@ -47,7 +53,7 @@ export interface FleetProgress {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Plans the fleet: which device is which profile, scenario and channel (seeded, reproducible). */
-export function planFleet(options: Pick<FleetOptions, 'devices' | 'mix' | 'scenarios' | 'channel' | 'clients' | 'seed' | 'slowReadMs'>) {
+export function planFleet(options: Pick<FleetOptions, 'devices' | 'mix' | 'scenarios' | 'channel' | 'clients' | 'seed' | 'slowReadMs' | 'thinkMs'>) {
   const random = seededRandom(options.seed ?? 1);
   const mix = Object.fromEntries(PROFILE_NAMES.map((name) => [name, options.mix[name] ?? 0])) as Record<ProfileName, number>;
   const scenarioWeights = Object.fromEntries(SCENARIO_NAMES.map((name) => [name, options.scenarios[name] ?? 0])) as Record<ScenarioName, number>;
@@ -58,7 +64,8 @@ export function planFleet(options: Pick<FleetOptions, 'devices' | 'mix' | 'scena
   const profiles = shuffledAssignment(profileCounts, random);
   const scenarios = shuffledAssignment(scenarioCounts, random);
   const slowReadMs = options.slowReadMs ?? 3000;
-  const specs: Array<DeviceSpec & { readMs: number; sloppy: boolean }> = profiles.map((name, index) => {
+  const thinkMs = options.thinkMs ?? 2000;
+  const specs: Array<DeviceSpec & { readMs: number; thinkMs: number; sloppy: boolean }> = profiles.map((name, index) => {
     const profile = PROFILES[name];
     const scenario = scenarios[index]!;
     const channel: ChannelPreference = options.channel === 'mix' ? profile.channel : options.channel;
@@ -69,6 +76,7 @@ export function planFleet(options: Pick<FleetOptions, 'devices' | 'mix' | 'scena
       scenario,
       channel,
       readMs: scenario === 'slow-reader' ? Math.round(slowReadMs * (0.5 + random())) : 0,
+      thinkMs: Math.round(thinkMs * (0.5 + random())),
       // One typed code in three is typed the lazy way (lower case, no dash).
       sloppy: random() < 1 / 3,
     };
@@ -133,18 +141,20 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         onCode(login: DeviceLogin, result) {
           const decision = decisionOf(spec.scenario);
           if (decision === null) return;
-          tasks.push({
-            result,
-            task: {
-              userCode: login.userCode,
-              verificationUri: login.verificationUri,
-              ...(login.verificationUriComplete ? { verificationUriComplete: login.verificationUriComplete } : {}),
-              decision,
-              viaQr: spec.profile.approvedVia === 'qr',
-              readMs: spec.readMs,
-              sloppy: spec.sloppy,
-            },
-          });
+          setTimeout(() => {
+            tasks.push({
+              result,
+              task: {
+                userCode: login.userCode,
+                verificationUri: login.verificationUri,
+                ...(login.verificationUriComplete ? { verificationUriComplete: login.verificationUriComplete } : {}),
+                decision,
+                viaQr: spec.profile.approvedVia === 'qr',
+                readMs: spec.readMs,
+                sloppy: spec.sloppy,
+              },
+            });
+          }, spec.thinkMs);
         },
       }).then((result) => {
         results.push(result);
@@ -200,6 +210,8 @@ function buildReport(input: {
   const approvalByChannel: Record<string, number[]> = {};
   const denial: number[] = [];
   const startToCode: number[] = [];
+  const codeToSubscribed: number[] = [];
+  const toldVia: FleetReport['flows']['toldVia'] = {};
   let matched = 0;
   for (const result of results) {
     byOutcome[result.outcome]++;
@@ -216,6 +228,8 @@ function buildReport(input: {
       mismatches.push({ device: result.index, profile: result.profile, scenario: result.scenario, channel: result.channel, expected: result.expected, outcome: result.outcome, error: result.error });
     }
     if (result.codeShownAt !== null) startToCode.push(result.codeShownAt - result.startedAt);
+    if (result.codeShownAt !== null && result.subscribedAt !== null) codeToSubscribed.push(result.subscribedAt - result.codeShownAt);
+    if (result.outcome === 'approved' && result.via !== null) (toldVia[channel] ??= { push: 0, poll: 0 })[result.via]++;
     if (result.decidedAt !== null && result.outcome === 'approved' && result.tokenAt !== null) {
       const value = result.tokenAt - result.decidedAt;
       approvalToToken.push(value);
@@ -238,16 +252,18 @@ function buildReport(input: {
       channel: options.channel,
       seed: options.seed ?? 1,
       slowReadMs: options.slowReadMs ?? 3000,
+      thinkMs: options.thinkMs ?? 2000,
       profiles: input.profileCounts,
       scenarios: input.scenarioCounts,
       clients: Object.fromEntries(PROFILE_NAMES.map((name) => [name, options.clients?.[name] ?? PROFILES[name].defaultClientId])),
     },
-    flows: { total: results.length, matched, byOutcome, byScenario, byChannel },
+    flows: { total: results.length, matched, byOutcome, byScenario, byChannel, toldVia },
     latency: {
       approvalToToken: summarize(approvalToToken),
       approvalToTokenByChannel: Object.fromEntries(Object.entries(approvalByChannel).sort().map(([channel, values]) => [channel, summarize(values)])),
       denialToDevice: summarize(denial),
       startToCode: summarize(startToCode),
+      codeToSubscribed: summarize(codeToSubscribed),
     },
     errors: { total: errors.total, byKind: errors.byKind(), samples: errors.samples() },
     http: { ...stats, serverErrorsTotal, rateLimitedTotal: count429(stats) },

@@ -49,9 +49,10 @@ export const limitsSchema = z
     /** Discovery and JWKS are cacheable (max-age 300); 300 a minute per address is far above any honest client. */
     metadataPerAddress: limitRule(300, 60),
     /**
-     * Failed client authentications per address (unknown client, wrong secret or assertion):
-     * online guessing of client secrets, and each failure costs argon2 time by design. Once 30
-     * fail in a minute the address gets 429 before any secret is checked.
+     * Failed client authentications with a credential (wrong secret or assertion, or one for an
+     * unknown client) per address: online guessing of client secrets, and each failure costs
+     * argon2 time by design. Once 30 fail in a minute, credentials from that address get 429
+     * before any is checked. Public clients naming themselves are not counted.
      */
     clientAuthenticationFailuresPerAddress: limitRule(30, 60),
     /** RFC 8628 §5.1: user code guesses, 10 a minute per address and per browser session. */

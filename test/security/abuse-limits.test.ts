@@ -149,5 +149,17 @@ describe('client authentication', () => {
     const events = (await auditEvents('rate_limited')).filter((entry) => entry.fields.limit === 'clientAuthenticationFailuresPerAddress');
     assert.equal(events.length, 1);
     assert.equal(events[0]!.fields.key, '192.0.2.100');
+    // A public client at that address presents nothing to guess and is not held back.
+    assert.equal((await postForm(dg.issuer, '/oauth/device_authorization', { client_id: 'demo-tv' }, from('192.0.2.100'))).status, 200);
+  });
+
+  test('a misconfigured public client naming an unknown client_id neither counts nor locks out its neighbours', async () => {
+    for (let i = 0; i < 12; i++) {
+      const result = await postForm(dg.issuer, '/oauth/token', { grant_type: 'refresh_token', client_id: 'no-such-tv', refresh_token: 'x' }, from('192.0.2.110'));
+      assert.equal(result.status, 401);
+      assert.equal(result.body.error, 'invalid_client');
+    }
+    const neighbour = await postForm(dg.issuer, '/oauth/token', { grant_type: 'client_credentials' }, { authorization: basicAuthorization('guessed-client', 'confidential-secret-0123456789'), ...from('192.0.2.110') });
+    assert.equal(neighbour.status, 200);
   });
 });

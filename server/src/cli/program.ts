@@ -385,7 +385,9 @@ export function buildProgram(io: CliIo): Command {
     .argument('<grant_id>')
     .action(async (grantId: string, options: Record<string, unknown>) =>
       withStore(io, options, async (store) => {
-        if (!(await store.grants.revoke(grantId, systemClock.now(), 'revoked_by_admin'))) throw new CliError(`no active grant "${grantId}"`, 1);
+        const now = systemClock.now();
+        if (!(await store.grants.revoke(grantId, now, 'revoked_by_admin'))) throw new CliError(`no active grant "${grantId}"`, 1);
+        await store.auditEvents.append({ at: now, event: 'grant_revoked', fields: auditFields({ grantId, reason: 'revoked_by_admin', actor: 'cli' }) });
         io.stdout(`grant ${grantId} revoked\n`);
       }),
     );

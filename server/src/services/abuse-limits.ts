@@ -50,11 +50,22 @@ export function claimedClientId(request: FastifyRequest, parameters: Record<stri
 export const clientAndAddress = (request: FastifyRequest, parameters: Record<string, string>) =>
   `${claimedClientId(request, parameters)} ${request.ip}`;
 
+/** True when the request carries a client credential (Basic, client_secret, client_assertion). */
+function presentsCredential(request: FastifyRequest, parameters: unknown): boolean {
+  const authorization = request.headers.authorization;
+  if (typeof authorization === 'string' && /^basic(?:\s|$)/i.test(authorization.trim())) return true;
+  const named = (parameters ?? {}) as Record<string, unknown>;
+  return named.client_secret !== undefined || named.client_assertion !== undefined;
+}
+
 /**
- * Wraps the client authenticator: every failed client authentication from an address spends a
- * point of `clientAuthenticationFailuresPerAddress`; once it is empty, the address gets 429
- * before any secret is checked. That ends online guessing of client secrets and stops unknown
- * clients from burning argon2 time (each failure costs the same hash work by design).
+ * Wraps the client authenticator: every failed client authentication that presented a credential
+ * (a secret or an assertion) spends a point of `clientAuthenticationFailuresPerAddress`; once it
+ * is empty, such requests from that address get 429 before any secret is checked. That ends
+ * online guessing of client secrets and stops unknown clients from burning argon2 time (each
+ * failure costs the same hash work by design). A public client naming itself presents nothing to
+ * guess and costs nothing, so it neither counts nor is held back: devices behind the same NAT as
+ * a misconfigured one keep working.
  */
 export function limitClientAuthenticationFailures<Args extends [FastifyRequest, ...unknown[]], Result>(
   authenticate: (...args: Args) => Promise<Result>,
@@ -62,6 +73,7 @@ export function limitClientAuthenticationFailures<Args extends [FastifyRequest, 
 ): (...args: Args) => Promise<Result> {
   return async (...args) => {
     const request = args[0];
+    if (!presentsCredential(request, args[1])) return authenticate(...args);
     const fields = { path: request.routeOptions.url ?? null };
     if (!(await rateLimits.peek('clientAuthenticationFailuresPerAddress', request.ip)).allowed) {
       // Spending on the empty bucket is what records the refusal (once per window) in the audit log.

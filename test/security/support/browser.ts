@@ -85,7 +85,7 @@ export class Browser {
   /** GETs `path`, then submits its form with the CSRF token and `values` added. */
   async submit(path: string, values: Record<string, string>, action = path): Promise<PageResult> {
     const page = await this.get(path);
-    if (page.status !== 200) throw new Error(`GET ${path} answered ${page.status}`);
+    if (page.status !== 200) throw new Error(`pages: GET ${path} answered ${page.status}${page.location ? ` → ${page.location}` : ''}`);
     const form = formFields(page.text);
     for (const [name, value] of Object.entries(values)) form.set(name, value);
     return this.post(action, form);
@@ -94,22 +94,26 @@ export class Browser {
 
 /**
  * A person approves a device through the pages: code, sign-in (when not yet signed in), consent.
- * Returns true only when the pages answered with the redirect to "done" (the approval committed).
+ * Resolves true only when the pages answered with the redirect to "done" (the approval committed);
+ * any other answer throws, naming the step and what came back.
  */
 export async function approveThroughPages(
   browser: Browser,
   base: string,
   userCode: string,
   account: { username: string; password: string },
-): Promise<boolean> {
+): Promise<true> {
+  const unexpected = (step: string, result: PageResult) =>
+    new Error(`pages: ${step} answered ${result.status}${result.location ? ` → ${result.location}` : ''}: ${result.text.replace(/\s+/g, ' ').slice(0, 200)}`);
   const entered = await browser.submit(base, { user_code: userCode });
-  if (entered.status !== 303 || !entered.location) return false;
+  if (entered.status !== 303 || !entered.location) throw unexpected('code entry', entered);
   if (entered.location.startsWith(`${base}/sign-in`)) {
     const signedIn = await browser.submit(entered.location, { username: account.username, password: account.password, next: 'consent' }, `${base}/sign-in`);
-    if (signedIn.status !== 303 || signedIn.location !== `${base}/consent`) return false;
+    if (signedIn.status !== 303 || signedIn.location !== `${base}/consent`) throw unexpected('sign-in', signedIn);
   } else if (entered.location !== `${base}/consent`) {
-    return false;
+    throw unexpected('code entry', entered);
   }
   const decided = await browser.submit(`${base}/consent`, { decision: 'approve' });
-  return decided.status === 303 && (decided.location ?? '').startsWith(`${base}/done`);
+  if (decided.status !== 303 || !(decided.location ?? '').startsWith(`${base}/done`)) throw unexpected('consent', decided);
+  return true;
 }

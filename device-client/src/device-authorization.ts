@@ -80,7 +80,7 @@ function parsePush(value: unknown): PushEndpoints | undefined {
   const push: PushEndpoints = {};
   const websocket = (value as { websocket?: unknown }).websocket;
   if (typeof websocket === 'string' && /^wss?:\/\//i.test(websocket)) push.websocket = websocket;
-  const mqtt = (value as { mqtt?: unknown }).mqtt as { url?: unknown; topic?: unknown } | undefined;
+  const mqtt = (value as { mqtt?: unknown }).mqtt as { url?: unknown; topic?: unknown; username?: unknown } | undefined;
   if (
     mqtt &&
     typeof mqtt === 'object' &&
@@ -91,6 +91,12 @@ function parsePush(value: unknown): PushEndpoints | undefined {
     !/[#+]/.test(mqtt.topic)
   ) {
     push.mqtt = { url: mqtt.url, topic: mqtt.topic };
+    // The grant's push key: mosquitto's ACL (`pattern read devicegate/grants/%u`) lets a device
+    // read the topic its username names, so without it an external broker delivers nothing.
+    // mosquitto refuses %u substitution for usernames with + or #; such a username is no push key.
+    if (typeof mqtt.username === 'string' && mqtt.username !== '' && !/[#+/]/.test(mqtt.username)) {
+      push.mqtt.username = mqtt.username;
+    }
   }
   return push.websocket || push.mqtt ? push : undefined;
 }

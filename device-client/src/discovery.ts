@@ -11,6 +11,8 @@ export interface AuthorizationServerMetadata extends PushDiscoveryMetadata {
   revocation_endpoint?: string;
   token_endpoint_auth_methods_supported?: string[];
   grant_types_supported?: string[];
+  /** RFC 9449 §5.1: present when the server accepts DPoP proofs at its token endpoint. */
+  dpop_signing_alg_values_supported?: string[];
   [member: string]: unknown;
 }
 

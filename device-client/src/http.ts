@@ -21,6 +21,8 @@ interface RequestOptions {
   fetch: FetchFunction;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** More request headers (a DPoP proof). */
+  headers?: Record<string, string>;
 }
 
 function requestSignal(options: RequestOptions): AbortSignal {
@@ -89,6 +91,7 @@ export function postForm(
 ): Promise<HttpOutcome> {
   const form = new URLSearchParams();
   const headers: Record<string, string> = {
+    ...options.headers,
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',
   };

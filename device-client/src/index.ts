@@ -8,6 +8,21 @@ export { createTokenStore, STORE_FORMAT, STORE_VERSION, type ProfileRecord, type
 export { defaultKeyFile, defaultStateDir } from './store/paths.ts';
 export { discover, type AuthorizationServerMetadata } from './discovery.ts';
 export { DeviceClientError, type DeviceClientErrorCode } from './errors.ts';
+export {
+  accessTokenHash,
+  createDpopNonces,
+  createProof,
+  DPOP_ALG,
+  dpopKeyFromPrivateJwk,
+  dpopSupported,
+  generateDpopKey,
+  jwkThumbprint,
+  type DpopKey,
+  type DpopNonces,
+  type DpopPublicJwk,
+  type ProofRequest,
+} from './dpop.ts';
+export type { PushTls } from './push/transport.ts';
 export type { ChannelState, LoginEvent, LoginEventOf, LoginEventType, PushChannel, WaitChannel } from './events.ts';
 export { qrRenderers, renderQrPng, renderQrSvg, renderQrTerminal, writeQrPng, type QrRenderers } from './qr.ts';
 export { systemRuntime, type FetchFunction, type Runtime } from './runtime.ts';

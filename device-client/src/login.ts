@@ -1,13 +1,14 @@
 import type { PushEndpoints } from '@devicegate/protocol';
 import { requestDeviceAuthorization, type DeviceAuthorization } from './device-authorization.ts';
 import { clientAuthMethod, discover, normalizeIssuer, type AuthorizationServerMetadata } from './discovery.ts';
+import { createDpopNonces, dpopSupported, generateDpopKey, type DpopContext, type DpopKey, type DpopNonces } from './dpop.ts';
 import { abortedError, DeviceClientError } from './errors.ts';
 import { createEmitter, type LoginEvent, type WaitChannel } from './events.ts';
 import type { ClientCredentials } from './http.ts';
 import { createWake, pollForTokens } from './poll.ts';
 import { mqttTransport } from './push/mqtt.ts';
 import { runPushChannel } from './push/runner.ts';
-import type { PushTransport } from './push/transport.ts';
+import type { PushTls, PushTransport } from './push/transport.ts';
 import { websocketTransport } from './push/websocket.ts';
 import { qrRenderers, type QrRenderers } from './qr.ts';
 import { resolveRuntime, type Runtime } from './runtime.ts';
@@ -30,6 +31,18 @@ export interface StartLoginOptions extends Partial<Runtime> {
   onEvent?: (event: LoginEvent) => void;
   /** Builds push transports; tests and unusual networks may replace it. */
   pushTransport?: (channel: 'websocket' | 'mqtt', push: PushEndpoints, deviceCode: string) => PushTransport;
+  /** Trust anchors for wss:// and mqtts:// push endpoints behind a private CA. */
+  pushTls?: PushTls;
+  /**
+   * DPoP (RFC 9449), on by default wherever discovery advertises it (ES256 among
+   * `dpop_signing_alg_values_supported`): every token request carries a proof and the tokens are
+   * bound to the key. `false` turns it off (for a server that mishandles it). A key, or a function
+   * that gives one (called once, after discovery, only when DPoP is used), replaces the fresh key
+   * made otherwise: a session passes the key it keeps in its store.
+   */
+  dpop?: boolean | DpopKey | (() => Promise<DpopKey>);
+  /** The latest DPoP-Nonce per server; a session shares one across its requests. */
+  dpopNonces?: DpopNonces;
 }
 
 export interface DeviceLogin {
@@ -46,6 +59,11 @@ export interface DeviceLogin {
   /** Where the outcome is awaited besides polling. */
   channel: WaitChannel;
   push?: PushEndpoints;
+  /**
+   * The key the tokens will be bound to (absent when DPoP is off or not offered). An app keeping
+   * the tokens itself keeps `dpopKey.exportPrivateJwk()` with them; a session does that for it.
+   */
+  dpopKey?: DpopKey;
   metadata: AuthorizationServerMetadata;
   qr: QrRenderers;
   /** Subscribe to one event type, or '*' for all; returns the unsubscribe function. */
@@ -67,9 +85,16 @@ function chooseChannel(preference: ChannelPreference, push: PushEndpoints | unde
   return preference;
 }
 
-const defaultPushTransport = (clientId: string) =>
+const defaultPushTransport = (clientId: string, tls: PushTls = {}) =>
   (channel: 'websocket' | 'mqtt', push: PushEndpoints, deviceCode: string): PushTransport =>
-    channel === 'websocket' ? websocketTransport(push.websocket!, deviceCode) : mqttTransport(push.mqtt!, clientId, deviceCode);
+    channel === 'websocket' ? websocketTransport(push.websocket!, deviceCode, tls) : mqttTransport(push.mqtt!, clientId, deviceCode, tls);
+
+/** The key to prove with, or none: the option decides, then what discovery advertises. */
+async function dpopKeyFor(option: StartLoginOptions['dpop'], metadata: AuthorizationServerMetadata): Promise<DpopKey | undefined> {
+  if (option === false || !dpopSupported(metadata)) return undefined;
+  if (option === undefined || option === true) return generateDpopKey();
+  return typeof option === 'function' ? option() : option;
+}
 
 /**
  * Starts a device sign-in (RFC 8628): discovery, then the device authorization request. Returns
@@ -85,6 +110,12 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
     clientId: options.clientId,
     ...(options.clientSecret !== undefined ? { clientSecret: options.clientSecret, authMethod: clientAuthMethod(metadata) } : {}),
   };
+  // Made (and, by a session, stored) before any token request: the tokens are bound at redemption
+  // to the key of that request's proof, so it must be the key that is kept.
+  const dpopKey = await dpopKeyFor(options.dpop, metadata);
+  const dpop: DpopContext | undefined = dpopKey
+    ? { key: dpopKey, nonces: options.dpopNonces ?? createDpopNonces(), now: runtime.now }
+    : undefined;
   const authorization: DeviceAuthorization = await requestDeviceAuthorization(
     { endpoint: metadata.device_authorization_endpoint, client, fetch: runtime.fetch, ...(signal ? { signal } : {}) },
     {
@@ -96,7 +127,7 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
   const expiresAt = runtime.now() + authorization.expiresIn * 1000;
   const channel = chooseChannel(options.channel ?? 'auto', authorization.push);
   const emitter = createEmitter<LoginEvent>(options.onEvent);
-  const makeTransport = options.pushTransport ?? defaultPushTransport(options.clientId);
+  const makeTransport = options.pushTransport ?? defaultPushTransport(options.clientId, options.pushTls);
   // The device code is a secret of this closure: never on the returned object, never in an event.
   const deviceCode = authorization.deviceCode;
 
@@ -139,7 +170,7 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
         runtime,
         poll: () =>
           requestDeviceToken(
-            { tokenEndpoint: metadata.token_endpoint, client, fetch: runtime.fetch, ...(signal ? { signal } : {}) },
+            { tokenEndpoint: metadata.token_endpoint, client, fetch: runtime.fetch, ...(signal ? { signal } : {}), ...(dpop ? { dpop } : {}) },
             deviceCode,
           ),
         interval: authorization.interval,
@@ -152,10 +183,18 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
       emit({ type: 'token', tokens });
       return tokens;
     } catch (error) {
-      const failure =
+      let failure =
         error instanceof DeviceClientError
           ? error
           : new DeviceClientError('server', error instanceof Error ? error.message : String(error), { cause: error });
+      if (failure.oauthError === 'invalid_dpop_proof' && !dpop) {
+        // A client registered as "DPoP required", and this device sent no proof: say what to change.
+        failure = new DeviceClientError(
+          'oauth',
+          `the appliance requires DPoP for client ${options.clientId}, and DPoP is ${options.dpop === false ? 'turned off here (dpop: false, --no-dpop)' : 'not advertised in its discovery'} (${failure.message})`,
+          { oauthError: failure.oauthError, ...(failure.status !== undefined ? { status: failure.status } : {}) },
+        );
+      }
       if (failure.code === 'access_denied') emit({ type: 'denied' });
       else if (failure.code === 'expired_token') emit({ type: 'expired' });
       else emit({ type: 'error', error: failure, fatal: true });
@@ -179,6 +218,7 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
     interval: authorization.interval,
     channel,
     ...(authorization.push ? { push: authorization.push } : {}),
+    ...(dpopKey ? { dpopKey } : {}),
     metadata,
     qr: qrRenderers(authorization.verificationUriComplete ?? authorization.verificationUri),
     on: emitter.on,

@@ -1,4 +1,15 @@
-import { clientAuthMethod, discover, type AuthorizationServerMetadata } from './discovery.ts';
+import { clientAuthMethod, discover, normalizeIssuer, type AuthorizationServerMetadata } from './discovery.ts';
+import {
+  createDpopNonces,
+  createProof,
+  DPOP_ALG,
+  dpopKeyFromPrivateJwk,
+  generateDpopKey,
+  isDpopTokenType,
+  proofFor,
+  type DpopContext,
+  type DpopKey,
+} from './dpop.ts';
 import { DeviceClientError } from './errors.ts';
 import type { ClientCredentials } from './http.ts';
 import { startLogin, type DeviceLogin, type StartLoginOptions } from './login.ts';
@@ -16,6 +27,12 @@ export interface SessionOptions extends Partial<Runtime> {
   store?: TokenStore | TokenStoreOptions;
   refreshSkewMs?: number;
   signal?: AbortSignal;
+  /**
+   * DPoP (RFC 9449) for new logins: on by default where the appliance advertises it, with one key
+   * per profile made before the first token request and kept (encrypted) in the store. `false`
+   * turns it off; a login's own `dpop: false` does too. Tokens already bound keep using their key.
+   */
+  dpop?: boolean;
 }
 
 /** What `status()` tells: never a token. */
@@ -31,8 +48,12 @@ export interface SessionStatus {
   accessTokenExpiresAt?: number;
   accessTokenValid?: boolean;
   hasRefreshToken?: boolean;
-  /** Sender-constrained (DPoP) key present (issue 7). */
+  /** `DPoP` (sender-constrained, RFC 9449) or `Bearer`, as the appliance said. */
+  tokenType?: string;
+  /** A DPoP key is kept in the profile. */
   dpop?: boolean;
+  /** RFC 7638 thumbprint of that key (public: the `cnf.jkt` of bound tokens). */
+  dpopThumbprint?: string;
   savedAt?: number;
 }
 
@@ -50,10 +71,26 @@ export interface Session {
   store: TokenStore;
   /** startLogin whose wait() also stores the tokens in this profile before it resolves. */
   login(options: StartLoginOptions): Promise<DeviceLogin>;
-  /** Stores a finished login's tokens in this profile (durably, before returning). */
-  saveTokens(identity: LoginIdentity, tokens: TokenSet): Promise<ProfileRecord>;
+  /**
+   * Stores a finished login's tokens in this profile (durably, before returning), with the DPoP
+   * key they are bound to when they came from `startLogin` (`login.dpopKey`).
+   */
+  saveTokens(identity: LoginIdentity, tokens: TokenSet, dpopKey?: DpopKey): Promise<ProfileRecord>;
   /** A valid access token, refreshed (and the rotated refresh token stored) when needed. */
   getAccessToken(): Promise<string>;
+  /**
+   * A DPoP proof (RFC 9449 §4.2) for calling an API with this profile's access token: `ath` is the
+   * hash of `accessToken` (default: the current one, from getAccessToken()), `nonce` the API's
+   * latest DPoP-Nonce (default: the last one this session saw from that origin). Throws `usage`
+   * when the profile's tokens are Bearer tokens, which need no proof.
+   */
+  createDpopProof(request: { method: string; url: string | URL; accessToken?: string; nonce?: string }): Promise<string>;
+  /**
+   * fetch() with this profile's access token: `Authorization: DPoP <token>` and a fresh proof for
+   * DPoP-bound tokens (retried once when the API answers use_dpop_nonce, RFC 9449 §9), or
+   * `Authorization: Bearer <token>`.
+   */
+  fetchWithToken(url: string | URL, init?: RequestInit): Promise<Response>;
   /**
    * Revokes the refresh token at the appliance (RFC 7009) and deletes the profile. When the
    * appliance cannot be reached the profile is kept and the error thrown, unless `force`.
@@ -71,6 +108,12 @@ export function createSession(options: SessionOptions = {}): Session {
   const skew = options.refreshSkewMs ?? DEFAULT_REFRESH_SKEW_MS;
   const signal = options.signal;
   const signalOption = signal ? { signal } : {};
+  // The latest DPoP-Nonce of each server this session talks to (RFC 9449 §8, §9).
+  const nonces = createDpopNonces();
+
+  /** Signed in: tokens are kept (a profile may hold only its DPoP key, made before a login). */
+  const hasTokens = (record: ProfileRecord): boolean =>
+    typeof record.tokens.accessToken === 'string' || typeof record.tokens.refreshToken === 'string';
 
   /**
    * Valid for longer than the skew. A short-lived token (30 s, say, below a 60 s skew) uses half
@@ -92,10 +135,49 @@ export function createSession(options: SessionOptions = {}): Session {
     ...(record.clientSecret !== undefined ? { clientSecret: record.clientSecret, authMethod: clientAuthMethod(metadata) } : {}),
   });
 
-  async function saveTokens(identity: LoginIdentity, tokens: TokenSet): Promise<ProfileRecord> {
+  const keyOf = (record: ProfileRecord): DpopKey | undefined =>
+    record.dpop?.privateJwk ? dpopKeyFromPrivateJwk(record.dpop.privateJwk) : undefined;
+
+  const dpopRecord = (key: DpopKey): NonNullable<ProfileRecord['dpop']> => ({
+    privateJwk: key.exportPrivateJwk(),
+    alg: DPOP_ALG,
+    thumbprint: key.thumbprint,
+    createdAt: runtime.now(),
+  });
+
+  /**
+   * The profile's DPoP key, made and stored durably first if it has none. Runs before the first
+   * token request of a login: the appliance binds the tokens to the key of the redemption's proof,
+   * so that key must already be the kept one when the tokens arrive (a crash in between leaves a
+   * key and no tokens, never tokens without their key). The key outlives later logins.
+   */
+  async function ensureDpopKey(identity: { issuer: string; clientId: string }): Promise<DpopKey> {
     return store.withLock(profile, async () => {
-      // A DPoP key (issue 7) outlives a new login with the same appliance; anything else is new.
+      // An unreadable profile (tampered, wrong key) is replaced by the login, as before.
       const previous = await store.load(profile).catch(() => null);
+      if (previous?.dpop) {
+        try {
+          const kept = keyOf(previous);
+          if (kept) return kept;
+        } catch {
+          // A broken key binds nothing usable: a new one replaces it.
+        }
+      }
+      const key = generateDpopKey();
+      await store.save(profile, {
+        ...(previous ?? { issuer: identity.issuer, clientId: identity.clientId, tokens: {}, savedAt: runtime.now() }),
+        dpop: dpopRecord(key),
+      });
+      return key;
+    });
+  }
+
+  async function saveTokens(identity: LoginIdentity, tokens: TokenSet, dpopKey?: DpopKey): Promise<ProfileRecord> {
+    return store.withLock(profile, async () => {
+      // The DPoP key outlives a new login; anything else is new.
+      const previous = await store.load(profile).catch(() => null);
+      const keep = previous?.dpop && (!dpopKey || previous.dpop.privateJwk?.x === dpopKey.publicJwk.x) ? previous.dpop : undefined;
+      const dpop = keep ?? (dpopKey ? dpopRecord(dpopKey) : undefined);
       const record: ProfileRecord = {
         issuer: identity.issuer,
         clientId: identity.clientId,
@@ -105,18 +187,83 @@ export function createSession(options: SessionOptions = {}): Session {
         ...(identity.deviceModel !== undefined ? { deviceModel: identity.deviceModel } : {}),
         tokens: { ...tokens },
         savedAt: runtime.now(),
-        ...(previous?.dpop && previous.issuer === identity.issuer ? { dpop: previous.dpop } : {}),
+        ...(dpop ? { dpop } : {}),
       };
       await store.save(profile, record);
       return record;
     });
   }
 
+  /** The profile with a valid access token, refreshed (and stored) first when needed. */
+  async function validRecord(): Promise<ProfileRecord> {
+    const record = await store.load(profile);
+    if (!record || !hasTokens(record)) throw notLoggedIn();
+    if (fresh(record)) return record;
+    return store.withLock(profile, async () => {
+      // Another process may have refreshed while this one waited for the lock.
+      const current = await store.load(profile);
+      if (!current || !hasTokens(current)) throw notLoggedIn();
+      if (fresh(current)) return current;
+      const refreshToken = current.tokens.refreshToken;
+      if (!refreshToken) {
+        throw new DeviceClientError('not_logged_in', `the access token of profile "${profile}" expired and there is no refresh token; log in again`);
+      }
+      // DPoP-bound tokens are refreshed with a proof of their key, whatever `dpop` says for new
+      // logins: without it the appliance refuses the refresh token (RFC 9449 §5).
+      let dpop: DpopContext | undefined;
+      if (isDpopTokenType(current.tokens.tokenType)) {
+        const key = keyOf(current);
+        if (!key) {
+          throw new DeviceClientError('not_logged_in', `profile "${profile}" holds DPoP-bound tokens but no DPoP key; log in again`);
+        }
+        dpop = { key, nonces, now: runtime.now };
+      }
+      const metadata = await discover(current.issuer, { fetch: runtime.fetch, ...signalOption });
+      const tokens = await refreshTokens(
+        { tokenEndpoint: metadata.token_endpoint, client: clientOf(current, metadata), fetch: runtime.fetch, ...signalOption, ...(dpop ? { dpop } : {}) },
+        refreshToken,
+        runtime.now,
+      );
+      // The rotated refresh token must be on disk before the new access token is used: once
+      // the appliance has rotated, the old refresh token is worth nothing (RFC 9700 §4.14.2).
+      // A failed write throws here, and the access token is never handed out.
+      const updated: ProfileRecord = {
+        ...current,
+        ...(tokens.scope ? { scope: tokens.scope } : {}),
+        tokens: { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken, ...(tokens.idToken || !current.tokens.idToken ? {} : { idToken: current.tokens.idToken }) },
+        savedAt: runtime.now(),
+      };
+      await store.save(profile, updated);
+      return updated;
+    });
+  }
+
+  /** The key of a profile with DPoP-bound tokens; `usage` for Bearer tokens, which need no proof. */
+  function proofKeyOf(record: ProfileRecord): DpopKey {
+    if (!isDpopTokenType(record.tokens.tokenType)) {
+      throw new DeviceClientError('usage', `profile "${profile}" holds ${record.tokens.tokenType ?? 'Bearer'} tokens, which need no DPoP proof`);
+    }
+    const key = keyOf(record);
+    if (!key) throw new DeviceClientError('not_logged_in', `profile "${profile}" holds DPoP-bound tokens but no DPoP key; log in again`);
+    return key;
+  }
+
   return {
     profile,
     store,
     async login(loginOptions) {
-      const login = await startLogin({ ...runtime, ...signalOption, ...loginOptions });
+      const requested = options.dpop === false ? false : loginOptions.dpop ?? true;
+      const login = await startLogin({
+        ...runtime,
+        ...signalOption,
+        dpopNonces: nonces,
+        ...loginOptions,
+        // The profile's own key unless the app brings one (stored with the tokens then).
+        dpop:
+          requested === true
+            ? () => ensureDpopKey({ issuer: normalizeIssuer(loginOptions.issuer), clientId: loginOptions.clientId })
+            : requested,
+      });
       let stored: Promise<TokenSet> | undefined;
       return {
         ...login,
@@ -132,6 +279,7 @@ export function createSession(options: SessionOptions = {}): Session {
                 ...(loginOptions.deviceModel !== undefined ? { deviceModel: loginOptions.deviceModel } : {}),
               },
               tokens,
+              login.dpopKey,
             );
             return tokens;
           })),
@@ -139,35 +287,53 @@ export function createSession(options: SessionOptions = {}): Session {
     },
     saveTokens,
     async getAccessToken() {
-      const record = await store.load(profile);
-      if (!record) throw notLoggedIn();
-      if (fresh(record)) return record.tokens.accessToken!;
-      return store.withLock(profile, async () => {
-        // Another process may have refreshed while this one waited for the lock.
-        const current = await store.load(profile);
-        if (!current) throw notLoggedIn();
-        if (fresh(current)) return current.tokens.accessToken!;
-        const refreshToken = current.tokens.refreshToken;
-        if (!refreshToken) {
-          throw new DeviceClientError('not_logged_in', `the access token of profile "${profile}" expired and there is no refresh token; log in again`);
-        }
-        const metadata = await discover(current.issuer, { fetch: runtime.fetch, ...signalOption });
-        const tokens = await refreshTokens(
-          { tokenEndpoint: metadata.token_endpoint, client: clientOf(current, metadata), fetch: runtime.fetch, ...signalOption },
-          refreshToken,
-          runtime.now,
-        );
-        // The rotated refresh token must be on disk before the new access token is used: once
-        // the appliance has rotated, the old refresh token is worth nothing (RFC 9700 §4.14.2).
-        // A failed write throws here, and the access token is never handed out.
-        await store.save(profile, {
-          ...current,
-          ...(tokens.scope ? { scope: tokens.scope } : {}),
-          tokens: { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken, ...(tokens.idToken || !current.tokens.idToken ? {} : { idToken: current.tokens.idToken }) },
-          savedAt: runtime.now(),
-        });
-        return tokens.accessToken;
+      return (await validRecord()).tokens.accessToken!;
+    },
+    async createDpopProof(request) {
+      const record = request.accessToken === undefined ? await validRecord() : await store.load(profile);
+      if (!record || !hasTokens(record)) throw notLoggedIn();
+      const key = proofKeyOf(record);
+      const nonce = request.nonce ?? nonces.get(request.url);
+      return createProof(key, {
+        method: request.method,
+        url: request.url,
+        now: runtime.now(),
+        accessToken: request.accessToken ?? record.tokens.accessToken!,
+        ...(nonce !== undefined ? { nonce } : {}),
       });
+    },
+    async fetchWithToken(url, init = {}) {
+      const record = await validRecord();
+      const accessToken = record.tokens.accessToken!;
+      const method = (init.method ?? 'GET').toUpperCase();
+      if (!isDpopTokenType(record.tokens.tokenType)) {
+        const headers = new Headers(init.headers);
+        headers.set('authorization', `Bearer ${accessToken}`);
+        return runtime.fetch(url, { ...init, headers });
+      }
+      const dpop: DpopContext = { key: proofKeyOf(record), nonces, now: runtime.now };
+      const send = () => {
+        const headers = new Headers(init.headers);
+        headers.set('authorization', `DPoP ${accessToken}`);
+        headers.set('dpop', proofFor(dpop, method, url, accessToken));
+        return runtime.fetch(url, { ...init, headers });
+      };
+      let response = await send();
+      nonces.remember(url, response.headers);
+      // RFC 9449 §9: a resource server asking for a nonce answers 401 with a DPoP challenge
+      // naming use_dpop_nonce and a DPoP-Nonce header. Retried once, when the body can be resent.
+      const replayable = init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof URLSearchParams;
+      if (
+        response.status === 401 &&
+        replayable &&
+        response.headers.has('dpop-nonce') &&
+        /error="?use_dpop_nonce/.test(response.headers.get('www-authenticate') ?? '')
+      ) {
+        await response.body?.cancel();
+        response = await send();
+        nonces.remember(url, response.headers);
+      }
+      return response;
     },
     async logout(logoutOptions = {}) {
       return store.withLock(profile, async () => {
@@ -181,6 +347,11 @@ export function createSession(options: SessionOptions = {}): Session {
           return { wasLoggedIn: true, revoked: false, revocationError: error as DeviceClientError };
         }
         if (!record) return { wasLoggedIn: false, revoked: false };
+        if (!hasTokens(record)) {
+          // Only a DPoP key, from a login that never finished: nothing to revoke.
+          await store.remove(profile);
+          return { wasLoggedIn: false, revoked: false };
+        }
         let revoked = false;
         let revocationError: DeviceClientError | undefined;
         try {
@@ -188,6 +359,8 @@ export function createSession(options: SessionOptions = {}): Session {
           const endpoint = metadata.revocation_endpoint;
           const token = record.tokens.refreshToken ?? record.tokens.accessToken;
           if (endpoint && token) {
+            // No DPoP proof here: RFC 7009 revocation authenticates the client, not the key, and
+            // revoking a token is no use to a thief.
             await revokeToken(
               { revocationEndpoint: endpoint, client: clientOf(record, metadata), fetch: runtime.fetch, ...signalOption },
               token,
@@ -200,6 +373,7 @@ export function createSession(options: SessionOptions = {}): Session {
           if (!logoutOptions.force) throw failure;
           revocationError = failure;
         }
+        // The DPoP key goes with the tokens: the next login makes a new one.
         await store.remove(profile);
         return { wasLoggedIn: true, revoked, ...(revocationError ? { revocationError } : {}) };
       });
@@ -207,7 +381,8 @@ export function createSession(options: SessionOptions = {}): Session {
     async status() {
       const storeFile = store.fileOf(profile);
       const record = await store.load(profile);
-      if (!record) return { profile, loggedIn: false, storeFile };
+      if (!record || !hasTokens(record)) return { profile, loggedIn: false, storeFile };
+      const thumbprint = record.dpop && typeof record.dpop.thumbprint === 'string' ? record.dpop.thumbprint : undefined;
       return {
         profile,
         loggedIn: true,
@@ -219,7 +394,9 @@ export function createSession(options: SessionOptions = {}): Session {
         ...(record.tokens.expiresAt !== undefined ? { accessTokenExpiresAt: record.tokens.expiresAt } : {}),
         accessTokenValid: fresh(record),
         hasRefreshToken: typeof record.tokens.refreshToken === 'string',
+        ...(record.tokens.tokenType !== undefined ? { tokenType: record.tokens.tokenType } : {}),
         dpop: Boolean(record.dpop),
+        ...(thumbprint ? { dpopThumbprint: thumbprint } : {}),
         savedAt: record.savedAt,
       };
     },

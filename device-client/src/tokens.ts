@@ -1,3 +1,4 @@
+import { proofFor, type DpopContext } from './dpop.ts';
 import { DeviceClientError } from './errors.ts';
 import { describeOAuthError, postForm, type ClientCredentials, type HttpOutcome } from './http.ts';
 import type { FetchFunction } from './runtime.ts';
@@ -35,16 +36,37 @@ export interface TokenRequestContext {
   client: ClientCredentials;
   fetch: FetchFunction;
   signal?: AbortSignal;
+  /** When set, every request carries a DPoP proof of this key (RFC 9449 §5). */
+  dpop?: DpopContext;
+}
+
+/**
+ * One request to the token endpoint, with a DPoP proof when the context has a key. A
+ * `use_dpop_nonce` answer (RFC 9449 §8) is retried at once, once, with a new proof carrying the
+ * nonce the server sent: to the caller it is one request (a poll is not counted twice). Every
+ * nonce the server sends is kept for the next request, so a polling device meets use_dpop_nonce
+ * on its first request only.
+ */
+export async function tokenEndpointRequest(context: TokenRequestContext, params: Record<string, string>): Promise<HttpOutcome> {
+  const { dpop } = context;
+  const send = () =>
+    postForm(context.tokenEndpoint, params, context.client, {
+      ...context,
+      ...(dpop ? { headers: { DPoP: proofFor(dpop, 'POST', context.tokenEndpoint) } } : {}),
+    });
+  let outcome = await send();
+  if (!dpop) return outcome;
+  dpop.nonces.remember(context.tokenEndpoint, outcome.headers);
+  if (!outcome.ok && outcome.error === 'use_dpop_nonce' && outcome.headers.has('dpop-nonce')) {
+    outcome = await send();
+    dpop.nonces.remember(context.tokenEndpoint, outcome.headers);
+  }
+  return outcome;
 }
 
 /** RFC 8628 §3.4: one poll. The answer is returned as is; the caller applies §3.5. */
 export function requestDeviceToken(context: TokenRequestContext, deviceCode: string): Promise<HttpOutcome> {
-  return postForm(
-    context.tokenEndpoint,
-    { grant_type: DEVICE_CODE_GRANT_TYPE, device_code: deviceCode },
-    context.client,
-    context,
-  );
+  return tokenEndpointRequest(context, { grant_type: DEVICE_CODE_GRANT_TYPE, device_code: deviceCode });
 }
 
 /**
@@ -56,12 +78,8 @@ export async function refreshTokens(
   refreshToken: string,
   now: () => number,
 ): Promise<TokenSet> {
-  const outcome = await postForm(
-    context.tokenEndpoint,
-    { grant_type: 'refresh_token', refresh_token: refreshToken },
-    context.client,
-    context,
-  );
+  // RFC 9449 §5: a public client's DPoP-bound refresh token is refused without a proof of its key.
+  const outcome = await tokenEndpointRequest(context, { grant_type: 'refresh_token', refresh_token: refreshToken });
   if (outcome.ok) return parseTokenResponse(outcome.body, now());
   if (outcome.error === 'invalid_grant') {
     throw new DeviceClientError(

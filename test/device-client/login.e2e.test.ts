@@ -36,6 +36,16 @@ after(() => dg?.stop());
 
 const storeIn = (dir: string): TokenStore => createTokenStore({ dir: path.join(dir, 'state'), keyFile: path.join(dir, 'device.key'), env: {} });
 
+/**
+ * Makes the stored access token look expired, as an hour on the shelf would. The clock is not
+ * moved instead: DPoP proofs carry the time, and the appliance refuses one an hour ahead.
+ */
+async function ageStoredTokens(store: TokenStore, profile = 'default'): Promise<void> {
+  const record = await store.load(profile);
+  assert.ok(record);
+  await store.save(profile, { ...record, tokens: { ...record.tokens, expiresAt: Date.now() - 1000 }, savedAt: Date.now() - 3600_000 });
+}
+
 /** Records the events of a login and decides it once the code is shown. */
 function recorder() {
   const events: LoginEvent[] = [];
@@ -172,18 +182,24 @@ test('slow_down: the interval grows by 5 s for every later poll, and the applian
   // The test polls once with the device's own code just before the device's second poll, so
   // that poll comes too soon for the appliance, which answers slow_down (RFC 8628 §3.5).
   const answers: { at: number; error: string }[] = [];
-  let devicePolls = 0;
+  const nonceAnswers: number[] = [];
+  let interfered = false;
   const interfering = async (input: string | URL, init?: RequestInit): Promise<Response> => {
     const body = typeof init?.body === 'string' ? new URLSearchParams(init.body) : null;
     if (body?.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:device_code') return fetch(input, init);
-    devicePolls += 1;
-    if (devicePolls === 2) {
-      const own = await fetch(input, { method: 'POST', headers: init!.headers!, body: body.toString() });
+    if (log.of('poll').length === 2 && !interfered) {
+      interfered = true;
+      // Without the device's DPoP proof: a proof is single-use, and the device still sends it.
+      const headers = new Headers(init!.headers);
+      headers.delete('dpop');
+      const own = await fetch(input, { method: 'POST', headers, body: body.toString() });
       await own.arrayBuffer();
     }
     const response = await fetch(input, init);
     const answer = (await response.clone().json()) as { error?: string };
-    answers.push({ at: Date.now(), error: answer.error ?? 'tokens' });
+    // The DPoP nonce round trip (RFC 9449 §8) is not a poll: the device retries it at once.
+    if (answer.error === 'use_dpop_nonce') nonceAnswers.push(answers.length);
+    else answers.push({ at: Date.now(), error: answer.error ?? 'tokens' });
     return response;
   };
   const log = recorder();
@@ -202,6 +218,7 @@ test('slow_down: the interval grows by 5 s for every later poll, and the applian
   await waiting;
 
   assert.deepEqual(answers.map((answer) => answer.error), ['authorization_pending', 'slow_down', 'authorization_pending', 'tokens']);
+  assert.deepEqual(nonceAnswers, [0], 'one nonce round trip, before the first poll is answered');
   assert.deepEqual(log.of('slow_down'), [{ type: 'slow_down', interval: 6 }]);
   const polls = log.of('poll').map((poll) => poll.at);
   assert.equal(polls.length, 4);
@@ -252,7 +269,8 @@ test('getAccessToken refreshes near expiry and stores the rotated refresh token 
   const first = await waiting;
 
   // An hour later, as far as this session can tell: the access token is past its expiry.
-  const later = createSession({ store, now: () => Date.now() + 3600_000 });
+  await ageStoredTokens(store);
+  const later = createSession({ store });
   const refreshed = await later.getAccessToken();
   assert.notEqual(refreshed, first.accessToken);
   const stored = await store.load('default');
@@ -284,7 +302,8 @@ test('a refreshed token is not handed out when the rotated refresh token cannot 
       throw new DeviceClientError('store', 'cannot write: no space left on device');
     },
   };
-  const session = createSession({ store: failingStore, now: () => Date.now() + 3600_000 });
+  await ageStoredTokens(store);
+  const session = createSession({ store: failingStore });
   const error = await failureOf(session.getAccessToken());
   assert.equal(error.code, 'store');
   assert.match(error.message, /no space left/);

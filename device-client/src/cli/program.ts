@@ -73,7 +73,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           .default('auto'),
       )
       .option('--qr-png <file>', 'also write the QR code as a PNG file (for a screen)')
-      .option('--no-qr', 'do not print the terminal QR code'),
+      .option('--no-qr', 'do not print the terminal QR code')
+      .option('--no-dpop', 'do not bind the tokens to a DPoP key (RFC 9449), for servers that mishandle it'),
   ).action(async (options: CommonOptions & Record<string, string | boolean | undefined>) => {
     output = createOutput(io, Boolean(options.json));
     const issuer = (options.issuer as string | undefined) ?? io.env.DEVICEGATE_ISSUER;
@@ -96,6 +97,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         ...(deviceName ? { deviceName } : {}),
         ...(deviceModel ? { deviceModel } : {}),
         channel: options.channel as ChannelPreference,
+        ...(options.dpop === false ? { dpop: false } : {}),
       },
       ...(options.qrPng ? { qrPng: options.qrPng as string } : {}),
       terminalQr: options.qr !== false,
@@ -108,6 +110,31 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     output = createOutput(io, false); // the token is the output; errors stay one line on stderr
     const accessToken = await sessionFor(options, io).getAccessToken();
     io.stdout.write(`${accessToken}\n`);
+  });
+
+  addCommonOptions(
+    program
+      .command('proof')
+      .description('print a DPoP proof (RFC 9449) for one API request with the access token that `token` prints')
+      .requiredOption('--url <url>', 'the URL of the request (query and fragment are left out of the proof)')
+      .option('--method <method>', 'the HTTP method of the request', 'GET')
+      .option('--nonce <nonce>', "the API's DPoP-Nonce, when it asks for one"),
+  ).action(async (options: CommonOptions & { url: string; method: string; nonce?: string }) => {
+    output = createOutput(io, false); // the proof is the output; errors stay one line on stderr
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new DeviceClientError('usage', `--url ${options.url} is not a URL`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DeviceClientError('usage', '--url must be an https:// URL');
+    if (!/^[A-Za-z]+$/.test(options.method)) throw new DeviceClientError('usage', `--method ${options.method} is not an HTTP method`);
+    const proof = await sessionFor(options, io).createDpopProof({
+      method: options.method,
+      url,
+      ...(options.nonce !== undefined ? { nonce: options.nonce } : {}),
+    });
+    io.stdout.write(`${proof}\n`);
   });
 
   addCommonOptions(
@@ -138,7 +165,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   try {
     if (argv.length === 0) {
-      output.error('usage', 'missing command: login, token, status or logout (see devicegate-device --help)');
+      output.error('usage', 'missing command: login, token, proof, status or logout (see devicegate-device --help)');
       return EXIT.usage;
     }
     await program.parseAsync(argv, { from: 'user' });

@@ -32,7 +32,8 @@ export function printStatus(io: CliIo, status: SessionStatus, json: boolean, now
       : `${status.accessTokenValid ? 'valid' : 'expired or expiring'}, expires ${new Date(expiry).toISOString()} (${relative(expiry - now)})`,
   ]);
   rows.push(['refresh', status.hasRefreshToken ? 'stored (encrypted)' : 'none: log in again when the access token expires']);
-  if (status.dpop) rows.push(['dpop', 'key stored']);
+  rows.push(['type', status.tokenType ?? 'Bearer']);
+  if (status.dpop) rows.push(['dpop', `key stored${status.dpopThumbprint ? ` (jkt ${status.dpopThumbprint})` : ''}`]);
   rows.push(['store', status.storeFile]);
   const width = Math.max(...rows.map(([name]) => name.length));
   io.stdout.write(rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n');

@@ -1,16 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { parsePushMessage } from '@devicegate/protocol';
 import { connect } from 'mqtt';
-import { PushRefusedError, type PushTransport } from './transport.ts';
+import { PushRefusedError, type PushTls, type PushTransport } from './transport.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * devicegate's MQTT push (issue 4): username = client_id, password = device_code, clean session,
- * QoS 1 subscription to exactly this grant's topic. The outcome may already be waiting there as a
- * retained message. Payloads are the same JSON as on the WebSocket.
+ * devicegate's MQTT push (issue 4, docs/push.md): username = the grant's push key
+ * (`push.mqtt.username`; the client_id where an older appliance gave none, which only its embedded
+ * broker accepts), password = device_code, clean session, QoS 1 subscription to exactly this
+ * grant's topic. The outcome may already be waiting there as a retained message. Payloads are the
+ * same JSON as on the WebSocket. `tls.ca` adds trust anchors for an mqtts:// broker with a private CA.
  */
-export function mqttTransport(target: { url: string; topic: string }, clientId: string, deviceCode: string): PushTransport {
+export function mqttTransport(
+  target: { url: string; topic: string; username?: string },
+  clientId: string,
+  deviceCode: string,
+  tls: PushTls = {},
+): PushTransport {
   return {
     channel: 'mqtt',
     listen(handlers, signal) {
@@ -18,13 +25,14 @@ export function mqttTransport(target: { url: string; topic: string }, clientId: 
         if (signal.aborted) return resolve();
         const client = connect(target.url, {
           clientId: `devicegate-device-${randomBytes(6).toString('hex')}`,
-          username: clientId,
+          username: target.username ?? clientId,
           password: deviceCode,
           clean: true,
           // The runner reconnects with backoff and jitter; mqtt.js's fixed period would not.
           reconnectPeriod: 0,
           connectTimeout: CONNECT_TIMEOUT_MS,
           keepalive: 30,
+          ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
         });
         let settled = false;
         const finish = (error?: Error) => {

@@ -1,6 +1,6 @@
 import { parsePushMessage, type SubscribeMessage } from '@devicegate/protocol';
 import WebSocket from 'ws';
-import { PushRefusedError, type PushTransport } from './transport.ts';
+import { PushRefusedError, type PushTls, type PushTransport } from './transport.ts';
 
 /** How long the opening handshake may take before this connection counts as failed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -9,13 +9,17 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * devicegate's WebSocket push (issue 4): the device code travels in the first frame, never in the
  * URL, where proxies would log it. The appliance answers `pending`, later one outcome, then closes.
  */
-export function websocketTransport(url: string, deviceCode: string): PushTransport {
+export function websocketTransport(url: string, deviceCode: string, tls: PushTls = {}): PushTransport {
   return {
     channel: 'websocket',
     listen(handlers, signal) {
       return new Promise<void>((resolve, reject) => {
         if (signal.aborted) return resolve();
-        const socket = new WebSocket(url, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS, perMessageDeflate: false });
+        const socket = new WebSocket(url, {
+          handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+          perMessageDeflate: false,
+          ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+        });
         let settled = false;
         let subscribed = false;
         let refusal: string | undefined;

@@ -107,7 +107,9 @@ export async function runDevice(
     } else {
       const kind = error instanceof DeviceClientError ? error.code : 'internal';
       result.error = `${kind}: ${error instanceof Error ? error.message : String(error)}`;
-      dependencies.errors.add(`device.${kind}`, result.error);
+      // Aborted: the fleet ended this wait (its person failed, or the run's timeout) and has
+      // counted that cause already.
+      if (kind !== 'aborted') dependencies.errors.add(`device.${kind}`, result.error);
     }
   }
   return result;

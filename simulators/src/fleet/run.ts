@@ -102,7 +102,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('the run took longer than its timeout')), options.timeoutMs ?? 15 * 60_000);
 
-  const tasks = createWorkQueue<{ task: DecisionTask; result: DeviceResult }>();
+  const tasks = createWorkQueue<{ task: DecisionTask; result: DeviceResult; abandon(reason: string): void }>();
   const people = options.people.map((account) => createPerson(account, { fetch, sleep }));
   const workers = people.map(async (person) => {
     for (;;) {
@@ -114,7 +114,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         next.result.decidedAt = timing.clickedAt;
       } catch (error) {
         const kind = error instanceof PersonError ? error.kind : 'internal';
-        errors.add(`person.${kind}`, `${person.username} on device ${next.result.index}: ${error instanceof Error ? error.message : String(error)}`);
+        const message = `${person.username} on device ${next.result.index}: ${error instanceof Error ? error.message : String(error)}`;
+        errors.add(`person.${kind}`, message);
+        // Nobody will decide this device's request now: end its wait instead of letting it expire.
+        next.abandon(`person.${kind}: ${message}`);
       }
     }
   });
@@ -132,18 +135,20 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       gate.release();
       break;
     }
+    const own = new AbortController();
     flows.push(
       runDevice(spec, {
         issuer: options.issuer,
         fetch,
         errors,
-        signal: deadline.signal,
+        signal: AbortSignal.any([deadline.signal, own.signal]),
         onCode(login: DeviceLogin, result) {
           const decision = decisionOf(spec.scenario);
           if (decision === null) return;
           setTimeout(() => {
             tasks.push({
               result,
+              abandon: (reason) => own.abort(new Error(reason)),
               task: {
                 userCode: login.userCode,
                 verificationUri: login.verificationUri,
@@ -166,6 +171,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     );
   }
   await Promise.all(flows);
+  if (deadline.signal.aborted) errors.add('fleet.timeout', `the run was stopped after ${Math.round((options.timeoutMs ?? 15 * 60_000) / 1000)} s with flows still waiting`);
   tasks.close();
   await Promise.all(workers);
   clearTimeout(timer);

@@ -42,17 +42,26 @@ const dataDir = path.join(workDir, 'data');
 after(() => rmSync(workDir, { recursive: true, force: true }));
 /**
  * This test is about crash consistency, not abuse limits (they have their own tests): three people
- * approve dozens of devices a minute from three addresses, far beyond the 10 code entries a minute
+ * approve hundreds of devices a minute from three addresses, far beyond the 10 code entries a minute
  * a real person needs, so those limits are raised here. Everything else is the default.
  */
 const configFile = path.join(workDir, 'config.json');
 writeFileSync(
   configFile,
-  JSON.stringify({ limits: { userCodeEntryPerAddress: { points: 100_000, duration: 60 }, userCodeEntryPerSession: { points: 100_000, duration: 60 } } }),
+  JSON.stringify({
+    limits: {
+      userCodeEntryPerAddress: { points: 100_000, duration: 60 },
+      userCodeEntryPerSession: { points: 100_000, duration: 60 },
+      // The checks afterwards introspect every token of hundreds of flows at once.
+      introspectionPerClient: { points: 100_000, duration: 60 },
+    },
+  }),
 );
 
 /** What the fleet learned from answers it actually received. Nothing is assumed for requests cut off by a kill. */
 interface Flow {
+  /** The device's own address (X-Forwarded-For), also for the checks afterwards. */
+  address: string;
   deviceCode: string;
   userCode: string;
   /** 'yes' only when the pages answered with the redirect to "done". */
@@ -125,6 +134,7 @@ async function deviceLife(person: Browser, index: number, stopped: () => boolean
     const authorization = await post('/oauth/device_authorization', { client_id: 'demo-tv', scope: 'openid offline_access', device_name: `TV ${index}` }, { 'x-forwarded-for': deviceAddress });
     if (authorization.status !== 200) throw new Error(`device authorization answered ${authorization.status}`);
     const flow: Flow = {
+      address: deviceAddress,
       deviceCode: authorization.body.device_code,
       userCode: authorization.body.user_code,
       approved: 'unknown',
@@ -217,7 +227,7 @@ test(`${KILLS} SIGKILLs under a fleet lose no approval, redeem no code twice, ac
     // ...and one the device never got to redeem still yields tokens, once.
     let lateRedemptions = 0;
     for (const flow of confirmed.filter((f) => f.redemptions === 0)) {
-      const result = await post('/oauth/token', { grant_type: DEVICE_CODE_GRANT_TYPE, client_id: 'demo-tv', device_code: flow.deviceCode });
+      const result = await post('/oauth/token', { grant_type: DEVICE_CODE_GRANT_TYPE, client_id: 'demo-tv', device_code: flow.deviceCode }, { 'x-forwarded-for': flow.address });
       if (flow.redemptionUnknown && result.status === 400) {
         assert.equal(result.body.error, 'invalid_grant', 'a cut-off redemption either happened or still can');
       } else {
@@ -231,7 +241,7 @@ test(`${KILLS} SIGKILLs under a fleet lose no approval, redeem no code twice, ac
     for (const flow of flows) {
       assert.ok(flow.redemptions <= 1, `a device code was redeemed ${flow.redemptions} times`);
       if (flow.approved !== 'yes') continue;
-      const again = await post('/oauth/token', { grant_type: DEVICE_CODE_GRANT_TYPE, client_id: 'demo-tv', device_code: flow.deviceCode });
+      const again = await post('/oauth/token', { grant_type: DEVICE_CODE_GRANT_TYPE, client_id: 'demo-tv', device_code: flow.deviceCode }, { 'x-forwarded-for': flow.address });
       assert.equal(again.status, 400);
       assert.equal(again.body.error, 'invalid_grant');
     }

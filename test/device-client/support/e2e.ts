@@ -14,12 +14,23 @@ import type { ConfigInput } from '@devicegate/server';
 export const DEVICE_CLIENT_ID = 'e2e-device';
 export const DEVICE_SCOPE = 'openid profile offline_access';
 
+/**
+ * Every login of a test file is approved by the demo user from 127.0.0.1 within a few minutes:
+ * more code entries and sign-ins than the default limits let one address make (which the security
+ * tests prove). Raised here so the device tests never meet them.
+ */
+const ROOMY_LIMITS = {
+  userCodeEntryPerAddress: { points: 1000, duration: 60 },
+  userCodeEntryPerSession: { points: 1000, duration: 60 },
+  signInPerAddress: { points: 1000, duration: 300 },
+};
+
 export async function startDeviceAppliance(
   options: { overrides?: ConfigInput; dataDir?: string; pollInterval?: number; deviceCodeLifetime?: number } = {},
 ): Promise<TestAppliance> {
   const dg = await startTestAppliance({
     ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    ...(options.overrides ? { overrides: options.overrides } : {}),
+    overrides: { ...options.overrides, limits: { ...ROOMY_LIMITS, ...options.overrides?.limits } },
   });
   await dg.addClient({
     clientId: DEVICE_CLIENT_ID,

@@ -72,6 +72,16 @@ test('token when not logged in: one line, exit 7', async () => {
   assertOneLineError(await cliInProcess(['token'], deviceEnv(tempDir())), 7, /not logged in/);
 });
 
+test('proof without --url, or with a URL that is none: one line, exit 2', async () => {
+  assertOneLineError(await cliInProcess(['proof'], deviceEnv(tempDir())), 2, /--url/);
+  assertOneLineError(await cliInProcess(['proof', '--url', 'not a url'], deviceEnv(tempDir())), 2, /not a URL/);
+  assertOneLineError(await cliInProcess(['proof', '--url', 'https://api.example/', '--method', 'G E T'], deviceEnv(tempDir())), 2, /HTTP method/);
+});
+
+test('proof when not logged in: one line, exit 7', async () => {
+  assertOneLineError(await cliInProcess(['proof', '--url', 'https://api.example/v1'], deviceEnv(tempDir())), 7, /not logged in/);
+});
+
 test('status when not logged in: says so, exit 7', async () => {
   const result = await cliInProcess(['status'], deviceEnv(tempDir()));
   assert.equal(result.code, 7);

@@ -34,7 +34,7 @@ test('the build makes one executable file', () => {
   assert.equal(stat.mode & 0o111, 0o111, 'executable');
 });
 
-test('the single executable signs in (login --json), prints a token, and logs out', async (t) => {
+test('the single executable signs in (login --json) with DPoP, prints a token and a proof, and logs out', async (t) => {
   // Runs from an empty directory: nothing to find in node_modules, and no Node of ours needed.
   const env = deviceEnv(tempDir());
   const command = [binary];
@@ -50,7 +50,17 @@ test('the single executable signs in (login --json), prints a token, and logs ou
 
   const status = await cliProcess(['status', '--json'], env, { command });
   assert.equal(status.code, 0, status.stderr);
-  assert.equal((JSON.parse(status.stdout) as { loggedIn: boolean }).loggedIn, true);
+  const state = JSON.parse(status.stdout) as { loggedIn: boolean; tokenType: string; dpop: boolean };
+  assert.equal(state.loggedIn, true);
+  assert.equal(state.tokenType, 'DPoP', 'the tokens are bound to the key the executable made');
+  assert.equal(state.dpop, true);
+
+  // The bundled node:crypto signs proofs the appliance accepts: userinfo with the bound token.
+  const userinfo = `${dg.issuer}/oauth/userinfo`;
+  const proof = await cliProcess(['proof', '--url', userinfo], env, { command });
+  assert.equal(proof.code, 0, proof.stderr);
+  const response = await fetch(userinfo, { headers: { authorization: `DPoP ${secrets[0]}`, dpop: proof.stdout.trim() } });
+  assert.equal(response.status, 200, await response.text());
 
   const logout = await cliProcess(['logout'], env, { command });
   assert.equal(logout.code, 0, logout.stderr);

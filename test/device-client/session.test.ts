@@ -5,15 +5,15 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createSession, createTokenStore, DeviceClientError, type ProfileRecord } from '@devicegate/device-client';
+import { createSession, createTokenStore, DeviceClientError, generateDpopKey, type ProfileRecord } from '@devicegate/device-client';
 import { tempDir } from './support/temp.ts';
 
 const NOW = 1_900_000_000_000;
 
-async function sessionWith(tokens: ProfileRecord['tokens'], savedAt: number) {
+async function sessionWith(tokens: ProfileRecord['tokens'], savedAt: number, extra: Partial<ProfileRecord> = {}) {
   const dir = tempDir();
   const store = createTokenStore({ dir: path.join(dir, 'state'), keyFile: path.join(dir, 'key'), env: {} });
-  await store.save('default', { issuer: 'https://id.invalid', clientId: 'tv', tokens, savedAt });
+  await store.save('default', { issuer: 'https://id.invalid', clientId: 'tv', tokens, savedAt, ...extra });
   const requests: string[] = [];
   const session = createSession({
     store,
@@ -23,7 +23,7 @@ async function sessionWith(tokens: ProfileRecord['tokens'], savedAt: number) {
       throw new TypeError('fetch failed');
     },
   });
-  return { session, requests };
+  return { session, requests, store };
 }
 
 test('a token well within its lifetime is handed out without asking the appliance', async () => {
@@ -56,4 +56,39 @@ test('status never shows a token', async () => {
   const status = JSON.stringify(await session.status());
   assert.doesNotMatch(status, /secret/);
   assert.match(status, /"loggedIn":true/);
+});
+
+test('a profile holding only its DPoP key (a login that never finished) is not signed in', async () => {
+  const key = generateDpopKey();
+  const { session, requests, store } = await sessionWith({}, NOW, { dpop: { privateJwk: key.exportPrivateJwk() } });
+  assert.equal((await session.status()).loggedIn, false);
+  const error = await session.getAccessToken().catch((caught: unknown) => caught as DeviceClientError);
+  assert.equal((error as DeviceClientError).code, 'not_logged_in');
+  assert.deepEqual(await session.logout(), { wasLoggedIn: false, revoked: false });
+  assert.equal(await store.load('default'), null, 'the orphaned key is deleted');
+  assert.deepEqual(requests, []);
+});
+
+test('DPoP-bound tokens without their key cannot be refreshed: log in again', async () => {
+  const { session, requests } = await sessionWith({ accessToken: 'at', tokenType: 'DPoP', expiresAt: NOW - 1, refreshToken: 'rt' }, NOW - 600_000);
+  const error = await session.getAccessToken().catch((caught: unknown) => caught as DeviceClientError);
+  assert.equal((error as DeviceClientError).code, 'not_logged_in');
+  assert.match((error as DeviceClientError).message, /no DPoP key/);
+  assert.deepEqual(requests, [], 'a refresh without the key is not even tried');
+});
+
+test('a DPoP proof for Bearer tokens is refused as needless', async () => {
+  const { session } = await sessionWith({ accessToken: 'at', tokenType: 'Bearer', expiresAt: NOW + 300_000 }, NOW);
+  const error = await session.createDpopProof({ method: 'GET', url: 'https://api.invalid/' }).catch((caught: unknown) => caught as DeviceClientError);
+  assert.equal((error as DeviceClientError).code, 'usage');
+});
+
+test('status never shows the DPoP private key', async () => {
+  const key = generateDpopKey();
+  const { session } = await sessionWith({ accessToken: 'at', tokenType: 'DPoP', expiresAt: NOW + 300_000 }, NOW, {
+    dpop: { privateJwk: key.exportPrivateJwk(), thumbprint: key.thumbprint },
+  });
+  const status = await session.status();
+  assert.equal(status.dpopThumbprint, key.thumbprint);
+  assert.ok(!JSON.stringify(status).includes(key.exportPrivateJwk().d!));
 });

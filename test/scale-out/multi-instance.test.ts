@@ -25,6 +25,7 @@ import {
   personAt,
   pollAt,
   sharedIssuer,
+  startAll,
   startChildInstance,
   type ChildInstance,
   type Instance,
@@ -68,11 +69,11 @@ describe('three instances on one PostgreSQL and one mosquitto', { skip }, () => 
     };
     // All three start at once on the empty database: one of them bootstraps keys and the demo
     // account under the store's lock, the others find them.
-    [a, b, c] = await Promise.all([
+    [a, b, c] = (await startAll([
       startTestAppliance({ overrides: { ...shared, port } }),
       startTestAppliance({ overrides: shared }),
       startTestAppliance({ overrides: shared }),
-    ]);
+    ])) as [TestAppliance, TestAppliance, TestAppliance];
     A = { name: 'A', url: a.appliance.url };
     B = { name: 'B', url: b.appliance.url };
     C = { name: 'C', url: c.appliance.url };

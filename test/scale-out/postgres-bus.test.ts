@@ -15,7 +15,7 @@ import { startTestAppliance, type TestAppliance } from '../support/appliance.ts'
 import { freePort } from '../support/ports.ts';
 import { createDatabase, postgresAvailable, startPostgres, type Postgres } from '../support/postgres.ts';
 import { skipWithoutRealPart } from '../support/require-real-part.ts';
-import { approveThroughPages, deviceAuthorizeAt, newMasterKey, personAt, pollAt, sharedIssuer, type Instance } from './support.ts';
+import { approveThroughPages, deviceAuthorizeAt, newMasterKey, personAt, pollAt, sharedIssuer, startAll, type Instance } from './support.ts';
 
 const skip = skipWithoutRealPart('postgresql', postgresAvailable());
 const silent = pino({ level: 'silent' });
@@ -182,7 +182,7 @@ describe('three instances sharing events through PostgreSQL, with no MQTT broker
     const { issuer, port } = await sharedIssuer();
     const shared = { databaseUrl: server.url, masterKey: newMasterKey(), issuer };
     const push = { mqttEmbedded: false };
-    instances = await Promise.all([
+    instances = await startAll([
       startTestAppliance({ overrides: { ...shared, port, push: { ...push, bus: 'postgres' } } }),
       startTestAppliance({ overrides: { ...shared, push: { ...push, bus: 'postgres' } } }),
       // 'auto' picks PostgreSQL when there is a database and no external broker.

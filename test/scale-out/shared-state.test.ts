@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createManualClock, loadConfig } from '@devicegate/server';
 import { createStoreReplayCache } from '../../server/src/dpop/store-replay-cache.ts';
-import { createConfiguredLimiterFactory, createRateLimits } from '../../server/src/services/rate-limits.ts';
+import { createConfiguredLimiterFactory, createPostgresLimiterFactory, createRateLimits } from '../../server/src/services/rate-limits.ts';
 import { createPostgresStore } from '../../server/src/store/postgres/postgres-store.ts';
 import type { Store } from '../../server/src/store/types.ts';
 import { createDatabase, postgresAvailable, startPostgres, type Postgres } from '../support/postgres.ts';
@@ -96,15 +96,40 @@ describe('state shared by instances on one PostgreSQL', { skip: skipWithoutRealP
 
     test('work under different names runs side by side', async () => {
       let release!: () => void;
-      const held = first.exclusive!('one-name', () => new Promise<void>((resolve) => (release = resolve)));
-      // Would wait for ever (and the test time out) if 'another-name' shared the lock.
-      assert.equal(await second.exclusive!('another-name', async () => 'ran'), 'ran');
-      release();
-      await held;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let started!: () => void;
+      const holding = new Promise<void>((resolve) => (started = resolve));
+      const held = first.exclusive!('one-name', async () => {
+        started();
+        await released;
+      });
+      try {
+        await holding; // the first instance holds its lock now
+        // Would wait for ever (and the test time out) if 'another-name' shared the lock.
+        assert.equal(await second.exclusive!('another-name', async () => 'ran'), 'ran');
+      } finally {
+        release();
+        await held;
+      }
     });
   });
 
   describe('rate limits', () => {
+    test('instances starting at once on an empty database all create their counters (one table, no failed start)', async () => {
+      // Unserialized, concurrent CREATE TABLE IF NOT EXISTS fails some callers (23505, 42710): a
+      // few rounds of six make that all but certain.
+      for (let round = 0; round < 5; round++) {
+        const fresh = await createDatabase(server.url, `limits_race_${round}`);
+        const pools = Array.from({ length: 6 }, () => new pg.Pool({ connectionString: fresh, max: 1 }));
+        try {
+          const started = await Promise.allSettled(pools.map((pool) => createPostgresLimiterFactory(pool)));
+          assert.deepEqual(started.filter((result) => result.status === 'rejected'), []);
+        } finally {
+          await Promise.all(pools.map((pool) => pool.end()));
+        }
+      }
+    });
+
     test('counters in PostgreSQL are shared by every instance; memory counters are not', async () => {
       const rules = { signInPerAccount: { points: 2, duration: 60 } };
       const make = async (store: 'auto' | 'memory') => {

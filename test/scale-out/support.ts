@@ -12,7 +12,7 @@ import type { ConfigInput } from '@devicegate/server';
 import { postForm, type DeviceAuthorization, type HttpResult, DEVICE_CODE_GRANT_TYPE } from '../server/http.ts';
 import { removeDir, startDaemon, waitUntilReady, type Daemon } from '../support/daemon.ts';
 import { freePort } from '../support/ports.ts';
-import { DEMO_PASSWORD } from '../support/appliance.ts';
+import { DEMO_PASSWORD, type TestAppliance } from '../support/appliance.ts';
 import { createPageSession, csrfOf, reachConsent, requestIdOf, type PageSession } from '../verification-ui/support.ts';
 
 const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,6 +26,18 @@ export function newMasterKey(): string {
 export async function sharedIssuer(): Promise<{ issuer: string; port: number }> {
   const port = await freePort();
   return { issuer: `http://127.0.0.1:${port}`, port };
+}
+
+/**
+ * Starts instances at once. If any fails, the others are stopped before the error is thrown, so a
+ * failed start fails the file instead of leaving servers that keep it running until its timeout.
+ */
+export async function startAll(starts: Array<Promise<TestAppliance>>): Promise<TestAppliance[]> {
+  const results = await Promise.allSettled(starts);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (!failed) return results.map((result) => (result as PromiseFulfilledResult<TestAppliance>).value);
+  await Promise.all(results.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+  throw failed.reason;
 }
 
 /** Where a device or a person reaches one instance: its own listen URL, whatever the issuer says. */

@@ -76,16 +76,24 @@ export interface PostgresQueryable {
 }
 
 /**
+ * Advisory lock key of the table creation, beside the store's namespaces (0x64670001-3 in
+ * store/postgres/postgres-store.ts).
+ */
+const LOCK_LIMITS_TABLE = 0x64670004;
+
+/**
  * Counters in PostgreSQL, shared by every instance on the same database (issue 8). The table is
- * created once here rather than by each limiter (PostgreSQL does not serialize concurrent
- * CREATE TABLE IF NOT EXISTS). If the database stops answering, each instance falls back to its
- * own memory counters (the insurance limiter) instead of failing every request.
+ * created once here rather than by each limiter. PostgreSQL does not serialize concurrent
+ * CREATE TABLE IF NOT EXISTS (instances started at once fail with 23505 or 42710), so the
+ * creation runs under a transaction-scoped advisory lock: the two statements of one simple query
+ * are one implicit transaction, which ends (and unlocks) with the query, also on error. If the
+ * database stops answering later, each instance falls back to its own memory counters (the
+ * insurance limiter) instead of failing every request.
  */
 export async function createPostgresLimiterFactory(pool: PostgresQueryable): Promise<LimiterFactory> {
-  await pool.query(`CREATE TABLE IF NOT EXISTS "${POSTGRES_LIMITS_TABLE}" (
-    key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`).catch((error: { code?: string }) => {
-    if (error.code !== '23505') throw error; // another instance created it at the same moment
-  });
+  await pool.query(`SELECT pg_advisory_xact_lock(${LOCK_LIMITS_TABLE}, 0);
+    CREATE TABLE IF NOT EXISTS "${POSTGRES_LIMITS_TABLE}" (
+    key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`);
   return ({ name, points, duration }) =>
     new RateLimiterPostgres({
       storeClient: pool,

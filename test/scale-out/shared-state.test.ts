@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import pino from 'pino';
+import { createInProcessBus } from '../../server/src/bus/in-process.ts';
+import { createSweeper } from '../../server/src/services/sweeper.ts';
 import { createManualClock, loadConfig } from '@devicegate/server';
 import { createStoreReplayCache } from '../../server/src/dpop/store-replay-cache.ts';
 import { createConfiguredLimiterFactory, createPostgresLimiterFactory, createRateLimits } from '../../server/src/services/rate-limits.ts';
@@ -60,6 +63,22 @@ describe('state shared by instances on one PostgreSQL', { skip: skipWithoutRealP
       assert.ok((await second.replayIdentifiers!.sweep(now + 60_000)) >= 1);
       assert.equal(await first.replayIdentifiers!.remember('sweep-live', now + 180_000, now + 60_000), false);
       assert.equal(await first.replayIdentifiers!.remember('sweep-old', now + 180_000, now + 60_000), true);
+    });
+
+    test("the appliance's sweeper deletes expired keys", async () => {
+      const clock = createManualClock(now);
+      await first.replayIdentifiers!.remember('swept-by-sweeper', now + 1000, now);
+      clock.advance(2000);
+      const sweeper = createSweeper({ store: first, bus: createInProcessBus(), clock, logger: pino({ level: 'silent' }), retentionSeconds: 3600 });
+      await sweeper.runOnce();
+      const raw = new pg.Client({ connectionString: url });
+      await raw.connect();
+      try {
+        const { rows } = await raw.query('SELECT count(*)::int AS n FROM replay_identifiers WHERE expires_at <= $1', [clock.now()]);
+        assert.equal(rows[0].n, 0);
+      } finally {
+        await raw.end();
+      }
     });
 
     test('the replay cache stores a fixed-length digest, so a very long jti is handled like any other', async () => {

@@ -99,6 +99,20 @@ export interface Session {
   status(): Promise<SessionStatus>;
 }
 
+/** A body that can be sent twice: not a stream, which the first send consumes. */
+function isReplayableBody(body: RequestInit['body']): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof Blob ||
+    body instanceof FormData ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body)
+  );
+}
+
 export function createSession(options: SessionOptions = {}): Session {
   const runtime = resolveRuntime(options);
   const profile = options.profile ?? DEFAULT_PROFILE;
@@ -322,7 +336,7 @@ export function createSession(options: SessionOptions = {}): Session {
       nonces.remember(url, response.headers);
       // RFC 9449 §9: a resource server asking for a nonce answers 401 with a DPoP challenge
       // naming use_dpop_nonce and a DPoP-Nonce header. Retried once, when the body can be resent.
-      const replayable = init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof URLSearchParams;
+      const replayable = isReplayableBody(init.body);
       if (
         response.status === 401 &&
         replayable &&

@@ -5,6 +5,9 @@
  * DPoP-required client, turning DPoP off, and calling an API with the bound token.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { calculateJwkThumbprint } from 'jose';
 import {
@@ -17,6 +20,7 @@ import {
   type StartLoginOptions,
   type TokenStore,
 } from '@devicegate/device-client';
+import { createDpopNonces, createMemoryReplayCache, dpopChallenge, DpopProofError, verifyDpopProof } from '../../server/src/dpop/index.ts';
 import type { TestAppliance } from '../support/appliance.ts';
 import { cliProcess } from './support/cli.ts';
 import { jsonLogin } from './support/cli-login.ts';
@@ -267,6 +271,59 @@ test('fetchWithToken calls userinfo with Authorization: DPoP and a proof; the bo
 
   const asBearer = await fetch(metadata.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
   assert.equal(asBearer.status, 401);
+});
+
+/**
+ * An API that demands server nonces in proofs (RFC 9449 §9), checked by the appliance's own proof
+ * verifier: 401 with a DPoP challenge naming use_dpop_nonce and a DPoP-Nonce header, until a proof
+ * carries a current nonce. Answers every request with the nonce to use next, and the proof's key.
+ */
+async function startNonceDemandingApi() {
+  const nonces = createDpopNonces({ secret: randomBytes(32), now: Date.now, windowSeconds: 300, required: true });
+  const replayCache = createMemoryReplayCache({ now: Date.now });
+  const seen: { method: string; status: number; body: string }[] = [];
+  const server = createServer(async (request, response) => {
+    let body = '';
+    for await (const chunk of request) body += chunk;
+    const token = /^DPoP (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const answer = (status: number, json: unknown, headers: Record<string, string> = {}) => {
+      seen.push({ method: request.method!, status, body });
+      response.writeHead(status, { 'content-type': 'application/json', 'dpop-nonce': nonces.current(), ...headers }).end(JSON.stringify(json));
+    };
+    try {
+      if (!token || typeof request.headers.dpop !== 'string') throw new DpopProofError('invalid_dpop_proof', 'DPoP token and proof required');
+      const { port } = server.address() as AddressInfo;
+      const proof = await verifyDpopProof(
+        request.headers.dpop,
+        { method: request.method!, url: `http://127.0.0.1:${port}${request.url}`, accessToken: token, nonce: nonces },
+        { now: Date.now(), replayCache },
+      );
+      answer(200, { jkt: proof.jkt, body });
+    } catch (error) {
+      if (!(error instanceof DpopProofError)) throw error;
+      answer(401, { error: error.code }, { 'www-authenticate': dpopChallenge(error.code, error.message) });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  after(() => new Promise((resolve) => server.close(resolve)));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/rooms?floor=2`, seen };
+}
+
+test('fetchWithToken against an API that demands nonces: one use_dpop_nonce retry, then the nonce is kept', async (t) => {
+  const store = storeIn(tempDir());
+  const session = createSession({ store });
+  await signIn(session, t);
+  const api = await startNonceDemandingApi();
+
+  const first = await session.fetchWithToken(api.url);
+  assert.equal(first.status, 200, await first.clone().text());
+  assert.equal(((await first.json()) as { jkt: string }).jkt, await storedThumbprint(store));
+  assert.deepEqual(api.seen.map((request) => request.status), [401, 200], 'asked for a nonce once, retried at once');
+
+  // The API's nonce is remembered: a POST with a body goes through at the first try.
+  const second = await session.fetchWithToken(api.url, { method: 'POST', body: JSON.stringify({ light: 'on' }), headers: { 'content-type': 'application/json' } });
+  assert.equal(second.status, 200);
+  assert.deepEqual(api.seen.slice(2), [{ method: 'POST', status: 200, body: '{"light":"on"}' }]);
 });
 
 test('devicegate-device proof: a script calls an API with the token and a proof from the CLI', async (t) => {

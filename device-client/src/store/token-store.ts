@@ -34,8 +34,9 @@ export interface ProfileRecord {
   /** Epoch ms of the last save. */
   savedAt: number;
   /**
-   * Reserved for sender-constrained tokens (DPoP, RFC 9449; issue 7): the device's private key as
-   * a JWK, encrypted with the tokens it binds, so a copied refresh token is useless without it.
+   * Sender-constrained tokens (DPoP, RFC 9449): the device's private key as a JWK (P-256), with
+   * `alg`, `thumbprint` and `createdAt`, encrypted with the tokens it binds, so a copied refresh
+   * token is useless without it. Written before the first token request of a login (session.ts).
    */
   dpop?: { privateJwk: JsonWebKey; [member: string]: unknown };
   /** Members a newer client wrote are kept on rewrite. */

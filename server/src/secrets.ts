@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Helpers for secrets: device codes, refresh tokens, opaque access tokens, session ids. Values
@@ -7,9 +7,29 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  * (Passwords and client secrets, which people choose, go through passwords.ts instead.)
  */
 
+/**
+ * Randomness is drawn from the CSPRNG 4 KiB at a time and each byte handed out once, as Node's
+ * own randomUUID does: one call per ~85 secrets instead of one each (6.2 us -> 0.35 us for a
+ * device code and an id, issue 6 bench). The bytes are the CSPRNG's either way.
+ */
+const POOL_BYTES = 4096;
+const pool = Buffer.alloc(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
+function randomBase64url(bytes: number): string {
+  if (bytes > POOL_BYTES) return randomFillSync(Buffer.alloc(bytes)).toString('base64url');
+  if (poolOffset + bytes > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const value = pool.toString('base64url', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return value;
+}
+
 /** 256 bits of randomness, base64url (43 characters). */
 export function randomSecret(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
+  return randomBase64url(bytes);
 }
 
 /** SHA-256, base64url; the form in which a secret is stored and looked up. */
@@ -31,5 +51,5 @@ export function constantTimeEqual(a: string, b: string): boolean {
 
 /** A random identifier (not a secret): 128 bits, base64url. */
 export function randomId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBase64url(16);
 }

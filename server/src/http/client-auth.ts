@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
 import { invalidClient, invalidRequest } from '../errors.js';
 import { dummyPasswordHash, verifyPassword } from '../passwords.js';
+import { createVerifiedSecrets } from './verified-secrets.js';
 import type { ClientRecord, Clients } from '../store/types.js';
 import { ClientAssertionError, claimedClientId, hasClientKeys, JWT_BEARER_ASSERTION_TYPE, type ClientAssertionVerifier } from './client-assertion.js';
 
@@ -38,6 +39,7 @@ function parseBasic(header: string): { clientId: string; secret: string } | null
  * invalid_client, after the same argon2 work, so neither the answer nor its timing tells which.
  */
 export function createClientAuthenticator(deps: { clients: Clients; clock: Clock; verifyAssertion?: ClientAssertionVerifier }) {
+  const verified = createVerifiedSecrets({ now: () => deps.clock.now() });
   /** RFC 7521 §4.2: client_assertion_type + client_assertion, and no other credentials. */
   async function authenticateByAssertion(parameters: Record<string, string>, usedBasic: boolean): Promise<AuthenticatedClient> {
     if (usedBasic || parameters.client_secret !== undefined) throw invalidRequest('use only one client authentication method');
@@ -98,8 +100,11 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
       if (!client || client.disabled || isConfidentialClient(client)) throw invalidClient('unknown client or client authentication failed', usedBasic);
       return { client, method };
     }
+    // A secret verified a moment ago skips argon2 (see verified-secrets.ts); failures never do.
+    const remembered = client !== null && client.secretHash !== null && verified.matches(client.clientId, client.secretHash, secret ?? '');
     const storedHash = client?.secretHash ?? (await dummyPasswordHash());
-    const secretMatches = await verifyPassword(storedHash, secret ?? '');
+    const secretMatches = remembered || (await verifyPassword(storedHash, secret ?? ''));
+    if (secretMatches && !remembered && client?.secretHash) verified.remember(client.clientId, client.secretHash, secret ?? '');
     if (!client || client.disabled || client.secretHash === null || !secretMatches) {
       throw invalidClient('unknown client or client authentication failed', usedBasic);
     }

@@ -267,10 +267,31 @@ export function createSqliteStore(options: { filename: string }): Store {
   // Transactions that read before they write are run with .immediate() below: they take the write
   // lock first, so a writer in another process (the CLI beside a running server) cannot make them
   // fail half-way with SQLITE_BUSY_SNAPSHOT; busy_timeout makes them wait instead.
-  const createDeviceGrant = db.transaction((grant: NewDeviceGrant) => {
-    if (q.deviceLiveByUserCode.get(grant.userCode, grant.createdAt)) throw new UserCodeTakenError();
-    q.deviceInsert.run({ ...grant, scopes: joinList(grant.scopes) });
-  });
+  // Group commit: the device grants created in one event-loop turn share one transaction, each
+  // still checked for a live user code of the same value before its insert, and each caller
+  // answered only after the commit. One commit per device authorization was a third of its CPU
+  // time (issue 6 bench); a turn under load holds dozens.
+  const createDeviceGrants = db.transaction((grants: NewDeviceGrant[]): Array<UserCodeTakenError | null> =>
+    grants.map((grant) => {
+      if (q.deviceLiveByUserCode.get(grant.userCode, grant.createdAt)) return new UserCodeTakenError();
+      q.deviceInsert.run({ ...grant, scopes: joinList(grant.scopes) });
+      return null;
+    }),
+  );
+  let grantQueue: Array<{ grant: NewDeviceGrant; done: (error?: unknown) => void }> = [];
+  function flushDeviceGrants(): void {
+    const batch = grantQueue;
+    if (batch.length === 0) return;
+    grantQueue = [];
+    let outcomes: Array<UserCodeTakenError | null>;
+    try {
+      outcomes = createDeviceGrants.immediate(batch.map((entry) => entry.grant));
+    } catch (error) {
+      for (const entry of batch) entry.done(error);
+      return;
+    }
+    batch.forEach((entry, index) => entry.done(outcomes[index] ?? undefined));
+  }
 
   // Poll accounting in one transaction: either the poll respected the interval, or it did not
   // and the interval grows (RFC 8628 §3.5). Only a pending grant is throttled: a device told of
@@ -391,8 +412,11 @@ export function createSqliteStore(options: { filename: string }): Store {
       },
     },
     deviceGrants: {
-      async create(grant) {
-        createDeviceGrant.immediate(grant);
+      create(grant) {
+        return new Promise<void>((resolve, reject) => {
+          grantQueue.push({ grant, done: (error) => (error === undefined ? resolve() : reject(error)) });
+          if (grantQueue.length === 1) setImmediate(flushDeviceGrants);
+        });
       },
       async findByDeviceCodeHash(hash) {
         const row = q.deviceByHash.get(hash) as Row | undefined;
@@ -544,6 +568,7 @@ export function createSqliteStore(options: { filename: string }): Store {
       return (db.prepare('SELECT 1 AS ok').get() as Row).ok === 1;
     },
     async close() {
+      flushDeviceGrants();
       flushAuditEvents();
       db.close();
     },

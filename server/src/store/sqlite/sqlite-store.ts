@@ -293,12 +293,12 @@ export function createSqliteStore(options: { filename: string }): Store {
     batch.forEach((entry, index) => entry.done(outcomes[index] ?? undefined));
   }
 
-  // Poll accounting in one transaction: either the poll respected the interval, or it did not
+  // Poll accounting, run inside the transaction of recordPolls: either the poll respected the interval, or it did not
   // and the interval grows (RFC 8628 §3.5). Only a pending grant is throttled: a device told of
   // its outcome by push redeems at once, sooner than its interval. A tolerance absorbs timer
   // and network jitter.
   const pollToleranceMs = 250;
-  const recordPoll = db.transaction((hash: string, now: number, step: number): PollVerdict => {
+  const recordPoll = (hash: string, now: number, step: number): PollVerdict => {
     if (q.devicePollOk.run({ hash, now, tolerance: pollToleranceMs }).changes === 1) {
       return { kind: 'ok', grant: toDeviceGrant(q.deviceByHash.get(hash) as Row) };
     }
@@ -306,7 +306,26 @@ export function createSqliteStore(options: { filename: string }): Store {
       return { kind: 'slow_down', grant: toDeviceGrant(q.deviceByHash.get(hash) as Row) };
     }
     return { kind: 'unknown' };
-  });
+  };
+  // Group commit, as for device grants: the polls of one event-loop turn are recorded in one
+  // transaction, in arrival order (two polls of one code in a turn: the second is too soon).
+  const recordPolls = db.transaction((polls: Array<{ hash: string; now: number; step: number }>) =>
+    polls.map((poll) => recordPoll(poll.hash, poll.now, poll.step)),
+  );
+  let pollQueue: Array<{ poll: { hash: string; now: number; step: number }; resolve: (verdict: PollVerdict) => void; reject: (error: unknown) => void }> = [];
+  function flushPolls(): void {
+    const batch = pollQueue;
+    if (batch.length === 0) return;
+    pollQueue = [];
+    let verdicts: PollVerdict[];
+    try {
+      verdicts = recordPolls.immediate(batch.map((entry) => entry.poll));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    batch.forEach((entry, index) => entry.resolve(verdicts[index]!));
+  }
 
   const revokeGrant = db.transaction((id: string, now: number, reason: string): boolean => {
     if (q.grantRevoke.run(now, reason, id).changes !== 1) return false;
@@ -430,8 +449,11 @@ export function createSqliteStore(options: { filename: string }): Store {
         const row = q.deviceById.get(id) as Row | undefined;
         return row ? toDeviceGrant(row) : null;
       },
-      async recordPoll(hash, now, step) {
-        return recordPoll.immediate(hash, now, step);
+      recordPoll(hash, now, step) {
+        return new Promise<PollVerdict>((resolve, reject) => {
+          pollQueue.push({ poll: { hash, now, step }, resolve, reject });
+          if (pollQueue.length === 1) setImmediate(flushPolls);
+        });
       },
       async decide(id, decision: Decision, now) {
         const result =
@@ -569,6 +591,7 @@ export function createSqliteStore(options: { filename: string }): Store {
     },
     async close() {
       flushDeviceGrants();
+      flushPolls();
       flushAuditEvents();
       db.close();
     },

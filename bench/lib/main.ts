@@ -1,0 +1,273 @@
+// `npm run bench`: every figure of issue 6 in one run, each load generator in a process of its
+// own, every server on 127.0.0.1, every loop bounded. Writes bench/results/latest.md (and a dated
+// copy, and latest.json) and prints the table. See bench/README.md.
+import { execFileSync, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureDeviceClient } from './device-client-start.ts';
+import { benchDir, killAll, memoryOf, next, repoDir, runLoadMeasuringCpu, startChild, track, type Child, type LoadResult, type MemorySample } from './processes.ts';
+import { renderMarkdown, type BenchResults } from './report.ts';
+import { createPendingCodes, POLL_CLIENT, PUSH_CLIENT, PERSON, RESOURCE_SERVER, startBenchAppliance, tokensFor, type PendingCode } from './setup.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    'push-devices': { type: 'string', default: '1000,10000' },
+    'push-channels': { type: 'string', default: 'websocket,mqtt' },
+    samples: { type: 'string', default: '200' },
+    only: { type: 'string' },
+    /** Only these throughput figures of the appliance: jwks,device-authorization,polls,refresh,introspection. */
+    endpoints: { type: 'string' },
+    'time-limit': { type: 'string', default: '570' },
+    'cpu-prof-dir': { type: 'string' },
+  },
+});
+/** With --cpu-prof-dir, each load run of the appliance leaves a V8 CPU profile of that run there. */
+const profileDir = flags['cpu-prof-dir'] ? path.resolve(flags['cpu-prof-dir']) : null;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+let profileCount = 0;
+const duration = Number(flags.duration);
+const warmup = Number(flags.warmup);
+const connections = Number(flags.connections);
+const pushSizes = flags['push-devices']!.split(',').map(Number).filter((n) => n > 0);
+const samples = Number(flags.samples);
+const only = flags.only ? new Set(flags.only.split(',')) : null;
+const wanted = (part: string) => only === null || only.has(part);
+const endpoints = flags.endpoints ? new Set(flags.endpoints.split(',')) : null;
+const endpointWanted = (name: string) => endpoints === null || endpoints.has(name);
+const say = (text: string) => process.stderr.write(`bench: ${text}\n`);
+
+const results: BenchResults = {
+  startedAt: new Date().toISOString(),
+  environment: {
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 10) / 10),
+    commit: gitCommit(),
+    settings: { duration, warmup, connections, pushSizes, samples },
+  },
+  throughput: {},
+  push: [],
+  memory: {},
+  deviceClient: [],
+  postgres: { status: 'not run' },
+  notes: [],
+};
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchDir, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+// The whole run is bounded: past the limit every child is ended and what was measured is written.
+const limitSeconds = Number(flags['time-limit']);
+const overall = setTimeout(() => {
+  results.notes.push(`The run hit its time limit (${limitSeconds} s); figures after that point are missing.`);
+  killAll();
+  finish(1);
+}, limitSeconds * 1000);
+
+const load = (server: Child<unknown>, url: string, job: Record<string, unknown>): Promise<LoadResult> => {
+  const profile = profileDir && server !== bareServer ? path.join(profileDir, `${String(++profileCount).padStart(2, '0')}-${new URL(url).pathname.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
+  return runLoadMeasuringCpu(server, { url, connections, durationSeconds: duration, warmupSeconds: warmup, ...job }, profile);
+};
+let bareServer: Child<unknown> | undefined;
+
+const perItem = (before: MemorySample, after: MemorySample, count: number) => ({
+  count,
+  rssBytes: Math.round((after.rss - before.rss) / count),
+  heapBytes: Math.round((after.heapUsed + after.external - before.heapUsed - before.external) / count),
+});
+
+const form = { 'content-type': 'application/x-www-form-urlencoded' };
+const pollBody = (code: PendingCode, clientId = POLL_CLIENT) =>
+  new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: code.deviceCode, client_id: clientId }).toString();
+
+async function bare(): Promise<void> {
+  say('bare Node http server');
+  const server = await startChild<{ url: string }>(path.join(benchDir, 'lib', 'bare-server.mjs'), { execArgv: [] });
+  bareServer = server;
+  try {
+    results.throughput.bare = await load(server, server.ready.url, { kind: 'fixed', method: 'GET' });
+  } finally {
+    await server.stop();
+  }
+}
+
+async function sqliteAppliance(): Promise<void> {
+  say('appliance on SQLite');
+  const appliance = await startBenchAppliance();
+  const { issuer, child } = appliance;
+  try {
+    // Memory per pending grant first, on a fresh appliance.
+    const pendingCount = 5000;
+    const before = await memoryOf(child);
+    const pending = await createPendingCodes(issuer, POLL_CLIENT, pendingCount);
+    results.memory.perPendingGrant = perItem(before, await memoryOf(child), pendingCount);
+
+    if (endpointWanted('jwks')) {
+      say('JWKS');
+      results.throughput.jwks = await load(child, `${issuer}/oauth/jwks`, { kind: 'fixed', method: 'GET' });
+    }
+    if (endpointWanted('device-authorization')) {
+      say('device authorization');
+      results.throughput.deviceAuthorization = await load(child, `${issuer}/oauth/device_authorization`, {
+        kind: 'fixed',
+        method: 'POST',
+        headers: form,
+        body: `client_id=${POLL_CLIENT}&scope=openid%20offline_access`,
+      });
+    }
+    if (endpointWanted('polls')) {
+      say('token polls of pending codes');
+      results.throughput.pendingPolls = await load(child, `${issuer}/oauth/token`, { kind: 'bodies', bodies: pending.map((code) => pollBody(code)) });
+    }
+
+    if (endpointWanted('refresh')) {
+      say('refresh (approving devices through the pages first)');
+      const tokens = (await tokensFor(issuer, POLL_CLIENT, await createPendingCodes(issuer, POLL_CLIENT, 2 * connections))).map((set) => set.refresh_token);
+      results.throughput.refresh = await load(child, `${issuer}/oauth/token`, {
+        kind: 'refresh',
+        clientId: POLL_CLIENT,
+        tokens: tokens.slice(0, connections),
+        warmupTokens: tokens.slice(connections),
+      });
+    }
+    if (endpointWanted('introspection')) {
+      say('introspection');
+      const basic = `Basic ${Buffer.from(`${RESOURCE_SERVER.clientId}:${RESOURCE_SERVER.secret}`).toString('base64')}`;
+      const [accessToken] = (await tokensFor(issuer, POLL_CLIENT, await createPendingCodes(issuer, POLL_CLIENT, 1))).map((set) => set.access_token!);
+      results.throughput.introspection = await load(child, `${issuer}/oauth/introspect`, {
+        kind: 'fixed',
+        method: 'POST',
+        headers: { ...form, authorization: basic },
+        body: `token=${accessToken}`,
+      });
+    }
+
+    if (wanted('device-client')) {
+      say('device client: start to code shown, peak RSS');
+      results.deviceClient = await measureDeviceClient(issuer, PUSH_CLIENT);
+    }
+  } finally {
+    await appliance.stop();
+  }
+}
+
+
+async function pushRun(channel: 'websocket' | 'mqtt', devices: number): Promise<void> {
+  say(`approval → device with ${devices} devices waiting on ${channel}`);
+  const appliance = await startBenchAppliance();
+  const child = track(fork(path.join(benchDir, 'lib', 'push-process.ts'), [], {
+    cwd: repoDir,
+    execArgv: ['--import', 'tsx'],
+    env: {
+      ...process.env,
+      BENCH_PUSH: JSON.stringify({ issuer: appliance.issuer, clientId: PUSH_CLIENT, channel, devices, samples, person: PERSON, setupConcurrency: 64, setupTimeoutSeconds: 150 }),
+    },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  }));
+  try {
+    const before = await memoryOf(appliance.child);
+    const subscribed = await next<{ devices: number; subscribed: number; setupSeconds: number; failures: number; firstFailure: string }>(child, 'subscribed', 170_000);
+    // The HTTP connections of the devices' discovery and device authorization stay open (idle
+    // keep-alive) for 5 s; only the waiting devices should be counted.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const after = await memoryOf(appliance.child);
+    const result = next<{ approvalToTold: unknown; approvalToToken: unknown; consentRequestMs: unknown; missed: number; failures: number; firstFailure: string }>(child, 'result', 180_000);
+    child.send({ type: 'approve' });
+    const measured = await result;
+    results.push.push({
+      channel,
+      devices,
+      subscribed: subscribed.subscribed,
+      setupSeconds: Math.round(subscribed.setupSeconds * 10) / 10,
+      memoryPerDevice: perItem(before, after, Math.max(1, subscribed.subscribed)),
+      ...(measured as Omit<BenchResults['push'][number], 'channel' | 'devices' | 'subscribed' | 'setupSeconds' | 'memoryPerDevice'>),
+    });
+  } finally {
+    child.kill('SIGTERM');
+    await appliance.stop();
+  }
+}
+
+async function postgres(): Promise<void> {
+  const { postgresAvailable, startPostgres } = await import('../../test/support/postgres.ts');
+  if (!postgresAvailable()) {
+    results.postgres = { status: 'skipped: PostgreSQL server binaries not found (bash scripts/install-test-deps.sh installs them)' };
+    return;
+  }
+  say('PostgreSQL: one and two appliance instances');
+  const server = await startPostgres({ database: 'devicegate_bench' });
+  try {
+    const first = await startBenchAppliance({ databaseUrl: server.url });
+    let second: Awaited<ReturnType<typeof startBenchAppliance>> | undefined;
+    try {
+      const codes = await createPendingCodes(first.issuer, POLL_CLIENT, 2000);
+      const deviceAuthorization = { kind: 'fixed', method: 'POST', headers: form, body: `client_id=${POLL_CLIENT}&scope=openid%20offline_access` };
+      const polls = (part: PendingCode[]) => ({ kind: 'bodies', bodies: part.map((code) => pollBody(code)) });
+      const one = {
+        deviceAuthorization: await load(first.child, `${first.issuer}/oauth/device_authorization`, deviceAuthorization),
+        pendingPolls: await load(first.child, `${first.issuer}/oauth/token`, polls(codes)),
+      };
+      second = await startBenchAppliance({ databaseUrl: server.url });
+      const half = { connections: Math.max(1, Math.round(connections / 2)) };
+      const both = async (job: (index: number) => Record<string, unknown>) => {
+        const [a, b] = await Promise.all([
+          load(first.child, `${first.issuer}${job(0).path}`, { ...job(0), ...half }),
+          load(second!.child, `${second!.issuer}${job(1).path}`, { ...job(1), ...half }),
+        ]);
+        const sent = a.sent + b.sent;
+        const serverCpuMicros = Math.round(((a.serverCpuMicros ?? 0) * a.sent + (b.serverCpuMicros ?? 0) * b.sent) / Math.max(1, sent));
+        return { ...a, requestsPerSecond: a.requestsPerSecond + b.requestsPerSecond, total: a.total + b.total, sent, serverCpuMicros, non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors, perInstance: [a.requestsPerSecond, b.requestsPerSecond] };
+      };
+      const two = {
+        deviceAuthorization: await both(() => ({ ...deviceAuthorization, path: '/oauth/device_authorization' })),
+        pendingPolls: await both((index) => ({ ...polls(codes.filter((_, position) => position % 2 === index)), path: '/oauth/token' })),
+      };
+      results.postgres = { status: 'measured', one, two };
+    } finally {
+      await second?.stop();
+      await first.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+function finish(code: number): void {
+  clearTimeout(overall);
+  results.finishedAt = new Date().toISOString();
+  const markdown = renderMarkdown(results);
+  const dir = path.join(benchDir, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'latest.md'), markdown);
+  writeFileSync(path.join(dir, `${results.startedAt.slice(0, 10)}.md`), markdown);
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(markdown);
+  process.exit(code);
+}
+
+try {
+  if (wanted('bare')) await bare();
+  if (wanted('appliance')) await sqliteAppliance();
+  if (wanted('push')) {
+    const channels = flags['push-channels']!.split(',').filter((name): name is 'websocket' | 'mqtt' => name === 'websocket' || name === 'mqtt');
+    for (const channel of channels) for (const devices of pushSizes) await pushRun(channel, devices);
+  }
+  if (wanted('postgres')) await postgres();
+  finish(0);
+} catch (error) {
+  results.notes.push(`The run failed: ${error instanceof Error ? error.message : String(error)}`);
+  killAll();
+  finish(1);
+}

@@ -286,7 +286,10 @@ export function loadConfig(
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.join('.') || 'config';
-    throw new ConfigError(`invalid configuration: ${where}: ${issue.message}`);
+    // Name the environment variable too when that is where the bad value came from.
+    const fromVariable = Object.entries(environmentVariables).find(([name, key]) => key === where && sources.env?.[name]);
+    const label = fromVariable ? `${where} (${fromVariable[0]})` : where;
+    throw new ConfigError(`invalid configuration: ${label}: ${issue.message}`);
   }
   const config = parsed.data;
   const issuer = (config.issuer ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`).replace(/\/+$/, '');

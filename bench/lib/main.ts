@@ -250,9 +250,15 @@ function finish(code: number): void {
   const markdown = renderMarkdown(results);
   const dir = path.join(benchDir, 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'latest.md'), markdown);
-  writeFileSync(path.join(dir, `${results.startedAt.slice(0, 10)}.md`), markdown);
-  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  // A partial run (--only, --endpoints) never replaces the figures of a whole one.
+  if (only === null && endpoints === null) {
+    writeFileSync(path.join(dir, 'latest.md'), markdown);
+    writeFileSync(path.join(dir, `${results.startedAt.slice(0, 10)}.md`), markdown);
+    writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  } else {
+    writeFileSync(path.join(dir, 'partial.md'), markdown);
+    writeFileSync(path.join(dir, 'partial.json'), `${JSON.stringify(results, null, 2)}\n`);
+  }
   process.stdout.write(markdown);
   process.exit(code);
 }

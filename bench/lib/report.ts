@@ -95,13 +95,17 @@ export function renderMarkdown(results: BenchResults): string {
     row(`Approval → device holds tokens, ${where}`, `p50 ${ms(push.approvalToToken.p50)}, p99 ${ms(push.approvalToToken.p99)}`);
   }
   const pending = results.memory.perPendingGrant;
-  if (pending) row('Server memory per pending grant', `${bytes(pending.rssBytes)} RSS, ${bytes(pending.heapBytes)} heap (${number(pending.count)} grants; the grant itself is in SQLite)`);
+  if (pending) row('Server memory per pending grant', `${bytes(pending.rssBytes)} RSS, ${bytes(pending.heapBytes)} heap + external (${number(pending.count)} grants; the grant itself is in SQLite, RSS includes its page cache)`);
   for (const push of results.push) {
     const perDevice = push.memoryPerDevice;
-    const goal = `< 2 KB ${perDevice.rssBytes < 2048 ? '✅ met' : '❌ missed'}`;
+    // Judged at 10,000 devices only, on both figures: at 1,000 the process's own growth (JIT,
+    // buffers, what GC hands back to the OS) swamps the per-device part, RSS can even shrink.
+    const worst = Math.max(perDevice.rssBytes, perDevice.heapBytes);
+    const goal = push.devices >= 10_000 ? `< 2 KB ${worst < 2048 ? '✅ met' : '❌ missed'}` : '';
+    const rss = perDevice.rssBytes < 0 ? 'RSS shrank (noise at this size)' : `${bytes(perDevice.rssBytes)} RSS`;
     row(
       `Server memory per waiting device, ${number(push.devices)} on ${push.channel === 'websocket' ? 'WebSocket' : 'MQTT'}`,
-      `${bytes(perDevice.rssBytes)} RSS, ${bytes(perDevice.heapBytes)} heap (connection and pending grant; ${number(push.subscribed)} subscribed in ${push.setupSeconds} s)`,
+      `${rss}, ${bytes(perDevice.heapBytes)} heap + external (connection and pending grant; ${number(push.subscribed)} subscribed in ${push.setupSeconds} s)`,
       '—',
       goal,
     );
@@ -121,7 +125,13 @@ export function renderMarkdown(results: BenchResults): string {
   lines.push('');
   for (const note of results.notes) lines.push(`- ${note}`);
   if (results.notes.length) lines.push('');
-  lines.push('Reproduce: `npm ci && npm run bench` (about 7 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');
+  lines.push(
+    'Figures: requests per second over the measured seconds; p50/p99 of autocannon; server CPU = user + system time of the server process per request answered (steadier than req/s on a busy machine). ' +
+      'Approval → device: from sending the consent form with Approve to the device client\'s `approved` event (push) and to its tokens. ' +
+      'Memory: the appliance process after two full GCs, before and after. Two PostgreSQL instances each get half the connections; the sum is shown.',
+  );
+  lines.push('');
+  lines.push('Reproduce: `npm ci && npm run bench` (3-7 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');
   lines.push('');
   return lines.join('\n');
 }

@@ -17,8 +17,8 @@ import type {
 } from '../types.js';
 import { UserCodeTakenError, UsernameTakenError } from '../types.js';
 import { postgresMigrations } from './migrations.js';
+import { createRowMappers, type Row } from '../rows.js';
 
-type Row = Record<string, unknown>;
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /**
@@ -52,145 +52,12 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-const nullableText = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const nullableNumber = (value: unknown): number | null => (typeof value === 'number' ? value : null);
-
-function toClient(row: Row): ClientRecord {
-  return {
-    clientId: row.client_id as string,
-    name: row.name as string,
-    secretHash: nullableText(row.secret_hash),
-    grantTypes: row.grant_types as ClientRecord['grantTypes'],
-    scopes: row.scopes as string[],
-    deviceCodeLifetime: row.device_code_lifetime as number,
-    pollInterval: row.poll_interval as number,
-    accessTokenFormat: row.access_token_format as ClientRecord['accessTokenFormat'],
-    mayIntrospect: row.may_introspect as boolean,
-    audience: nullableText(row.audience),
-    disabled: row.disabled as boolean,
-    dpopRequired: row.dpop_required as boolean,
-    jwks: (row.jwks as ClientRecord['jwks'] | null) ?? null,
-    jwksUri: nullableText(row.jwks_uri),
-    createdAt: row.created_at as number,
-  };
-}
-
-function toUser(row: Row): UserRecord {
-  return {
-    id: row.id as string,
-    username: row.username as string,
-    passwordHash: row.password_hash as string,
-    name: nullableText(row.name),
-    email: nullableText(row.email),
-    emailVerified: row.email_verified as boolean,
-    disabled: row.disabled as boolean,
-    createdAt: row.created_at as number,
-  };
-}
-
-function toDeviceGrant(row: Row): DeviceGrantRecord {
-  return {
-    id: row.id as string,
-    deviceCodeHash: row.device_code_hash as string,
-    userCode: row.user_code as string,
-    clientId: row.client_id as string,
-    scopes: row.scopes as string[],
-    deviceName: nullableText(row.device_name),
-    deviceModel: nullableText(row.device_model),
-    requestedFrom: nullableText(row.requested_from),
-    pushKey: row.push_key as string,
-    status: row.status as DeviceGrantRecord['status'],
-    createdAt: row.created_at as number,
-    expiresAt: row.expires_at as number,
-    interval: row.poll_interval as number,
-    lastPolledAt: nullableNumber(row.last_polled_at),
-    userId: nullableText(row.user_id),
-    grantedScopes: (row.granted_scopes as string[] | null) ?? null,
-    authTime: nullableNumber(row.auth_time),
-    decidedAt: nullableNumber(row.decided_at),
-    grantId: nullableText(row.grant_id),
-    dpopJkt: nullableText(row.dpop_jkt),
-  };
-}
-
-function toGrant(row: Row): GrantRecord {
-  return {
-    id: row.id as string,
-    clientId: row.client_id as string,
-    userId: nullableText(row.user_id),
-    scopes: row.scopes as string[],
-    deviceName: nullableText(row.device_name),
-    deviceModel: nullableText(row.device_model),
-    authTime: nullableNumber(row.auth_time),
-    createdAt: row.created_at as number,
-    lastUsedAt: nullableNumber(row.last_used_at),
-    expiresAt: row.expires_at as number,
-    revokedAt: nullableNumber(row.revoked_at),
-    revokedReason: nullableText(row.revoked_reason),
-    dpopJkt: nullableText(row.dpop_jkt),
-  };
-}
-
-function toRefreshToken(row: Row): RefreshTokenRecord {
-  return {
-    tokenHash: row.token_hash as string,
-    grantId: row.grant_id as string,
-    clientId: row.client_id as string,
-    scopes: row.scopes as string[],
-    createdAt: row.created_at as number,
-    expiresAt: row.expires_at as number,
-    rotatedAt: nullableNumber(row.rotated_at),
-    revokedAt: nullableNumber(row.revoked_at),
-  };
-}
-
-function toAccessToken(row: Row): AccessTokenRecord {
-  return {
-    jti: row.jti as string,
-    tokenHash: nullableText(row.token_hash),
-    grantId: nullableText(row.grant_id),
-    clientId: row.client_id as string,
-    subject: row.subject as string,
-    scopes: row.scopes as string[],
-    audience: row.audience as string,
-    issuedAt: row.issued_at as number,
-    expiresAt: row.expires_at as number,
-    dpopJkt: nullableText(row.dpop_jkt),
-    revokedAt: nullableNumber(row.revoked_at),
-  };
-}
-
-function toSigningKey(row: Row): SigningKeyRecord {
-  return {
-    kid: row.kid as string,
-    alg: row.alg as string,
-    sealedPrivateJwk: row.sealed_private_jwk as string,
-    publicJwk: row.public_jwk as Record<string, unknown>,
-    state: row.state as SigningKeyRecord['state'],
-    createdAt: row.created_at as number,
-    activatedAt: nullableNumber(row.activated_at),
-    retireAfter: nullableNumber(row.retire_after),
-  };
-}
-
-function toAuditEvent(row: Row): AuditEventRecord {
-  return {
-    id: row.id as number,
-    at: row.at as number,
-    event: row.event as string,
-    fields: row.fields as AuditEventRecord['fields'],
-  };
-}
-
-function toSession(row: Row): SessionRecord {
-  return {
-    idHash: row.id_hash as string,
-    userId: row.user_id as string,
-    createdAt: row.created_at as number,
-    expiresAt: row.expires_at as number,
-    authTime: row.auth_time as number,
-  };
-}
+const { toClient, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession } =
+  createRowMappers({
+    list: (value) => (Array.isArray(value) ? (value as string[]) : []),
+    bool: (value) => value === true,
+    json: <T>(value: unknown) => (value === null || value === undefined ? null : (value as T)),
+  });
 
 /** Runs `work` in one transaction on one pooled connection; rolls back when it throws. */
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -17,141 +17,16 @@ import type {
 } from '../types.js';
 import { UserCodeTakenError, UsernameTakenError } from '../types.js';
 import { sqliteMigrations } from './migrations.js';
+import { createRowMappers, type Row } from '../rows.js';
 
-type Row = Record<string, unknown>;
-
-const list = (value: unknown): string[] => (typeof value === 'string' && value !== '' ? value.split(' ') : []);
 const joinList = (values: readonly string[]): string => values.join(' ');
-const bool = (value: unknown): boolean => value === 1;
-const nullableText = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const nullableNumber = (value: unknown): number | null => (typeof value === 'number' ? value : null);
 
-function toClient(row: Row): ClientRecord {
-  return {
-    clientId: row.client_id as string,
-    name: row.name as string,
-    secretHash: nullableText(row.secret_hash),
-    grantTypes: list(row.grant_types) as ClientRecord['grantTypes'],
-    scopes: list(row.scopes),
-    deviceCodeLifetime: row.device_code_lifetime as number,
-    pollInterval: row.poll_interval as number,
-    accessTokenFormat: row.access_token_format as ClientRecord['accessTokenFormat'],
-    mayIntrospect: bool(row.may_introspect),
-    audience: nullableText(row.audience),
-    disabled: bool(row.disabled),
-    dpopRequired: bool(row.dpop_required),
-    jwks: typeof row.jwks === 'string' ? (JSON.parse(row.jwks) as ClientRecord['jwks']) : null,
-    jwksUri: nullableText(row.jwks_uri),
-    createdAt: row.created_at as number,
-  };
-}
-
-function toUser(row: Row): UserRecord {
-  return {
-    id: row.id as string,
-    username: row.username as string,
-    passwordHash: row.password_hash as string,
-    name: nullableText(row.name),
-    email: nullableText(row.email),
-    emailVerified: bool(row.email_verified),
-    disabled: bool(row.disabled),
-    createdAt: row.created_at as number,
-  };
-}
-
-function toDeviceGrant(row: Row): DeviceGrantRecord {
-  return {
-    id: row.id as string,
-    deviceCodeHash: row.device_code_hash as string,
-    userCode: row.user_code as string,
-    clientId: row.client_id as string,
-    scopes: list(row.scopes),
-    deviceName: nullableText(row.device_name),
-    deviceModel: nullableText(row.device_model),
-    requestedFrom: nullableText(row.requested_from),
-    pushKey: row.push_key as string,
-    status: row.status as DeviceGrantRecord['status'],
-    createdAt: row.created_at as number,
-    expiresAt: row.expires_at as number,
-    interval: row.interval as number,
-    lastPolledAt: nullableNumber(row.last_polled_at),
-    userId: nullableText(row.user_id),
-    grantedScopes: row.granted_scopes === null ? null : list(row.granted_scopes),
-    authTime: nullableNumber(row.auth_time),
-    decidedAt: nullableNumber(row.decided_at),
-    grantId: nullableText(row.grant_id),
-    dpopJkt: nullableText(row.dpop_jkt),
-  };
-}
-
-function toGrant(row: Row): GrantRecord {
-  return {
-    id: row.id as string,
-    clientId: row.client_id as string,
-    userId: nullableText(row.user_id),
-    scopes: list(row.scopes),
-    deviceName: nullableText(row.device_name),
-    deviceModel: nullableText(row.device_model),
-    authTime: nullableNumber(row.auth_time),
-    createdAt: row.created_at as number,
-    lastUsedAt: nullableNumber(row.last_used_at),
-    expiresAt: row.expires_at as number,
-    revokedAt: nullableNumber(row.revoked_at),
-    revokedReason: nullableText(row.revoked_reason),
-    dpopJkt: nullableText(row.dpop_jkt),
-  };
-}
-
-function toRefreshToken(row: Row): RefreshTokenRecord {
-  return {
-    tokenHash: row.token_hash as string,
-    grantId: row.grant_id as string,
-    clientId: row.client_id as string,
-    scopes: list(row.scopes),
-    createdAt: row.created_at as number,
-    expiresAt: row.expires_at as number,
-    rotatedAt: nullableNumber(row.rotated_at),
-    revokedAt: nullableNumber(row.revoked_at),
-  };
-}
-
-function toAccessToken(row: Row): AccessTokenRecord {
-  return {
-    jti: row.jti as string,
-    tokenHash: nullableText(row.token_hash),
-    grantId: nullableText(row.grant_id),
-    clientId: row.client_id as string,
-    subject: row.subject as string,
-    scopes: list(row.scopes),
-    audience: row.audience as string,
-    issuedAt: row.issued_at as number,
-    expiresAt: row.expires_at as number,
-    dpopJkt: nullableText(row.dpop_jkt),
-    revokedAt: nullableNumber(row.revoked_at),
-  };
-}
-
-function toSigningKey(row: Row): SigningKeyRecord {
-  return {
-    kid: row.kid as string,
-    alg: row.alg as string,
-    sealedPrivateJwk: row.sealed_private_jwk as string,
-    publicJwk: JSON.parse(row.public_jwk as string) as Record<string, unknown>,
-    state: row.state as SigningKeyRecord['state'],
-    createdAt: row.created_at as number,
-    activatedAt: nullableNumber(row.activated_at),
-    retireAfter: nullableNumber(row.retire_after),
-  };
-}
-
-function toAuditEvent(row: Row): AuditEventRecord {
-  return {
-    id: row.id as number,
-    at: row.at as number,
-    event: row.event as string,
-    fields: JSON.parse(row.fields as string) as AuditEventRecord['fields'],
-  };
-}
+const { toClient, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession } =
+  createRowMappers({
+    list: (value) => (typeof value === 'string' && value !== '' ? value.split(' ') : []),
+    bool: (value) => value === 1,
+    json: <T>(value: unknown) => (typeof value === 'string' ? (JSON.parse(value) as T) : null),
+  });
 
 /** Applies pending migrations; exported for the CLI's `migrate` and for tests. */
 export function migrateSqlite(db: Database.Database): number {
@@ -553,15 +428,7 @@ export function createSqliteStore(options: { filename: string }): Store {
       },
       async get(idHash, now) {
         const row = q.sessionGet.get(idHash, now) as Row | undefined;
-        return row
-          ? {
-              idHash: row.id_hash as string,
-              userId: row.user_id as string,
-              createdAt: row.created_at as number,
-              expiresAt: row.expires_at as number,
-              authTime: row.auth_time as number,
-            }
-          : null;
+        return row ? toSession(row) : null;
       },
       async remove(idHash) {
         q.sessionRemove.run(idHash);

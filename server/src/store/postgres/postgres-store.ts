@@ -1,19 +1,12 @@
 import pg from 'pg';
 import type {
-  AccessTokenRecord,
-  AuditEventRecord,
-  ClientRecord,
   Decision,
-  DeviceGrantRecord,
-  GrantRecord,
   NewDeviceGrant,
   PollVerdict,
   RefreshTokenRecord,
   RotateResult,
   SessionRecord,
-  SigningKeyRecord,
   Store,
-  UserRecord,
 } from '../types.js';
 import { UserCodeTakenError, UsernameTakenError } from '../types.js';
 import { postgresMigrations } from './migrations.js';

@@ -1,11 +1,7 @@
 import Database from 'better-sqlite3';
 import type {
-  AccessTokenRecord,
   AuditEventRecord,
-  ClientRecord,
   Decision,
-  DeviceGrantRecord,
-  GrantRecord,
   NewDeviceGrant,
   PollVerdict,
   RefreshTokenRecord,
@@ -13,7 +9,6 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   Store,
-  UserRecord,
 } from '../types.js';
 import { UserCodeTakenError, UsernameTakenError } from '../types.js';
 import { sqliteMigrations } from './migrations.js';

@@ -129,6 +129,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
     pushEndpoints: createPushEndpoints(config),
+    deviceAuthorizedHooks: [],
   };
   return context;
 }

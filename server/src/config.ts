@@ -148,6 +148,15 @@ export const configSchema = z
         /** URL devices are told to connect to, when it differs from where we listen or publish. */
         mqttPublicUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional(),
         /**
+         * How an external broker checks devices: 'acl' (its ACL file keys reads to the username,
+         * the push key; deploy/mosquitto) or 'dynsec' (the appliance, as mosquitto's dynamic
+         * security admin, creates a broker client per grant with the device code as password, so
+         * wrong codes and foreign subscriptions are refused; deploy/mosquitto/dynsec).
+         */
+        mqttAuth: z.enum(['acl', 'dynsec']).default('acl'),
+        /** Milliseconds device authorization waits at most for the broker to create the grant's client (dynsec). */
+        mqttAuthWait: z.coerce.number().int().min(0).max(10_000).default(1000),
+        /**
          * Which bus carries grant events between instances: 'memory' (one instance), 'mqtt' (the
          * external broker), 'postgres' (LISTEN/NOTIFY on databaseUrl). 'auto': the external broker
          * when mqttUrl is set, else PostgreSQL when databaseUrl is set (instances sharing a
@@ -224,6 +233,8 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_MQTT_USERNAME: 'push.mqttUsername',
   DEVICEGATE_MQTT_PASSWORD: 'push.mqttPassword',
   DEVICEGATE_MQTT_PUBLIC_URL: 'push.mqttPublicUrl',
+  DEVICEGATE_MQTT_AUTH: 'push.mqttAuth',
+  DEVICEGATE_MQTT_AUTH_WAIT: 'push.mqttAuthWait',
   DEVICEGATE_BUS: 'push.bus',
   DEVICEGATE_PUSH_MAX_CONNECTIONS: 'push.maxConnections',
   DEVICEGATE_PUSH_MAX_CONNECTIONS_PER_ADDRESS: 'push.maxConnectionsPerAddress',

@@ -40,4 +40,9 @@ export interface AppContext {
   userCodeEntry: UserCodeEntry;
   /** Where a device may wait for the outcome of a grant; {} when no push channel is enabled. */
   pushEndpoints: (pushKey: string) => PushEndpoints;
+  /**
+   * Called at device authorization, while the plaintext device code is at hand, before the answer
+   * goes out (push modules that must tell a broker about the grant: push.mqttAuth = dynsec).
+   */
+  deviceAuthorizedHooks: Array<(grant: { pushKey: string; deviceCode: string; expiresAt: number }) => Promise<void>>;
 }

@@ -26,7 +26,7 @@ function passwordFileLine(username: string, password: string): string {
 }
 
 /** A self-signed certificate for 127.0.0.1, for the device listener's TLS. */
-function selfSignedCertificate(): { certificate: string; key: string } {
+export function selfSignedCertificate(): { certificate: string; key: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'devicegate-cert-'));
   try {
     execFileSync('openssl', [

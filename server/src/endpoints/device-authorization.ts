@@ -47,6 +47,7 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
     const deviceCodeHash = hashSecret(deviceCode);
     const now = clock.now();
     const lifetime = client.deviceCodeLifetime;
+    const pushKey = deriveKey('push', deviceCodeHash);
     let userCode = '';
     // 20^8 codes against at most thousands live: a collision is rare, several in a row rarer still.
     for (let attempt = 0; ; attempt++) {
@@ -61,7 +62,7 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
           deviceName,
           deviceModel,
           requestedFrom: request.ip,
-          pushKey: deriveKey('push', deviceCodeHash),
+          pushKey,
           createdAt: now,
           expiresAt: now + lifetime * 1000,
           interval: client.pollInterval,
@@ -72,7 +73,9 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
       }
     }
     audit.record('device_authorized', { clientId: client.clientId, ip: request.ip });
-    const push = context.pushEndpoints(deriveKey('push', deviceCodeHash));
+    // Each hook bounds its own wait (push.mqttAuthWait): the device is not kept waiting long.
+    await Promise.all(context.deviceAuthorizedHooks.map((hook) => hook({ pushKey, deviceCode, expiresAt: now + lifetime * 1000 })));
+    const push = context.pushEndpoints(pushKey);
     return reply.headers(noStore).send({
       device_code: deviceCode,
       user_code: formatUserCode(userCode),

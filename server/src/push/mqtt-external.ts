@@ -4,6 +4,7 @@ import { connectApplianceClient, redactUrl } from '../bus/mqtt-connect.js';
 import type { AppContext } from '../context.js';
 import type { ApplianceModule } from '../modules.js';
 import { mqttDeviceUrl } from './endpoints.js';
+import { createDynsecAccounts } from './mqtt-dynsec.js';
 import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.js';
 
 /**
@@ -29,22 +30,40 @@ export function createExternalMqttModule(context: AppContext): ApplianceModule {
   };
   const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: config.sweepRetention });
   const deviceUrl = mqttDeviceUrl(config);
+  // push.mqttAuth = dynsec: a broker client per grant on mosquitto's dynamic security plugin.
+  const accounts =
+    config.push.mqttAuth === 'dynsec' ? createDynsecAccounts({ client: () => client, clock, logger, waitMs: config.push.mqttAuthWait }) : undefined;
 
   return {
     name: 'push-mqtt-external',
     metadata: () => ({ devicegate_push_mqtt_endpoint: deviceUrl }),
+    register(_app, appContext) {
+      if (accounts) appContext.deviceAuthorizedHooks.push((grant) => accounts.addGrant(grant.pushKey, grant.deviceCode, grant.expiresAt));
+    },
     async start() {
       client = await connectApplianceClient({ url, username: config.push.mqttUsername, password: config.push.mqttPassword, role: 'push' });
       client.on('error', (error) => logger.error({ err: error, broker: redactUrl(url) }, 'push broker error'));
+      if (accounts) {
+        await accounts.attach(client);
+        await accounts.prepareBroker();
+        accounts.start();
+      }
       unsubscribe = bus.subscribe((event) => {
         if (isRemoteEvent(event)) return;
         void outcomes.handle(event);
+        // Redeemed or expired: the grant's broker client goes (approved or denied grants that
+        // expire unredeemed go by the accounts' own expiry check).
+        if (accounts && event.type === 'closed') {
+          void accounts.removeGrant(event.pushKey).catch((error: unknown) => logger.error({ err: error }, 'deleting a grant broker client failed'));
+        }
+        if (accounts && event.type === 'outcome' && event.outcome === 'expired') accounts.removeGrantSoon(event.pushKey);
       });
       outcomes.start();
     },
     async stop() {
       unsubscribe?.();
       outcomes.stop();
+      accounts?.stop();
       await client?.endAsync();
     },
   };

@@ -1,0 +1,198 @@
+// Push through a real mosquitto with the dynamic security plugin (push.mqttAuth = dynsec), started
+// with the configuration the repo ships (deploy/mosquitto/dynsec), changed only where a test must:
+// loopback ports, a temp dir, a throwaway TLS certificate, logs on stderr.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { MQTT_TOPIC_PREFIX } from '@devicegate/protocol';
+import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
+import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
+import { freePort } from '../support/ports.ts';
+import { skipWithoutRealPart } from '../support/require-real-part.ts';
+import { approve, authorizeDevice, connectMqtt, redeem, WAIT_MS, type PushAuthorization } from './push-client.ts';
+import { APPLIANCE_USERNAME, opensslAvailable, selfSignedCertificate } from './shipped-mosquitto.ts';
+
+const pluginPath = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
+const deployFile = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/mosquitto/dynsec/mosquitto.conf');
+const skip =
+  skipWithoutRealPart('mosquitto', mosquittoAvailable()) ||
+  skipWithoutRealPart('openssl', opensslAvailable()) ||
+  skipWithoutRealPart('mosquitto dynamic security plugin', existsSync(pluginPath) && existsSync('/usr/bin/mosquitto_ctrl'));
+
+interface DynsecMosquitto {
+  broker: Mosquitto;
+  deviceUrl: string;
+  applianceUrl: string;
+  appliancePassword: string;
+  ca: string;
+}
+
+/** The initial plugin file as an operator makes it: `mosquitto_ctrl dynsec init FILE devicegate PASSWORD`. */
+function initialDynsecFile(password: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'devicegate-dynsec-'));
+  try {
+    const file = path.join(dir, 'dynamic-security.json');
+    execFileSync('mosquitto_ctrl', ['dynsec', 'init', file, APPLIANCE_USERNAME, password], { stdio: 'ignore' });
+    return readFileSync(file, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function startDynsecMosquitto(): Promise<DynsecMosquitto> {
+  const appliancePort = await freePort();
+  const appliancePassword = randomBytes(18).toString('base64url');
+  const { certificate, key } = selfSignedCertificate();
+  const replacements: Array<[RegExp, string]> = [
+    [/^listener 8883$/m, 'listener {{PORT}} 127.0.0.1'],
+    [/^listener 1884 127\.0\.0\.1$/m, `listener ${appliancePort} 127.0.0.1`],
+    [/\/var\/lib\/mosquitto\/dynamic-security\.json/g, '{{DIR}}/dynamic-security.json'],
+    [/\/etc\/mosquitto\/certs\//g, '{{DIR}}/'],
+    [/^persistence_location .*$/m, 'persistence_location {{DIR}}/'],
+    [/^log_dest syslog$/m, 'log_dest stderr'],
+  ];
+  let configText = readFileSync(deployFile, 'utf8');
+  for (const [pattern, replacement] of replacements) {
+    const before = configText;
+    configText = configText.replace(pattern, replacement);
+    if (configText === before) throw new Error(`deploy/mosquitto/dynsec/mosquitto.conf changed: ${pattern} no longer matches`);
+  }
+  const broker = await startMosquitto({
+    configText,
+    extraFiles: {
+      'dynamic-security.json': initialDynsecFile(appliancePassword),
+      'devicegate.crt': certificate,
+      'devicegate.key': key,
+    },
+  });
+  return {
+    broker,
+    deviceUrl: `mqtts://127.0.0.1:${broker.port}`,
+    applianceUrl: `mqtt://127.0.0.1:${appliancePort}`,
+    appliancePassword,
+    ca: certificate,
+  };
+}
+
+/** Reads the plugin's file, which it rewrites after every change: the broker clients it holds. */
+function brokerClients(mosquitto: DynsecMosquitto): string[] {
+  const file = JSON.parse(readFileSync(path.join(mosquitto.broker.dir, 'dynamic-security.json'), 'utf8')) as { clients: Array<{ username: string }> };
+  return file.clients.map((client) => client.username);
+}
+
+const versions = [
+  { protocolVersion: 4 as const, name: '3.1.1', refused: 0x80 },
+  { protocolVersion: 5 as const, name: '5', refused: 0x87 },
+];
+
+describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)', { skip }, () => {
+  let mosquitto: DynsecMosquitto;
+  let dg: TestAppliance;
+
+  function connectDevice(authorization: PushAuthorization, options: { password?: string; protocolVersion?: 4 | 5 } = {}) {
+    return connectMqtt(authorization.push.mqtt!.url, {
+      username: authorization.push.mqtt!.username,
+      password: options.password ?? authorization.device_code,
+      protocolVersion: options.protocolVersion ?? 4,
+      ca: mosquitto.ca,
+    });
+  }
+
+  before(async () => {
+    mosquitto = await startDynsecMosquitto();
+    dg = await startTestAppliance({
+      overrides: {
+        sweepInterval: 1,
+        push: {
+          mqttUrl: mosquitto.applianceUrl,
+          mqttUsername: APPLIANCE_USERNAME,
+          mqttPassword: mosquitto.appliancePassword,
+          mqttPublicUrl: mosquitto.deviceUrl,
+          mqttAuth: 'dynsec',
+          // Generous here so no test depends on the broker's speed; the default is 1 s.
+          mqttAuthWait: 10_000,
+        },
+      },
+    });
+    await dg.addClient({ clientId: 'short-lived-tv', deviceCodeLifetime: 2 });
+  });
+  after(async () => {
+    await dg?.stop();
+    await mosquitto?.broker.stop();
+  });
+
+  for (const { protocolVersion, name } of versions) {
+    test(`a waiting device learns of the approval over MQTT ${name}, then redeems its code`, async () => {
+      const authorization = await authorizeDevice(dg);
+      const device = await connectDevice(authorization, { protocolVersion });
+      assert.deepEqual(await device.subscribe(authorization.push.mqtt!.topic), [1]);
+      await approve(dg, authorization);
+      await device.next(authorization.push.mqtt!.topic, 'approved');
+      await redeem(dg, authorization);
+      await device.end();
+    });
+  }
+
+  for (const { protocolVersion, name } of versions) {
+    test(`a wrong device code is refused at CONNECT (MQTT ${name})`, async () => {
+      const authorization = await authorizeDevice(dg);
+      // CONNACK 5 "not authorized" (3.1.1) and 0x87 "not authorized" (5).
+      const expected = protocolVersion === 4 ? 5 : 0x87;
+      await assert.rejects(connectDevice(authorization, { password: 'wrong-device-code', protocolVersion }), (error: Error & { code?: number }) => error.code === expected);
+    });
+  }
+
+  for (const { protocolVersion, name, refused } of versions) {
+    test(`wildcard and foreign-topic subscriptions are refused in SUBACK (MQTT ${name})`, async () => {
+      const victim = await authorizeDevice(dg);
+      const attacker = await authorizeDevice(dg);
+      const device = await connectDevice(attacker, { protocolVersion });
+      for (const topic of ['#', `${MQTT_TOPIC_PREFIX}+`, `${MQTT_TOPIC_PREFIX}#`, victim.push.mqtt!.topic]) {
+        assert.deepEqual(await device.subscribe(topic), [refused], `subscription to ${topic} is refused`);
+      }
+      assert.deepEqual(await device.subscribe(attacker.push.mqtt!.topic), [1], 'its own topic is allowed');
+      await approve(dg, victim);
+      await approve(dg, attacker);
+      await device.next(attacker.push.mqtt!.topic, 'approved');
+      assert.deepEqual(new Set(device.received.map((message) => message.topic)), new Set([attacker.push.mqtt!.topic]));
+      await device.end();
+    });
+  }
+
+  test('a device may not publish, not even to its own topic', async () => {
+    const authorization = await authorizeDevice(dg);
+    const forger = await connectDevice(authorization, { protocolVersion: 5 });
+    await assert.rejects(
+      forger.client.publishAsync(authorization.push.mqtt!.topic, JSON.stringify({ type: 'approved' }), { qos: 1, retain: true }),
+      (error: Error & { code?: number }) => error.code === 135,
+    );
+    await forger.end();
+  });
+
+  test('expiry arrives', async () => {
+    const authorization = await authorizeDevice(dg, 'short-lived-tv');
+    const device = await connectDevice(authorization);
+    await device.subscribe(authorization.push.mqtt!.topic);
+    await device.next(authorization.push.mqtt!.topic, 'expired');
+    await device.end();
+  });
+
+  test("the grant's broker client is deleted once the code is redeemed, and the code no longer connects", async () => {
+    const authorization = await authorizeDevice(dg);
+    assert.ok(brokerClients(mosquitto).includes(authorization.push.mqtt!.username!), 'created at device authorization');
+    await approve(dg, authorization);
+    await redeem(dg, authorization);
+    // Deletion is a control message after redemption: bounded wait for the plugin to apply it.
+    const deadline = Date.now() + WAIT_MS;
+    while (brokerClients(mosquitto).includes(authorization.push.mqtt!.username!)) {
+      assert.ok(Date.now() < deadline, 'the broker client was not deleted');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await assert.rejects(connectDevice(authorization), (error: Error & { code?: number }) => error.code === 5);
+  });
+});

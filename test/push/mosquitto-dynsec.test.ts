@@ -15,7 +15,7 @@ import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../support/m
 import { freePort } from '../support/ports.ts';
 import { skipWithoutRealPart } from '../support/require-real-part.ts';
 import { approve, authorizeDevice, connectMqtt, redeem, WAIT_MS, type PushAuthorization } from './push-client.ts';
-import { APPLIANCE_USERNAME, opensslAvailable, selfSignedCertificate } from './shipped-mosquitto.ts';
+import { adaptShippedConfig, APPLIANCE_USERNAME, opensslAvailable, selfSignedCertificate } from './shipped-mosquitto.ts';
 
 const pluginPath = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
 const deployFile = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/mosquitto/dynsec/mosquitto.conf');
@@ -48,20 +48,9 @@ async function startDynsecMosquitto(): Promise<DynsecMosquitto> {
   const appliancePort = await freePort();
   const appliancePassword = randomBytes(18).toString('base64url');
   const { certificate, key } = selfSignedCertificate();
-  const replacements: Array<[RegExp, string]> = [
-    [/^listener 8883$/m, 'listener {{PORT}} 127.0.0.1'],
-    [/^listener 1884 127\.0\.0\.1$/m, `listener ${appliancePort} 127.0.0.1`],
+  const configText = adaptShippedConfig(deployFile, appliancePort, [
     [/\/var\/lib\/mosquitto\/dynamic-security\.json/g, '{{DIR}}/dynamic-security.json'],
-    [/\/etc\/mosquitto\/certs\//g, '{{DIR}}/'],
-    [/^persistence_location .*$/m, 'persistence_location {{DIR}}/'],
-    [/^log_dest syslog$/m, 'log_dest stderr'],
-  ];
-  let configText = readFileSync(deployFile, 'utf8');
-  for (const [pattern, replacement] of replacements) {
-    const before = configText;
-    configText = configText.replace(pattern, replacement);
-    if (configText === before) throw new Error(`deploy/mosquitto/dynsec/mosquitto.conf changed: ${pattern} no longer matches`);
-  }
+  ]);
   const broker = await startMosquitto({
     configText,
     extraFiles: {

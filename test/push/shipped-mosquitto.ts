@@ -52,25 +52,36 @@ export interface ShippedMosquitto {
   stop(): Promise<void>;
 }
 
-export async function startShippedMosquitto(): Promise<ShippedMosquitto> {
-  const appliancePort = await freePort();
-  const appliancePassword = randomBytes(18).toString('base64url');
-  const { certificate, key } = selfSignedCertificate();
-  const shipped = readFileSync(path.join(deployDir, 'mosquitto.conf'), 'utf8');
+/**
+ * A shipped mosquitto configuration made runnable in a temp dir on loopback: the device listener
+ * on the test's port, the appliance listener on `appliancePort`, files under {{DIR}}, logs on
+ * stderr. Every pattern must still match, so the test fails loudly when the shipped file drifts.
+ */
+export function adaptShippedConfig(file: string, appliancePort: number, filePaths: Array<[RegExp, string]>): string {
   const replacements: Array<[RegExp, string]> = [
     [/^listener 8883$/m, 'listener {{PORT}} 127.0.0.1'],
     [/^listener 1884 127\.0\.0\.1$/m, `listener ${appliancePort} 127.0.0.1`],
-    [/\/etc\/mosquitto\/devicegate\//g, '{{DIR}}/'],
+    ...filePaths,
     [/\/etc\/mosquitto\/certs\//g, '{{DIR}}/'],
     [/^persistence_location .*$/m, 'persistence_location {{DIR}}/'],
     [/^log_dest syslog$/m, 'log_dest stderr'],
   ];
-  let configText = shipped;
+  let configText = readFileSync(file, 'utf8');
   for (const [pattern, replacement] of replacements) {
     const before = configText;
     configText = configText.replace(pattern, replacement);
-    if (configText === before) throw new Error(`deploy/mosquitto/mosquitto.conf changed: ${pattern} no longer matches`);
+    if (configText === before) throw new Error(`${path.relative(process.cwd(), file)} changed: ${pattern} no longer matches`);
   }
+  return configText;
+}
+
+export async function startShippedMosquitto(): Promise<ShippedMosquitto> {
+  const appliancePort = await freePort();
+  const appliancePassword = randomBytes(18).toString('base64url');
+  const { certificate, key } = selfSignedCertificate();
+  const configText = adaptShippedConfig(path.join(deployDir, 'mosquitto.conf'), appliancePort, [
+    [/\/etc\/mosquitto\/devicegate\//g, '{{DIR}}/'],
+  ]);
   const broker = await startMosquitto({
     configText,
     extraFiles: {

@@ -68,10 +68,22 @@ async function startDynsecMosquitto(): Promise<DynsecMosquitto> {
   };
 }
 
-/** Reads the plugin's file, which it rewrites after every change: the broker clients it holds. */
-function brokerClients(mosquitto: DynsecMosquitto): string[] {
-  const file = JSON.parse(readFileSync(path.join(mosquitto.broker.dir, 'dynamic-security.json'), 'utf8')) as { clients: Array<{ username: string }> };
-  return file.clients.map((client) => client.username);
+/**
+ * Reads the plugin's file, which it rewrites after every change: the broker clients it holds.
+ * Debian's mosquitto truncates and rewrites the file in place, so a read can catch it empty or
+ * half written; such a read is retried (bounded), a file that stays unreadable fails the test.
+ */
+async function brokerClients(mosquitto: DynsecMosquitto): Promise<string[]> {
+  const file = path.join(mosquitto.broker.dir, 'dynamic-security.json');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const config = JSON.parse(readFileSync(file, 'utf8')) as { clients: Array<{ username: string }> };
+      return config.clients.map((client) => client.username);
+    } catch (error) {
+      if (!(error instanceof SyntaxError) || attempt === 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
 }
 
 const versions = [
@@ -173,12 +185,12 @@ describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)'
 
   test("the grant's broker client is deleted once the code is redeemed, and the code no longer connects", async () => {
     const authorization = await authorizeDevice(dg);
-    assert.ok(brokerClients(mosquitto).includes(authorization.push.mqtt!.username!), 'created at device authorization');
+    assert.ok((await brokerClients(mosquitto)).includes(authorization.push.mqtt!.username!), 'created at device authorization');
     await approve(dg, authorization);
     await redeem(dg, authorization);
     // Deletion is a control message after redemption: bounded wait for the plugin to apply it.
     const deadline = Date.now() + WAIT_MS;
-    while (brokerClients(mosquitto).includes(authorization.push.mqtt!.username!)) {
+    while ((await brokerClients(mosquitto)).includes(authorization.push.mqtt!.username!)) {
       assert.ok(Date.now() < deadline, 'the broker client was not deleted');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -36,7 +36,7 @@ describe('rate limits on PostgreSQL', { skip: skipWithoutRealPart('postgresql', 
     const limiters = await createConfiguredLimiterFactory(config);
     closers.push(limiters.close);
     const logger = pino({ level: 'silent' });
-    const audit: AuditLog = { record: (event, fields) => events.push({ event, fields }) };
+    const audit: AuditLog = { record: async (event, fields) => void events.push({ event, fields }) };
     return {
       rateLimits: createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit }),
       alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),

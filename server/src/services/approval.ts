@@ -48,8 +48,12 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
       now,
     );
     if (!won) return false;
-    audit.record('device_approved', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId, scope: grantedScopes.join(' ') });
-    await bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'approved', at: now });
+    // The person is told only once the decision's audit record is stored too (a crash between the
+    // two would leave an approval nobody can account for); the push does not wait for it.
+    await Promise.all([
+      audit.record('device_approved', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId, scope: grantedScopes.join(' ') }),
+      bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'approved', at: now }),
+    ]);
     return true;
   }
 
@@ -59,8 +63,10 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
     const now = clock.now();
     const won = await store.deviceGrants.decide(deviceGrant.id, { status: 'denied', userId: input.userId }, now);
     if (!won) return false;
-    audit.record('device_denied', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId });
-    await bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'denied', at: now });
+    await Promise.all([
+      audit.record('device_denied', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId }),
+      bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'denied', at: now }),
+    ]);
     return true;
   }
 

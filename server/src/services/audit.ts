@@ -31,8 +31,12 @@ export type AuditFieldValue = string | number | boolean | null;
 export type AuditFields = Record<string, AuditFieldValue | undefined>;
 
 export interface AuditLog {
-  /** Never throws and never waits: the store write runs behind, its failure is logged. */
-  record(event: AuditEvent, fields: AuditFields): void;
+  /**
+   * Never throws and never blocks the caller: the store write runs behind and its failure is
+   * logged. The promise (which never rejects) settles once the event is stored, for the few
+   * callers that must not answer before their record is durable (a decision on a grant).
+   */
+  record(event: AuditEvent, fields: AuditFields): Promise<void>;
   /** Resolves once every event recorded so far has reached the store (shutdown, tests). */
   flush?(): Promise<void>;
 }
@@ -75,13 +79,14 @@ export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: A
     record(event, fields) {
       const clean = auditFields(fields);
       child[LEVELS[event] ?? 'info']({ event, ...clean }, event);
-      if (!deps.events) return;
+      if (!deps.events) return Promise.resolve();
       // A failed audit write must not fail the request it describes; it is logged instead.
       const write = Promise.resolve()
         .then(() => deps.events!.append({ at: clock.now(), event, fields: clean }))
         .catch((error: unknown) => child.error({ err: error, event }, 'audit event not stored'))
         .finally(() => pending.delete(write));
       pending.add(write);
+      return write;
     },
     async flush() {
       while (pending.size > 0) await Promise.all([...pending]);

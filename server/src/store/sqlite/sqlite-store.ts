@@ -221,8 +221,8 @@ export function createSqliteStore(options: { filename: string }): Store {
     for (const key of keys) q.keysInsert.run({ ...key, publicJwk: JSON.stringify(key.publicJwk) });
   });
 
-  // Audit events are written behind the request that records them (services/audit.ts never
-  // waits), so those of one event-loop turn share one transaction: a commit per event was a
+  // Audit events are written behind the request that records them (services/audit.ts does not
+  // block on them; only a decision on a grant waits for its record), so those of one event-loop turn share one transaction: a commit per event was a
   // tenth of a device authorization's CPU time (issue 6, bench). A crash loses at most the events
   // of the turn it happens in, as it would lose the unwritten ones before.
   const insertAuditEvents = db.transaction((events: Array<Omit<AuditEventRecord, 'id'>>) => {

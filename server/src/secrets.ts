@@ -55,3 +55,14 @@ export function constantTimeEqual(a: string, b: string): boolean {
 export function randomId(): string {
   return randomBase64url(16);
 }
+
+/**
+ * An identifier that sorts by creation time (not a secret): the time in milliseconds as 12 hex
+ * digits, then 96 random bits. Rows keyed by it append to the end of their index instead of
+ * landing on a random page: a random key costs SQLite a page written to its log per insert, a
+ * quarter of a device authorization's store time (issue 6, bench). It reveals when the row was
+ * made, which the pages show anyway.
+ */
+export function timeOrderedId(nowMs: number): string {
+  return Math.max(0, Math.floor(nowMs)).toString(16).padStart(12, '0') + randomBase64url(12);
+}

@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { invalidRequest, invalidScope, unauthorizedClient } from '../errors.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
 import { oauthParameters, parseScope } from '../http/form.js';
-import { deriveKey, hashSecret, randomId, randomSecret } from '../secrets.js';
+import { deriveKey, hashSecret, randomSecret, timeOrderedId } from '../secrets.js';
 import { UserCodeTakenError } from '../store/types.js';
 import { formatUserCode, generateUserCode } from '../user-code.js';
 import { noStore, refuseOtherMethods } from './post-only.js';
@@ -54,7 +54,7 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
       userCode = generateUserCode();
       try {
         await store.deviceGrants.create({
-          id: randomId(),
+          id: timeOrderedId(now),
           deviceCodeHash,
           userCode,
           clientId: client.clientId,

@@ -1,7 +1,9 @@
 import Database from 'better-sqlite3';
 import type {
   AuditEventRecord,
+  ClientRecord,
   Decision,
+  DeviceGrantRecord,
   NewDeviceGrant,
   PollVerdict,
   RefreshTokenRecord,
@@ -13,8 +15,18 @@ import type {
 import { UserCodeTakenError, UsernameTakenError } from '../types.js';
 import { sqliteMigrations } from './migrations.js';
 import { createRowMappers, type Row } from '../rows.js';
+import { createPollState } from './poll-state.js';
 
 const joinList = (values: readonly string[]): string => values.join(' ');
+
+/** A cached record is shared by every request: frozen, so no caller can change it for the others. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
 
 const { toClient, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession } =
   createRowMappers({
@@ -58,6 +70,7 @@ export function createSqliteStore(options: { filename: string }): Store {
       VALUES (@clientId, @name, @secretHash, @grantTypes, @scopes, @deviceCodeLifetime, @pollInterval,
       @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @jwks, @jwksUri, @createdAt)`),
     clientRemove: db.prepare('DELETE FROM clients WHERE client_id = ?'),
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
 
     userGet: db.prepare('SELECT * FROM users WHERE id = ?'),
     userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
@@ -74,11 +87,7 @@ export function createSqliteStore(options: { filename: string }): Store {
       @pushKey, 'pending', @createdAt, @expiresAt, @interval)`),
     deviceByHash: db.prepare('SELECT * FROM device_grants WHERE device_code_hash = ?'),
     deviceById: db.prepare('SELECT * FROM device_grants WHERE id = ?'),
-    devicePollOk: db.prepare(`UPDATE device_grants SET last_polled_at = @now
-      WHERE device_code_hash = @hash AND (status <> 'pending' OR last_polled_at IS NULL
-        OR @now - last_polled_at >= interval * 1000 - @tolerance)`),
-    devicePollSlow: db.prepare(`UPDATE device_grants SET last_polled_at = @now, interval = interval + @step
-      WHERE device_code_hash = @hash`),
+    deviceGrowInterval: db.prepare('UPDATE device_grants SET interval = MAX(interval, @interval) WHERE device_code_hash = @hash'),
     deviceApprove: db.prepare(`UPDATE device_grants SET status = 'approved', user_id = @userId, granted_scopes = @scopes,
       auth_time = @authTime, decided_at = @now WHERE id = @id AND status = 'pending' AND expires_at > @now`),
     deviceDeny: db.prepare(`UPDATE device_grants SET status = 'denied', user_id = @userId, decided_at = @now
@@ -134,6 +143,18 @@ export function createSqliteStore(options: { filename: string }): Store {
     auditTail: db.prepare('SELECT * FROM (SELECT * FROM audit_events ORDER BY id DESC LIMIT ?) ORDER BY id'),
   };
 
+  // Every request looks its client up, and a read right after a busy turn's commits cost about
+  // 12 µs, a tenth of a poll (issue 6, bench). So clients are cached here, frozen, and dropped
+  // when this store changes one or when any other connection has committed (the CLI beside the
+  // server: PRAGMA data_version moves then). That check is itself a read (~4-12 µs), so it runs
+  // at most once a millisecond: a client blocked from the CLI is refused by every request that
+  // starts a millisecond after the CLI's commit. Unknown ids are cached too (as null), bounded.
+  const CLIENT_CACHE_MAX = 10_000;
+  const CLIENT_CACHE_RECHECK_MS = 1;
+  const clientCache = new Map<string, ClientRecord | null>();
+  let clientCacheVersion: unknown;
+  let clientCacheCheckedAt = -Infinity;
+
   // Transactions that read before they write are run with .immediate() below: they take the write
   // lock first, so a writer in another process (the CLI beside a running server) cannot make them
   // fail half-way with SQLITE_BUSY_SNAPSHOT; busy_timeout makes them wait instead.
@@ -163,24 +184,20 @@ export function createSqliteStore(options: { filename: string }): Store {
     batch.forEach((entry, index) => entry.done(outcomes[index] ?? undefined));
   }
 
-  // Poll accounting, run inside the transaction of recordPolls: either the poll respected the interval, or it did not
-  // and the interval grows (RFC 8628 §3.5). Only a pending grant is throttled: a device told of
-  // its outcome by push redeems at once, sooner than its interval. A tolerance absorbs timer
-  // and network jitter.
-  const pollToleranceMs = 250;
-  const recordPoll = (hash: string, now: number, step: number): PollVerdict => {
-    if (q.devicePollOk.run({ hash, now, tolerance: pollToleranceMs }).changes === 1) {
-      return { kind: 'ok', grant: toDeviceGrant(q.deviceByHash.get(hash) as Row) };
-    }
-    if (q.devicePollSlow.run({ hash, now, step }).changes === 1) {
-      return { kind: 'slow_down', grant: toDeviceGrant(q.deviceByHash.get(hash) as Row) };
-    }
-    return { kind: 'unknown' };
-  };
-  // Group commit, as for device grants: the polls of one event-loop turn are recorded in one
-  // transaction, in arrival order (two polls of one code in a turn: the second is too soon).
-  const recordPolls = db.transaction((polls: Array<{ hash: string; now: number; step: number }>) =>
-    polls.map((poll) => recordPoll(poll.hash, poll.now, poll.step)),
+  // Poll accounting lives in this process (poll-state.ts): an in-time poll writes nothing, a
+  // slow_down writes its grown interval. Group commit, as for device grants: the polls of one
+  // event-loop turn share one transaction, in arrival order (two polls of one code in a turn: the
+  // second is too soon). Even with nothing to write this matters: every statement outside a
+  // transaction takes and drops SQLite's WAL read lock, which made a lone SELECT cost more than
+  // the batched UPDATE it replaced (issue 6, bench).
+  const pollState = createPollState({
+    persistInterval: (hash, interval) => q.deviceGrowInterval.run({ hash, interval }),
+  });
+  const recordPolls = db.transaction((polls: Array<{ hash: string; now: number; step: number }>): PollVerdict[] =>
+    polls.map(({ hash, now, step }) => {
+      const row = q.deviceByHash.get(hash) as Row | undefined;
+      return row ? pollState.record(toDeviceGrant(row), now, step) : { kind: 'unknown' };
+    }),
   );
   let pollQueue: Array<{ poll: { hash: string; now: number; step: number }; resolve: (verdict: PollVerdict) => void; reject: (error: unknown) => void }> = [];
   function flushPolls(): void {
@@ -196,6 +213,7 @@ export function createSqliteStore(options: { filename: string }): Store {
     }
     batch.forEach((entry, index) => entry.resolve(verdicts[index]!));
   }
+  const deviceGrantOf = (row: Row): DeviceGrantRecord => pollState.overlay(toDeviceGrant(row));
 
   const revokeGrant = db.transaction((id: string, now: number, reason: string): boolean => {
     if (q.grantRevoke.run(now, reason, id).changes !== 1) return false;
@@ -243,7 +261,7 @@ export function createSqliteStore(options: { filename: string }): Store {
   }
 
   const listExpiredPending = db.transaction((now: number, limit: number) => {
-    const rows = (q.deviceExpiredPending.all(now, limit) as Row[]).map(toDeviceGrant);
+    const rows = (q.deviceExpiredPending.all(now, limit) as Row[]).map(deviceGrantOf);
     for (const row of rows) q.deviceMarkReported.run(row.id);
     return rows;
   });
@@ -251,13 +269,29 @@ export function createSqliteStore(options: { filename: string }): Store {
   return {
     clients: {
       async get(clientId) {
-        const row = q.clientGet.get(clientId) as Row | undefined;
-        return row ? toClient(row) : null;
+        const checkedAt = performance.now();
+        if (checkedAt - clientCacheCheckedAt >= CLIENT_CACHE_RECHECK_MS) {
+          clientCacheCheckedAt = checkedAt;
+          const version = q.dataVersion.get();
+          if (version !== clientCacheVersion) {
+            clientCache.clear();
+            clientCacheVersion = version;
+          }
+        }
+        let client = clientCache.get(clientId);
+        if (client === undefined) {
+          const row = q.clientGet.get(clientId) as Row | undefined;
+          client = row ? deepFreeze(toClient(row)) : null;
+          if (clientCache.size >= CLIENT_CACHE_MAX) clientCache.clear();
+          clientCache.set(clientId, client);
+        }
+        return client;
       },
       async list() {
         return (q.clientList.all() as Row[]).map(toClient);
       },
       async put(client) {
+        clientCache.delete(client.clientId);
         q.clientPut.run({
           ...client,
           grantTypes: joinList(client.grantTypes),
@@ -270,6 +304,7 @@ export function createSqliteStore(options: { filename: string }): Store {
         });
       },
       async remove(clientId) {
+        clientCache.delete(clientId);
         return q.clientRemove.run(clientId).changes === 1;
       },
     },
@@ -309,15 +344,15 @@ export function createSqliteStore(options: { filename: string }): Store {
       },
       async findByDeviceCodeHash(hash) {
         const row = q.deviceByHash.get(hash) as Row | undefined;
-        return row ? toDeviceGrant(row) : null;
+        return row ? deviceGrantOf(row) : null;
       },
       async findLiveByUserCode(userCode, now) {
         const row = q.deviceLiveByUserCode.get(userCode, now) as Row | undefined;
-        return row ? toDeviceGrant(row) : null;
+        return row ? deviceGrantOf(row) : null;
       },
       async findById(id) {
         const row = q.deviceById.get(id) as Row | undefined;
-        return row ? toDeviceGrant(row) : null;
+        return row ? deviceGrantOf(row) : null;
       },
       recordPoll(hash, now, step) {
         return new Promise<PollVerdict>((resolve, reject) => {
@@ -340,12 +375,13 @@ export function createSqliteStore(options: { filename: string }): Store {
       },
       async redeem(id, grantId, jkt, now) {
         if (q.deviceRedeem.run({ id, grantId, jkt, now }).changes !== 1) return null;
-        return toDeviceGrant(q.deviceById.get(id) as Row);
+        return deviceGrantOf(q.deviceById.get(id) as Row);
       },
       async listExpiredPending(now, limit) {
         return listExpiredPending.immediate(now, limit);
       },
       async sweep(now, retainSeconds) {
+        pollState.prune(now);
         return q.deviceSweep.run(now - retainSeconds * 1000).changes;
       },
     },

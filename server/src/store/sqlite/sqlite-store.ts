@@ -16,6 +16,7 @@ import { UserCodeTakenError, UsernameTakenError } from '../types.js';
 import { sqliteMigrations } from './migrations.js';
 import { createRowMappers, type Row } from '../rows.js';
 import { createPollState } from './poll-state.js';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
 const joinList = (values: readonly string[]): string => values.join(' ');
 
@@ -52,7 +53,11 @@ export function migrateSqlite(db: Database.Database): number {
  * update below runs to completion before another request's code can interleave; across
  * processes (the CLI beside a running server) SQLite's own locking serializes writers.
  */
-export function createSqliteStore(options: { filename: string }): Store {
+export function createSqliteStore(options: {
+  filename: string;
+  /** WAL checkpoints on a worker thread once the log grows (default); false: SQLite's own. */
+  backgroundCheckpoints?: boolean;
+}): Store {
   const db = new Database(options.filename);
   db.pragma('journal_mode = WAL');
   // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
@@ -61,6 +66,14 @@ export function createSqliteStore(options: { filename: string }): Store {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   migrateSqlite(db);
+  // Checkpoints run on a worker thread (wal-checkpointer.ts); the commit-time checkpoint stays
+  // only as a safety net, at 10 times SQLite's default log size. Its failures lose nothing (the
+  // log keeps every commit) and the safety net takes over, so they are not reported further.
+  let checkpointer: WalCheckpointer | undefined;
+  if (options.backgroundCheckpoints !== false) {
+    db.pragma('wal_autocheckpoint = 10000');
+    checkpointer = startWalCheckpointer({ filename: options.filename });
+  }
 
   const q = {
     clientGet: db.prepare('SELECT * FROM clients WHERE client_id = ?'),
@@ -491,6 +504,7 @@ export function createSqliteStore(options: { filename: string }): Store {
       flushDeviceGrants();
       flushPolls();
       flushAuditEvents();
+      await checkpointer?.stop();
       db.close();
     },
   };

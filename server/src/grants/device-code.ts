@@ -16,8 +16,9 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
   const deviceCode = required(parameters, 'device_code');
   const deviceCodeHash = hashSecret(deviceCode);
   const now = clock.now();
-  const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, now, SLOW_DOWN_STEP_SECONDS);
-  // Another client's code is answered like an unknown one: nothing about it is revealed.
+  // Another client's code is answered like an unknown one: nothing about it is revealed, and
+  // its poll accounting is not touched (the store counts only the grant's own client's polls).
+  const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, client.clientId, now, SLOW_DOWN_STEP_SECONDS);
   if (verdict.kind === 'unknown' || verdict.grant.clientId !== client.clientId) {
     throw invalidGrant('the device code is invalid');
   }

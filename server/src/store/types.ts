@@ -121,8 +121,10 @@ export interface DeviceGrants {
   /**
    * Records one poll atomically. RFC 8628 §3.5: a poll sooner than the current interval after the
    * previous one answers slow_down and grows the interval by `slowDownStep` seconds for good.
+   * A poll naming another client than the grant's is `unknown` and changes nothing, so nobody
+   * but the device's own client can push its interval up.
    */
-  recordPoll(deviceCodeHash: string, now: number, slowDownStep: number): Promise<PollVerdict>;
+  recordPoll(deviceCodeHash: string, clientId: string, now: number, slowDownStep: number): Promise<PollVerdict>;
   /** Approve or deny; true only for the one caller that moved a live pending grant. */
   decide(id: string, decision: Decision, now: number): Promise<boolean>;
   /**

@@ -276,7 +276,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         const row = await one('SELECT * FROM device_grants WHERE id = $1', [id]);
         return row ? toDeviceGrant(row) : null;
       },
-      async recordPoll(hash, now, step): Promise<PollVerdict> {
+      async recordPoll(hash, clientId, now, step): Promise<PollVerdict> {
         // RFC 8628 §3.5, in one statement: every SET expression reads the row as it was before
         // this poll, and the row lock makes concurrent polls of one code take turns, each judged
         // against the poll before it. Only a pending grant is throttled (a device told of its
@@ -289,9 +289,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
              last_polled_at = $2::bigint,
              last_poll_slow_down = NOT ${inTime},
              poll_interval = CASE WHEN ${inTime} THEN poll_interval ELSE poll_interval + $3::integer END
-           WHERE device_code_hash = $1
+           WHERE device_code_hash = $1 AND client_id = $4
            RETURNING *`,
-          [hash, now, step],
+          [hash, now, step, clientId],
         );
         if (!row) return { kind: 'unknown' };
         return { kind: row.last_poll_slow_down ? 'slow_down' : 'ok', grant: toDeviceGrant(row) };

@@ -206,13 +206,14 @@ export function createSqliteStore(options: {
   const pollState = createPollState({
     persistInterval: (hash, interval) => q.deviceGrowInterval.run({ hash, interval }),
   });
-  const recordPolls = db.transaction((polls: Array<{ hash: string; now: number; step: number }>): PollVerdict[] =>
-    polls.map(({ hash, now, step }) => {
+  type Poll = { hash: string; clientId: string; now: number; step: number };
+  const recordPolls = db.transaction((polls: Poll[]): PollVerdict[] =>
+    polls.map(({ hash, clientId, now, step }) => {
       const row = q.deviceByHash.get(hash) as Row | undefined;
-      return row ? pollState.record(toDeviceGrant(row), now, step) : { kind: 'unknown' };
+      return row && row.client_id === clientId ? pollState.record(toDeviceGrant(row), now, step) : { kind: 'unknown' };
     }),
   );
-  let pollQueue: Array<{ poll: { hash: string; now: number; step: number }; resolve: (verdict: PollVerdict) => void; reject: (error: unknown) => void }> = [];
+  let pollQueue: Array<{ poll: Poll; resolve: (verdict: PollVerdict) => void; reject: (error: unknown) => void }> = [];
   function flushPolls(): void {
     const batch = pollQueue;
     if (batch.length === 0) return;
@@ -367,9 +368,9 @@ export function createSqliteStore(options: {
         const row = q.deviceById.get(id) as Row | undefined;
         return row ? deviceGrantOf(row) : null;
       },
-      recordPoll(hash, now, step) {
+      recordPoll(hash, clientId, now, step) {
         return new Promise<PollVerdict>((resolve, reject) => {
-          pollQueue.push({ poll: { hash, now, step }, resolve, reject });
+          pollQueue.push({ poll: { hash, clientId, now, step }, resolve, reject });
           if (pollQueue.length === 1) setImmediate(flushPolls);
         });
       },

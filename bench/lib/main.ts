@@ -54,6 +54,7 @@ const results: BenchResults = {
   },
   throughput: {},
   push: [],
+  pushReference: [],
   memory: {},
   deviceClient: [],
   postgres: { status: 'not run' },
@@ -192,11 +193,59 @@ async function pushRun(channel: 'websocket' | 'mqtt', devices: number): Promise<
       subscribed: subscribed.subscribed,
       setupSeconds: Math.round(subscribed.setupSeconds * 10) / 10,
       memoryPerDevice: perItem(before, after, Math.max(1, subscribed.subscribed)),
-      ...(measured as Omit<BenchResults['push'][number], 'channel' | 'devices' | 'subscribed' | 'setupSeconds' | 'memoryPerDevice'>),
+      memoryBefore: before,
+      memoryAfter: after,
+      ...(measured as Omit<BenchResults['push'][number], 'channel' | 'devices' | 'subscribed' | 'setupSeconds' | 'memoryPerDevice' | 'memoryBefore' | 'memoryAfter'>),
     });
   } finally {
     child.kill('SIGTERM');
     await appliance.stop();
+  }
+}
+
+/**
+ * The floor under "memory per waiting device": the same number of connections held open on the
+ * library alone (a bare `ws` server, a bare aedes broker; see bare-push-server.mjs), measured the
+ * same way, so the appliance's figure can be read as a multiple of what the library costs.
+ */
+async function pushReference(channel: 'websocket' | 'mqtt', connections: number): Promise<void> {
+  const server = channel === 'websocket' ? 'ws' : 'aedes';
+  say(`reference: bare ${server} with ${connections} connections`);
+  const bare = await startChild<{ url: string }>(path.join(benchDir, 'lib', 'bare-push-server.mjs'), {
+    env: { BENCH_BARE_PUSH: server },
+    execArgv: ['--expose-gc'],
+  });
+  let clients: ReturnType<typeof fork> | undefined;
+  try {
+    const before = await memoryOf(bare);
+    clients = track(fork(path.join(benchDir, 'lib', 'bare-push-clients.mjs'), [], {
+      cwd: repoDir,
+      execArgv: [],
+      env: {
+        ...process.env,
+        BENCH_BARE_CLIENTS: JSON.stringify({ kind: channel === 'websocket' ? 'ws' : 'mqtt', url: bare.ready.url, connections, concurrency: 64, setupTimeoutSeconds: 90, holdSeconds: 150 }),
+      },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }));
+    const held = await next<{ connections: number; subscribed: number; setupSeconds: number; failures: number; firstFailure: string }>(clients, 'subscribed', 110_000);
+    // Nothing lingers here as the devices' HTTP requests do at the appliance: a short settle.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = await memoryOf(bare);
+    results.pushReference.push({
+      server,
+      channel,
+      connections,
+      subscribed: held.subscribed,
+      setupSeconds: Math.round(held.setupSeconds * 10) / 10,
+      memoryPerConnection: perItem(before, after, Math.max(1, held.subscribed)),
+      memoryBefore: before,
+      memoryAfter: after,
+      failures: held.failures,
+      firstFailure: held.firstFailure,
+    });
+  } finally {
+    clients?.kill('SIGTERM');
+    await bare.stop();
   }
 }
 
@@ -266,9 +315,15 @@ function finish(code: number): void {
 try {
   if (wanted('bare')) await bare();
   if (wanted('appliance')) await sqliteAppliance();
-  if (wanted('push')) {
+  if (wanted('push') || wanted('push-reference')) {
     const channels = flags['push-channels']!.split(',').filter((name): name is 'websocket' | 'mqtt' => name === 'websocket' || name === 'mqtt');
-    for (const channel of channels) for (const devices of pushSizes) await pushRun(channel, devices);
+    for (const channel of channels) {
+      for (const devices of pushSizes) {
+        // Each reference right before its appliance run, so both meet the machine in a like state.
+        await pushReference(channel, devices);
+        if (wanted('push')) await pushRun(channel, devices);
+      }
+    }
   }
   if (wanted('postgres')) await postgres();
   finish(0);

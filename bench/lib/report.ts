@@ -1,8 +1,9 @@
 // The bench's markdown: one table, each figure beside the bare Node server's where a ratio means
-// something (throughput), and the goals of issue 6 marked met or missed.
+// something (throughput; memory per waiting device beside its push library alone), and the goals
+// of issue 6 marked met or missed.
 import type { LatencySummary } from '@devicegate/simulators';
 import type { DeviceClientFigures } from './device-client-start.ts';
-import type { LoadResult } from './processes.ts';
+import type { LoadResult, MemorySample } from './processes.ts';
 
 type Throughput = LoadResult & { perInstance?: number[] };
 interface PerItem {
@@ -17,10 +18,27 @@ export interface PushFigures {
   subscribed: number;
   setupSeconds: number;
   memoryPerDevice: PerItem;
+  /** The appliance process before the devices came and once they all waited (raw samples). */
+  memoryBefore?: MemorySample;
+  memoryAfter?: MemorySample;
   approvalToTold: LatencySummary;
   approvalToToken: LatencySummary;
   consentRequestMs: LatencySummary;
   missed: number;
+  failures: number;
+  firstFailure: string;
+}
+
+/** A push channel's library alone holding the same number of waiting connections (bare-push-server.mjs). */
+export interface PushReferenceFigures {
+  server: 'ws' | 'aedes';
+  channel: 'websocket' | 'mqtt';
+  connections: number;
+  subscribed: number;
+  setupSeconds: number;
+  memoryPerConnection: PerItem;
+  memoryBefore: MemorySample;
+  memoryAfter: MemorySample;
   failures: number;
   firstFailure: string;
 }
@@ -39,6 +57,7 @@ export interface BenchResults {
   };
   throughput: Partial<Record<'bare' | 'jwks' | 'deviceAuthorization' | 'pendingPolls' | 'refresh' | 'introspection', Throughput>>;
   push: PushFigures[];
+  pushReference: PushReferenceFigures[];
   memory: { perPendingGrant?: PerItem };
   deviceClient: DeviceClientFigures[];
   postgres:
@@ -96,8 +115,31 @@ export function renderMarkdown(results: BenchResults): string {
   }
   const pending = results.memory.perPendingGrant;
   if (pending) row('Server memory per pending grant', `${bytes(pending.rssBytes)} RSS, ${bytes(pending.heapBytes)} heap + external (${number(pending.count)} grants; the grant itself is in SQLite, RSS includes its page cache)`);
+  const referenceRow = (reference: PushReferenceFigures) => {
+    const perConnection = reference.memoryPerConnection;
+    const rss = perConnection.rssBytes < 0 ? 'RSS shrank (noise at this size)' : `${bytes(perConnection.rssBytes)} RSS`;
+    const failed = reference.failures ? `; ${number(reference.failures)} failed: ${reference.firstFailure}` : '';
+    row(
+      `Bare \`${reference.server}\` ${reference.server === 'ws' ? 'server' : 'broker'}, ${number(reference.connections)} connections (reference)`,
+      `${rss}, ${bytes(perConnection.heapBytes)} heap + external per connection (${number(reference.subscribed)} subscribed in ${reference.setupSeconds} s${failed})`,
+      '1×',
+    );
+  };
+  const references = results.pushReference ?? [];
+  const shown = new Set<PushReferenceFigures>();
+  // The appliance's figure as a multiple of its library's alone (RSS, then heap + external);
+  // a figure that shrank or a floor at or below zero gives no ratio.
+  const times = (value: number, floor: number) => (value > 0 && floor > 0 ? `${(value / floor).toFixed(1)}×` : '-');
   for (const push of results.push) {
+    const reference = references.find((candidate) => candidate.channel === push.channel && candidate.connections === push.devices);
+    if (reference) {
+      referenceRow(reference);
+      shown.add(reference);
+    }
     const perDevice = push.memoryPerDevice;
+    const versus = reference
+      ? `${times(perDevice.rssBytes, reference.memoryPerConnection.rssBytes)} RSS, ${times(perDevice.heapBytes, reference.memoryPerConnection.heapBytes)} heap of ${reference.server} alone`
+      : '—';
     // Judged at 10,000 devices only, on both figures: at 1,000 the process's own growth (JIT,
     // buffers, what GC hands back to the OS) swamps the per-device part, RSS can even shrink.
     const worst = Math.max(perDevice.rssBytes, perDevice.heapBytes);
@@ -106,10 +148,12 @@ export function renderMarkdown(results: BenchResults): string {
     row(
       `Server memory per waiting device, ${number(push.devices)} on ${push.channel === 'websocket' ? 'WebSocket' : 'MQTT'}`,
       `${rss}, ${bytes(perDevice.heapBytes)} heap + external (connection and pending grant; ${number(push.subscribed)} subscribed in ${push.setupSeconds} s)`,
-      '—',
+      versus,
       goal,
     );
   }
+  // References whose appliance run is missing (--only push-reference, or a failed run).
+  for (const reference of references) if (!shown.has(reference)) referenceRow(reference);
   for (const figures of results.deviceClient) {
     row(`Device client: start → code shown, ${figures.variant}`, `p50 ${ms(figures.startToCode.p50)}, max ${ms(figures.startToCode.max)} (${figures.startToCode.count} runs); peak RSS ${(figures.peakRss / 2 ** 20).toFixed(0)} MiB`);
   }
@@ -128,7 +172,12 @@ export function renderMarkdown(results: BenchResults): string {
   lines.push(
     'Figures: requests per second over the measured seconds; p50/p99 of autocannon; server CPU = user + system time of the server process per request answered (steadier than req/s on a busy machine). ' +
       'Approval → device: from sending the consent form with Approve to the device client\'s `approved` event (push) and to its tokens. ' +
-      'Memory: the appliance process after two full GCs, before and after. Two PostgreSQL instances each get half the connections; the sum is shown.',
+      'Memory: the appliance process after two full GCs, before and after. ' +
+      'Memory references: the same number of connections held on the push library alone, in a process of its own measured the same way, the clients in another: ' +
+      'a bare `ws` WebSocketServer with the appliance\'s options (noServer, no client tracking, no compression, 4 KiB max payload) on a bare `http` server, each connection sending one subscribe frame and answered one small frame; ' +
+      'a bare aedes broker (the appliance\'s copy and options, hooks that accept) on a plain `net` server, each mqtt.js client connecting (clean session) and subscribing at QoS 1 to one `devicegate/grants/<push key>` topic. ' +
+      'An RSS difference also depends on what the process had already reserved and freed (the appliance starts with more to reuse than a bare server), so heap + external is the closer comparison. ' +
+      'Two PostgreSQL instances each get half the connections; the sum is shown.',
   );
   lines.push('');
   lines.push('Reproduce: `npm ci && npm run bench` (3-7 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');

@@ -95,6 +95,30 @@ describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)'
   let mosquitto: DynsecMosquitto;
   let dg: TestAppliance;
 
+  function applianceOverrides() {
+    return {
+      sweepInterval: 1,
+      push: {
+        mqttUrl: mosquitto.applianceUrl,
+        mqttUsername: APPLIANCE_USERNAME,
+        mqttPassword: mosquitto.appliancePassword,
+        mqttPublicUrl: mosquitto.deviceUrl,
+        mqttAuth: 'dynsec' as const,
+        // Generous here so no test depends on the broker's speed; the default is 1 s.
+        mqttAuthWait: 10_000,
+      },
+    };
+  }
+
+  /** Bounded wait until the plugin's file shows (or no longer shows) a broker client. */
+  async function untilBrokerClient(username: string, present: boolean): Promise<void> {
+    const deadline = Date.now() + WAIT_MS;
+    while ((await brokerClients(mosquitto)).includes(username) !== present) {
+      assert.ok(Date.now() < deadline, `the broker client ${username} was ${present ? 'never created' : 'not deleted'}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   function connectDevice(authorization: PushAuthorization, options: { password?: string; protocolVersion?: 4 | 5 } = {}) {
     return connectMqtt(authorization.push.mqtt!.url, {
       username: authorization.push.mqtt!.username,
@@ -106,20 +130,7 @@ describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)'
 
   before(async () => {
     mosquitto = await startDynsecMosquitto();
-    dg = await startTestAppliance({
-      overrides: {
-        sweepInterval: 1,
-        push: {
-          mqttUrl: mosquitto.applianceUrl,
-          mqttUsername: APPLIANCE_USERNAME,
-          mqttPassword: mosquitto.appliancePassword,
-          mqttPublicUrl: mosquitto.deviceUrl,
-          mqttAuth: 'dynsec',
-          // Generous here so no test depends on the broker's speed; the default is 1 s.
-          mqttAuthWait: 10_000,
-        },
-      },
-    });
+    dg = await startTestAppliance({ overrides: applianceOverrides() });
     await dg.addClient({ clientId: 'short-lived-tv', deviceCodeLifetime: 2 });
   });
   after(async () => {
@@ -189,11 +200,42 @@ describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)'
     await approve(dg, authorization);
     await redeem(dg, authorization);
     // Deletion is a control message after redemption: bounded wait for the plugin to apply it.
-    const deadline = Date.now() + WAIT_MS;
-    while ((await brokerClients(mosquitto)).includes(authorization.push.mqtt!.username!)) {
-      assert.ok(Date.now() < deadline, 'the broker client was not deleted');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await untilBrokerClient(authorization.push.mqtt!.username!, false);
     await assert.rejects(connectDevice(authorization), (error: Error & { code?: number }) => error.code === 5);
+  });
+
+  test('a broker client left behind by a killed instance goes once its grant has expired; live ones stay', async () => {
+    const live = await authorizeDevice(dg);
+    // What an instance killed before its grant closed leaves on the broker, the grant long expired,
+    // made here as that instance made it (through the plugin's control topic, as its admin).
+    const leftover = `leftover${randomBytes(8).toString('hex')}`;
+    const admin = await connectMqtt(mosquitto.applianceUrl, { username: APPLIANCE_USERNAME, password: mosquitto.appliancePassword });
+    const topic = `${MQTT_TOPIC_PREFIX}${leftover}`;
+    await admin.client.publishAsync(
+      '$CONTROL/dynamic-security/v1',
+      JSON.stringify({
+        commands: [
+          {
+            command: 'createRole',
+            rolename: `grant-${leftover}`,
+            textdescription: `expires-at:${Date.now() - 60_000}`,
+            acls: [{ acltype: 'subscribeLiteral', topic, allow: true }],
+          },
+          { command: 'createClient', username: leftover, password: randomBytes(16).toString('hex'), roles: [{ rolename: `grant-${leftover}` }] },
+        ],
+      }),
+      { qos: 1 },
+    );
+    await admin.end();
+    await untilBrokerClient(leftover, true);
+
+    // Any instance sweeps the broker when it starts (and every few minutes after).
+    const second = await startTestAppliance({ overrides: applianceOverrides() });
+    try {
+      await untilBrokerClient(leftover, false);
+      assert.ok((await brokerClients(mosquitto)).includes(live.push.mqtt!.username!), "a live grant's broker client stays");
+    } finally {
+      await second.stop();
+    }
   });
 });

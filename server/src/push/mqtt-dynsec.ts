@@ -12,6 +12,12 @@ const RESPONSE_TOPIC = `${CONTROL_TOPIC}/response`;
 export const APPLIANCE_ROLE = 'devicegate-appliance';
 /** How often broker clients of grants past their expiry are looked for. */
 const EXPIRY_CHECK_MS = 5000;
+/** How often the broker's own list of grant roles is swept for ones no instance will delete. */
+const RECONCILE_MS = 5 * 60_000;
+/** Roles listed per control message while sweeping (a verbose role is a few hundred bytes). */
+const RECONCILE_PAGE = 500;
+/** A grant role's description: when its grant expires, so any instance can tell a leftover. */
+const EXPIRY_DESCRIPTION = /^expires-at:(\d{1,15})$/;
 
 interface DynsecCommand {
   command: string;
@@ -38,6 +44,7 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
   /** Push key → when its grant expires: accounts this process created and has not deleted. */
   const live = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
+  let reconcileTimer: NodeJS.Timeout | undefined;
 
   function onMessage(topic: string, payload: Buffer): void {
     if (topic !== RESPONSE_TOPIC) return;
@@ -89,6 +96,33 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
     const errors = await send([{ command: 'deleteClient', username: pushKey }, { command: 'deleteRole', rolename: grantRole(pushKey) }], 10_000);
     const failed = errors.filter((error) => error && !/not found/i.test(error));
     if (failed.length > 0) logger.warn({ errors: failed }, 'deleting a grant broker client failed');
+  }
+
+  /**
+   * Accounts outlive the process that made them when it crashes (or is killed) before their
+   * grant closed, and with several instances the one that made an account may be gone for good.
+   * So the broker's own list is the record: each grant role carries its grant's expiry, and any
+   * instance deletes the roles (and clients) whose grant has expired. Live ones are left alone;
+   * a role without a readable expiry is not ours to judge and is left too.
+   */
+  async function reconcile(): Promise<{ deleted: number }> {
+    const now = clock.now();
+    const expired: string[] = [];
+    for (let offset = 0; ; offset += RECONCILE_PAGE) {
+      const [page] = await sendForData([{ command: 'listRoles', verbose: true, count: RECONCILE_PAGE, offset }], 10_000);
+      if (page?.error) throw new Error(`listing the broker's roles failed: ${page.error}`);
+      const roles = (page?.data as { roles?: Array<{ rolename?: unknown; textdescription?: unknown }> } | undefined)?.roles ?? [];
+      for (const role of roles) {
+        if (typeof role.rolename !== 'string' || !role.rolename.startsWith(grantRole(''))) continue;
+        const expiry = typeof role.textdescription === 'string' ? EXPIRY_DESCRIPTION.exec(role.textdescription) : null;
+        if (expiry && Number(expiry[1]) <= now) expired.push(role.rolename.slice(grantRole('').length));
+      }
+      if (roles.length < RECONCILE_PAGE) break;
+    }
+    // Deleting shifts the later pages, so the list is read in full first.
+    for (const pushKey of expired) await remove(pushKey);
+    if (expired.length > 0) logger.info({ deleted: expired.length }, 'deleted broker clients of expired grants');
+    return { deleted: expired.length };
   }
 
   return {
@@ -155,6 +189,8 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
           {
             command: 'createRole',
             rolename: role,
+            // Read back by reconcile(): a role whose grant has expired is a leftover to delete.
+            textdescription: `expires-at:${expiresAt}`,
             acls: [
               { acltype: 'subscribeLiteral', topic, allow: true },
               { acltype: 'publishClientReceive', topic, allow: true },
@@ -179,7 +215,11 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
     removeGrantSoon(pushKey: string): void {
       live.set(pushKey, clock.now() + EXPIRY_CHECK_MS);
     },
-    /** Deletes accounts of grants past expiry that no event closed (approved or denied, never redeemed). */
+    reconcile,
+    /**
+     * Deletes accounts of grants past expiry that no event closed (approved or denied, never
+     * redeemed), and sweeps the broker now and every few minutes for those nobody remembers.
+     */
     start(): void {
       timer = setInterval(() => {
         const now = clock.now();
@@ -188,9 +228,14 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
         }
       }, EXPIRY_CHECK_MS);
       timer.unref();
+      const sweep = () => void reconcile().catch((error: unknown) => logger.warn({ err: error }, 'sweeping the broker for expired grant clients failed'));
+      reconcileTimer = setInterval(sweep, RECONCILE_MS);
+      reconcileTimer.unref();
+      sweep();
     },
     stop(): void {
       clearInterval(timer);
+      clearInterval(reconcileTimer);
       for (const resolve of waiting.values()) resolve('stopped');
     },
   };

@@ -1,6 +1,7 @@
 import type { PushEndpoints } from '@devicegate/protocol';
 import { DeviceClientError } from './errors.ts';
 import { describeOAuthError, postForm, type ClientCredentials } from './http.ts';
+import type { DpopNonces } from './dpop.ts';
 import type { FetchFunction } from './runtime.ts';
 
 /** RFC 8628 §3.2 device authorization response, plus devicegate's `push` member. */
@@ -25,9 +26,13 @@ export interface DeviceAuthorizationRequest {
   deviceModel?: string;
 }
 
-/** RFC 8628 §3.1. */
+/**
+ * RFC 8628 §3.1. With `dpopNonces`, a DPoP-Nonce the server sends with the answer (RFC 9449
+ * §8.2 allows it on any response) is kept for the first token request, which then needs no
+ * use_dpop_nonce round trip.
+ */
 export async function requestDeviceAuthorization(
-  context: { endpoint: string; client: ClientCredentials; fetch: FetchFunction; signal?: AbortSignal },
+  context: { endpoint: string; client: ClientCredentials; fetch: FetchFunction; signal?: AbortSignal; dpopNonces?: DpopNonces },
   request: DeviceAuthorizationRequest,
 ): Promise<DeviceAuthorization> {
   const outcome = await postForm(
@@ -36,6 +41,7 @@ export async function requestDeviceAuthorization(
     context.client,
     context,
   );
+  context.dpopNonces?.remember(context.endpoint, outcome.headers);
   if (!outcome.ok) {
     throw new DeviceClientError('oauth', `device authorization refused: ${describeOAuthError(outcome)}`, {
       oauthError: outcome.error,

@@ -117,7 +117,13 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
     ? { key: dpopKey, nonces: options.dpopNonces ?? createDpopNonces(), now: runtime.now }
     : undefined;
   const authorization: DeviceAuthorization = await requestDeviceAuthorization(
-    { endpoint: metadata.device_authorization_endpoint, client, fetch: runtime.fetch, ...(signal ? { signal } : {}) },
+    {
+      endpoint: metadata.device_authorization_endpoint,
+      client,
+      fetch: runtime.fetch,
+      ...(signal ? { signal } : {}),
+      ...(dpop ? { dpopNonces: dpop.nonces } : {}),
+    },
     {
       ...(options.scope !== undefined ? { scope: options.scope } : {}),
       ...(options.deviceName !== undefined ? { deviceName: options.deviceName } : {}),

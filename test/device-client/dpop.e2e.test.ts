@@ -31,7 +31,7 @@ const DPOP_REQUIRED_CLIENT_ID = 'e2e-dpop-required';
 const INTROSPECTOR = { clientId: 'e2e-introspector', secret: 'introspector-secret-for-tests' };
 
 let dg: TestAppliance;
-let metadata: { token_endpoint: string; userinfo_endpoint: string; introspection_endpoint: string };
+let metadata: { token_endpoint: string; userinfo_endpoint: string; introspection_endpoint: string; device_authorization_endpoint: string };
 before(async () => {
   dg = await startDeviceAppliance();
   await dg.addClient({ clientId: DPOP_REQUIRED_CLIENT_ID, pollInterval: 1, dpopRequired: true });
@@ -63,9 +63,12 @@ interface TokenExchange {
 }
 
 /** A fetch that records every token endpoint request and answer, and what else it saw. */
-function recordingFetch(options: { stripDiscoveryDpop?: boolean; beforeFirstTokenRequest?: () => Promise<void> } = {}) {
+function recordingFetch(
+  options: { stripDiscoveryDpop?: boolean; stripAuthorizationNonce?: boolean; beforeFirstTokenRequest?: () => Promise<void> } = {},
+) {
   const exchanges: TokenExchange[] = [];
   const sawDpopHeader: string[] = [];
+  const authorizationNonces: Array<string | null> = [];
   const fetchFn = async (input: string | URL, init?: RequestInit): Promise<Response> => {
     const url = String(input);
     if (new Headers(init?.headers).has('dpop')) sawDpopHeader.push(url);
@@ -84,6 +87,13 @@ function recordingFetch(options: { stripDiscoveryDpop?: boolean; beforeFirstToke
       return response;
     }
     const response = await fetch(input, init);
+    if (url === metadata.device_authorization_endpoint) authorizationNonces.push(response.headers.get('dpop-nonce'));
+    if (options.stripAuthorizationNonce && url === metadata.device_authorization_endpoint) {
+      // A server that hands out nonces only the standard way, on use_dpop_nonce.
+      const headers = new Headers(response.headers);
+      headers.delete('dpop-nonce');
+      return new Response(await response.arrayBuffer(), { status: response.status, headers });
+    }
     if (options.stripDiscoveryDpop && url.includes('/.well-known/')) {
       // A standard server without RFC 9449: the same metadata, less the DPoP member.
       const { dpop_signing_alg_values_supported: _dropped, ...rest } = (await response.json()) as Record<string, unknown>;
@@ -91,7 +101,7 @@ function recordingFetch(options: { stripDiscoveryDpop?: boolean; beforeFirstToke
     }
     return response;
   };
-  return { exchanges, sawDpopHeader, fetch: fetchFn };
+  return { exchanges, sawDpopHeader, authorizationNonces, fetch: fetchFn };
 }
 
 const storeIn = (dir: string): TokenStore => createTokenStore({ env: deviceEnv(dir) });
@@ -171,8 +181,28 @@ test('login binds the tokens to the key kept in the store, which was stored befo
   assert.equal(status.dpopThumbprint, jkt);
 });
 
-test('nonces: the first token request meets use_dpop_nonce and is retried at once; later polls carry the latest nonce', async (t) => {
+test('nonces: the first token request carries the nonce handed out with the device authorization, so no request is sent twice', async (t) => {
   const recording = recordingFetch();
+  const session = createSession({ store: storeIn(tempDir()), fetch: recording.fetch });
+  const { events } = await signIn(session, t, { polls: 3 });
+  const { exchanges, authorizationNonces } = recording;
+
+  assert.equal(authorizationNonces.length, 1);
+  assert.ok(authorizationNonces[0], 'the appliance handed out a nonce with the device authorization');
+  assert.equal(exchanges[0]!.proof!.claims.nonce, authorizationNonces[0]);
+  assert.deepEqual(
+    exchanges.map((exchange) => exchange.error ?? 'tokens'),
+    [...Array(exchanges.length - 1).fill('authorization_pending'), 'tokens'],
+    'no use_dpop_nonce at all',
+  );
+  for (let index = 1; index < exchanges.length; index++) {
+    assert.equal(exchanges[index]!.proof!.claims.nonce, exchanges[index - 1]!.nonce, `request ${index} uses the last nonce`);
+  }
+  assert.equal(events.filter((event) => event.type === 'poll').length, exchanges.length);
+});
+
+test('nonces from a server that gives none with the device authorization: the first token request meets use_dpop_nonce and is retried at once; later polls carry the latest nonce', async (t) => {
+  const recording = recordingFetch({ stripAuthorizationNonce: true });
   const session = createSession({ store: storeIn(tempDir()), fetch: recording.fetch });
   const { events } = await signIn(session, t, { polls: 3 });
   const { exchanges } = recording;

@@ -78,6 +78,30 @@ test('without a nonce the server answers use_dpop_nonce with a DPoP-Nonce header
   assert.equal(second.body.token_type, 'DPoP');
 });
 
+test('the device authorization answer carries a DPoP-Nonce, and a first token request with it needs no retry', async () => {
+  const response = await fetch(`${dg.issuer}/oauth/device_authorization`, { method: 'POST', body: new URLSearchParams({ client_id: 'demo-tv' }) });
+  const handedOut = response.headers.get('dpop-nonce');
+  assert.ok(handedOut, 'RFC 9449 §8.2: a nonce may come with any response');
+  const { device_code, user_code } = (await response.json()) as { device_code: string; user_code: string };
+  assert.equal(await dg.appliance.context.approval.approveUserCode(user_code, dg.demoUserId), true);
+  const key = await newDpopKey();
+  const proof = await makeProof(key, { htu: tokenUrl, nonce: handedOut });
+  const tokens = await tokenRequest(dg.issuer, { client_id: 'demo-tv', grant_type: DEVICE_CODE_GRANT_TYPE, device_code }, proof);
+  assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+  assert.equal(tokens.body.token_type, 'DPoP');
+});
+
+test('with nonces not required, the device authorization answer carries none', async () => {
+  const relaxed = await startTestAppliance({ modules: 'none', overrides: { dpop: { nonceRequired: false } } });
+  try {
+    const response = await fetch(`${relaxed.issuer}/oauth/device_authorization`, { method: 'POST', body: new URLSearchParams({ client_id: 'demo-tv' }) });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('dpop-nonce'), null);
+  } finally {
+    await relaxed.stop();
+  }
+});
+
 test('a nonce from an earlier window, or a made-up one, is answered with use_dpop_nonce', async () => {
   const key = await newDpopKey();
   const result = await pollPending(await makeProof(key, { htu: tokenUrl, nonce: 'not-a-nonce-the-server-issued' }));

@@ -76,6 +76,11 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
     // Each hook bounds its own wait (push.mqttAuthWait): the device is not kept waiting long.
     await Promise.all(context.deviceAuthorizedHooks.map((hook) => hook({ pushKey, deviceCode, expiresAt: now + lifetime * 1000 })));
     const push = context.pushEndpoints(pushKey);
+    // RFC 9449 §8.2 lets a server hand out a nonce on any response: given here, a DPoP device's
+    // first token request already carries one, instead of meeting use_dpop_nonce and sending
+    // again. That request comes when the push says "approved", so this is the round trip the
+    // person waits for. A device that ignores it still gets the nonce the standard way.
+    if (context.config.dpop.nonceRequired) reply.header('DPoP-Nonce', context.dpop.nonce());
     return reply.headers(noStore).send({
       device_code: deviceCode,
       user_code: formatUserCode(userCode),

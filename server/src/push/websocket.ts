@@ -10,6 +10,7 @@ import type { ApplianceModule } from '../modules.js';
 import { deriveKey, hashSecret } from '../secrets.js';
 import { createConnectionLimits, upgradeAddress } from './connection-limits.js';
 import { websocketUrl } from './endpoints.js';
+import { createDeadlines, type Scheduled } from './deadlines.js';
 import { encodePushMessage, grantState, MAX_DEVICE_CODE_LENGTH, secondsLeft } from './grant-state.js';
 
 /** A subscribe frame is ~80 bytes; 4 KiB leaves room and refuses anything else early. */
@@ -27,20 +28,25 @@ const CLOSE_SERVER_ERROR = 1011;
 
 /**
  * One open connection. Kept small on purpose (issue 6: under 2 KB per waiting device): one object
- * per socket, one timer at a time (the subscribe deadline, then the grant's expiry), and the
- * waiting index holds the connection itself, not a Set per grant.
+ * per socket, found from the socket by a property, so the socket's listeners are shared functions
+ * rather than closures per connection; one deadline at a time (the subscribe deadline, then the
+ * grant's expiry) on the module's shared deadline timer; the waiting index holds the connection
+ * itself, not a Set per grant.
  */
-interface Connection {
+interface Connection extends Scheduled {
   socket: WebSocket;
   address: string;
   /** new: no subscribe yet; lookup: reading the store; waiting: pending sent; done: outcome or error sent. */
   phase: 'new' | 'lookup' | 'waiting' | 'done';
   alive: boolean;
-  timer: NodeJS.Timeout | undefined;
   pushKey: string | undefined;
   /** An outcome that arrived on the bus while the store was being read. */
   early: GrantOutcome | undefined;
 }
+
+const CONNECTION = Symbol('devicegate.push.connection');
+type ConnectedSocket = WebSocket & { [CONNECTION]: Connection };
+const connectionOf = (socket: WebSocket): Connection => (socket as ConnectedSocket)[CONNECTION];
 
 /**
  * Push over WebSocket (issue 4). The device opens `/push` and sends
@@ -64,6 +70,14 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     maxPayload: MAX_PAYLOAD_BYTES,
     // Compression would cost tens of KB per socket for frames of a few dozen bytes.
     perMessageDeflate: false,
+  });
+  // Due in phase `new`: no subscribe came in time. Due in phase `waiting`: the grant expired; the
+  // device learns of it on time, whether or not the sweeper has run yet.
+  const deadlines = createDeadlines<Connection>({
+    onDue(connection) {
+      if (connection.phase === 'new') refuse(connection, 'invalid_request', `no subscribe message within ${subscribeTimeout} s`);
+      else if (connection.phase === 'waiting') finish(connection, { type: 'expired' }, CLOSE_NORMAL);
+    },
   });
   let server: Server | undefined;
   let pingTimer: NodeJS.Timeout | undefined;
@@ -97,8 +111,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   function finish(connection: Connection, message: PushMessage, code: number, reason = ''): void {
     if (connection.phase === 'done') return;
     connection.phase = 'done';
-    clearTimeout(connection.timer);
-    connection.timer = undefined;
+    deadlines.cancel(connection);
     removeWaiting(connection);
     send(connection, message);
     connection.socket.close(code, reason);
@@ -153,44 +166,53 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     send(connection, { type: 'pending', expires_in: secondsLeft(grant, now) });
     if (connection.early) return finish(connection, { type: connection.early }, CLOSE_NORMAL);
     connection.phase = 'waiting';
-    // The device learns of expiry on time, whether or not the sweeper has run yet.
-    connection.timer = setTimeout(() => finish(connection, { type: 'expired' }, CLOSE_NORMAL), grant.expiresAt - now);
+    deadlines.schedule(connection, grant.expiresAt - now);
+  }
+
+  // The socket's listeners, shared by every connection (`this` is the socket).
+  function onPong(this: WebSocket): void {
+    connectionOf(this).alive = true;
+  }
+
+  function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const connection = connectionOf(this);
+    if (connection.phase !== 'new') {
+      return refuse(connection, 'invalid_request', 'only one subscribe message is allowed');
+    }
+    const deviceCode = parseSubscribe(data, isBinary);
+    if (deviceCode === null) {
+      return refuse(connection, 'invalid_request', 'the first message must be {"type":"subscribe","device_code":"..."}');
+    }
+    deadlines.cancel(connection);
+    subscribe(connection, deviceCode).catch((error: unknown) => {
+      logger.error({ err: error }, 'push subscription failed');
+      refuse(connection, 'server_error', 'the subscription could not be completed', CLOSE_SERVER_ERROR);
+    });
+  }
+
+  // Too large a frame or a protocol violation: ws closes the socket itself (1009, 1002).
+  function onSocketError(error: Error): void {
+    logger.debug({ err: error }, 'push websocket error');
+  }
+
+  function onClose(this: WebSocket): void {
+    const connection = connectionOf(this);
+    connection.phase = 'done';
+    deadlines.cancel(connection);
+    removeWaiting(connection);
+    connections.delete(connection);
+    limits.release(connection.address);
   }
 
   function onConnection(socket: WebSocket, address: string): void {
-    const connection: Connection = { socket, address, phase: 'new', alive: true, timer: undefined, pushKey: undefined, early: undefined };
+    const connection: Connection = { socket, address, phase: 'new', alive: true, deadline: undefined, pushKey: undefined, early: undefined };
+    (socket as ConnectedSocket)[CONNECTION] = connection;
     connections.add(connection);
-    connection.timer = setTimeout(
-      () => refuse(connection, 'invalid_request', `no subscribe message within ${subscribeTimeout} s`),
-      subscribeTimeout * 1000,
-    );
-    socket.on('pong', () => {
-      connection.alive = true;
-    });
-    socket.on('message', (data, isBinary) => {
-      if (connection.phase !== 'new') {
-        return refuse(connection, 'invalid_request', 'only one subscribe message is allowed');
-      }
-      const deviceCode = parseSubscribe(data, isBinary);
-      if (deviceCode === null) {
-        return refuse(connection, 'invalid_request', 'the first message must be {"type":"subscribe","device_code":"..."}');
-      }
-      clearTimeout(connection.timer);
-      connection.timer = undefined;
-      subscribe(connection, deviceCode).catch((error: unknown) => {
-        logger.error({ err: error }, 'push subscription failed');
-        refuse(connection, 'server_error', 'the subscription could not be completed', CLOSE_SERVER_ERROR);
-      });
-    });
-    // Too large a frame or a protocol violation: ws closes the socket itself (1009, 1002).
-    socket.on('error', (error) => logger.debug({ err: error }, 'push websocket error'));
-    socket.on('close', () => {
-      connection.phase = 'done';
-      clearTimeout(connection.timer);
-      removeWaiting(connection);
-      connections.delete(connection);
-      limits.release(address);
-    });
+    deadlines.schedule(connection, subscribeTimeout * 1000);
+    socket.on('pong', onPong);
+    socket.on('message', onMessage);
+    socket.on('error', onSocketError);
+    socket.on('close', onClose);
   }
 
   function rejectUpgrade(socket: Duplex, status: number, text: string): void {
@@ -247,9 +269,9 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
       clearInterval(pingTimer);
       server?.off('upgrade', onUpgrade);
       const open = [...connections];
+      deadlines.stop();
       for (const connection of open) {
         connection.phase = 'done';
-        clearTimeout(connection.timer);
         connection.socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       }
       // Bounded wait for the closing handshakes, then whatever is left is cut.

@@ -172,6 +172,12 @@ export const configSchema = z
         maxConnectionsPerAddress: z.coerce.number().int().min(1).default(200),
         /** Seconds a new connection may take to subscribe (WebSocket) or CONNECT (MQTT) before it is dropped. */
         subscribeTimeout: z.coerce.number().int().min(1).max(60).default(5),
+        /**
+         * Seconds between WebSocket pings to each waiting device; one that has not answered the
+         * previous ping is cut. 30 s keeps connections alive through the idle timeouts of common
+         * proxies and NATs (60 s and up); lower it for one with a shorter timeout.
+         */
+        pingInterval: z.coerce.number().int().min(1).max(300).default(30),
       })
       .default({}),
     limits: limitsSchema.default({}),
@@ -239,6 +245,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_PUSH_MAX_CONNECTIONS: 'push.maxConnections',
   DEVICEGATE_PUSH_MAX_CONNECTIONS_PER_ADDRESS: 'push.maxConnectionsPerAddress',
   DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
+  DEVICEGATE_PUSH_PING_INTERVAL: 'push.pingInterval',
   DEVICEGATE_LIMITS_STORE: 'limits.store',
   DEVICEGATE_DPOP_NONCE_REQUIRED: 'dpop.nonceRequired',
   DEVICEGATE_DPOP_NONCE_WINDOW: 'dpop.nonceWindow',

@@ -15,8 +15,13 @@ import { encodePushMessage, grantState, MAX_DEVICE_CODE_LENGTH, secondsLeft } fr
 
 /** A subscribe frame is ~80 bytes; 4 KiB leaves room and refuses anything else early. */
 const MAX_PAYLOAD_BYTES = 4096;
-/** Ping every 30 s; a peer that has not answered the previous ping by then is gone. */
-const PING_INTERVAL_MS = 30_000;
+/**
+ * Each connection is pinged every push.pingInterval seconds (a peer that has not answered the
+ * previous ping by then is gone), in slices, one every second, so the event loop never writes
+ * to ten thousand sockets in one go: that stalled every push behind it for tens of milliseconds
+ * every 30 s (the issue 6 approval-to-device tail).
+ */
+const PING_SLICE_MS = 1000;
 /** On shutdown, how long closing handshakes may take before sockets are cut. */
 const SHUTDOWN_GRACE_MS = 1000;
 
@@ -60,7 +65,7 @@ const connectionOf = (socket: WebSocket): Connection => (socket as ConnectedSock
  */
 export function createWebSocketPushModule(context: AppContext): ApplianceModule {
   const { store, clock, bus, logger, config } = context;
-  const { maxConnections, maxConnectionsPerAddress, subscribeTimeout } = config.push;
+  const { maxConnections, maxConnectionsPerAddress, subscribeTimeout, pingInterval } = config.push;
   const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
   const connections = new Set<Connection>();
   const waiting = new Map<string, Connection | Connection[]>();
@@ -241,8 +246,19 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     });
   }
 
-  function pingAll(): void {
-    for (const connection of connections) {
+  // A live iterator over the open connections: each slice goes on where the last one stopped
+  // (a Set's iterator skips connections closed since and reaches those added since).
+  let pingCursor = connections.values();
+  function pingSlice(): void {
+    const count = Math.ceil((connections.size * PING_SLICE_MS) / (pingInterval * 1000));
+    for (let pinged = 0; pinged < count; pinged++) {
+      const next = pingCursor.next();
+      if (next.done) {
+        // A round is over; the next one starts with the next slice, not in this one.
+        pingCursor = connections.values();
+        return;
+      }
+      const connection = next.value;
       if (!connection.alive) {
         connection.socket.terminate();
         continue;
@@ -260,7 +276,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
       server = httpServer;
       unsubscribe = bus.subscribe(onBusEvent);
       httpServer.on('upgrade', onUpgrade);
-      pingTimer = setInterval(pingAll, PING_INTERVAL_MS);
+      pingTimer = setInterval(pingSlice, PING_SLICE_MS);
       pingTimer.unref();
     },
     async stop() {

@@ -66,6 +66,17 @@ async function startDevice(index: number): Promise<void> {
   waiting.push(entry);
 }
 
+/** A device whose discovery and device authorization take longer is counted as failed, so one
+ * stuck request (it happened once in a full run: no answer, no error) cannot hold the setup. */
+const START_TIMEOUT_MS = 30_000;
+function bounded(start: Promise<void>, index: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`device ${index} had no code after ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+  });
+  return Promise.race([start, timeout]).finally(() => clearTimeout(timer));
+}
+
 // Bounded concurrency: a few hundred HTTP sockets at a time, not ten thousand.
 let next = 0;
 await Promise.all(
@@ -73,7 +84,7 @@ await Promise.all(
     while (next < job.devices && performance.now() < setupDeadline) {
       const index = next++;
       try {
-        await startDevice(index);
+        await bounded(startDevice(index), index);
       } catch (error) {
         failures++;
         firstFailure ||= (error as Error).message;

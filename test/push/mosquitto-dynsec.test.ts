@@ -2,78 +2,29 @@
 // with the configuration the repo ships (deploy/mosquitto/dynsec), changed only where a test must:
 // loopback ports, a temp dir, a throwaway TLS certificate, logs on stderr.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { MQTT_TOPIC_PREFIX } from '@devicegate/protocol';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
-import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
-import { freePort } from '../support/ports.ts';
+import { mosquittoAvailable } from '../support/mosquitto.ts';
 import { skipWithoutRealPart } from '../support/require-real-part.ts';
 import { approve, authorizeDevice, connectMqtt, redeem, WAIT_MS, type PushAuthorization } from './push-client.ts';
-import { adaptShippedConfig, APPLIANCE_USERNAME, opensslAvailable, selfSignedCertificate } from './shipped-mosquitto.ts';
+import { APPLIANCE_USERNAME, dynsecConfiguration, opensslAvailable, startShippedMosquitto, type ShippedMosquitto } from './shipped-mosquitto.ts';
 
 const pluginPath = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
-const deployFile = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/mosquitto/dynsec/mosquitto.conf');
 const skip =
   skipWithoutRealPart('mosquitto', mosquittoAvailable()) ||
   skipWithoutRealPart('openssl', opensslAvailable()) ||
   skipWithoutRealPart('mosquitto dynamic security plugin', existsSync(pluginPath) && existsSync('/usr/bin/mosquitto_ctrl'));
-
-interface DynsecMosquitto {
-  broker: Mosquitto;
-  deviceUrl: string;
-  applianceUrl: string;
-  appliancePassword: string;
-  ca: string;
-}
-
-/** The initial plugin file as an operator makes it: `mosquitto_ctrl dynsec init FILE devicegate PASSWORD`. */
-function initialDynsecFile(password: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'devicegate-dynsec-'));
-  try {
-    const file = path.join(dir, 'dynamic-security.json');
-    execFileSync('mosquitto_ctrl', ['dynsec', 'init', file, APPLIANCE_USERNAME, password], { stdio: 'ignore' });
-    return readFileSync(file, 'utf8');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function startDynsecMosquitto(): Promise<DynsecMosquitto> {
-  const appliancePort = await freePort();
-  const appliancePassword = randomBytes(18).toString('base64url');
-  const { certificate, key } = selfSignedCertificate();
-  const configText = adaptShippedConfig(deployFile, appliancePort, [
-    [/\/var\/lib\/mosquitto\/dynamic-security\.json/g, '{{DIR}}/dynamic-security.json'],
-  ]);
-  const broker = await startMosquitto({
-    configText,
-    extraFiles: {
-      'dynamic-security.json': initialDynsecFile(appliancePassword),
-      'devicegate.crt': certificate,
-      'devicegate.key': key,
-    },
-  });
-  return {
-    broker,
-    deviceUrl: `mqtts://127.0.0.1:${broker.port}`,
-    applianceUrl: `mqtt://127.0.0.1:${appliancePort}`,
-    appliancePassword,
-    ca: certificate,
-  };
-}
 
 /**
  * Reads the plugin's file, which it rewrites after every change: the broker clients it holds.
  * Debian's mosquitto truncates and rewrites the file in place, so a read can catch it empty or
  * half written; such a read is retried (bounded), a file that stays unreadable fails the test.
  */
-async function brokerClients(mosquitto: DynsecMosquitto): Promise<string[]> {
+async function brokerClients(mosquitto: ShippedMosquitto): Promise<string[]> {
   const file = path.join(mosquitto.broker.dir, 'dynamic-security.json');
   for (let attempt = 1; ; attempt++) {
     try {
@@ -92,7 +43,7 @@ const versions = [
 ];
 
 describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)', { skip }, () => {
-  let mosquitto: DynsecMosquitto;
+  let mosquitto: ShippedMosquitto;
   let dg: TestAppliance;
 
   function applianceOverrides() {
@@ -129,7 +80,7 @@ describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)'
   }
 
   before(async () => {
-    mosquitto = await startDynsecMosquitto();
+    mosquitto = await startShippedMosquitto(dynsecConfiguration);
     dg = await startTestAppliance({ overrides: applianceOverrides() });
     await dg.addClient({ clientId: 'short-lived-tv', deviceCodeLifetime: 2 });
   });

@@ -1,6 +1,6 @@
 // Starts a real mosquitto with the configuration the repo ships (deploy/mosquitto), changed only
 // where a test must: loopback ports, a temp dir for its files, a throwaway TLS certificate, and
-// logs on stderr. The ACL files are used as shipped.
+// logs on stderr. The ACL files (or the dynamic security configuration) are used as shipped.
 import { execFileSync } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -75,22 +75,53 @@ export function adaptShippedConfig(file: string, appliancePort: number, filePath
   return configText;
 }
 
-export async function startShippedMosquitto(): Promise<ShippedMosquitto> {
+/** One of the configurations the repo ships: its file, where it keeps its files, and what they hold. */
+export interface ShippedConfiguration {
+  configFile: string;
+  /** The file paths of the shipped configuration, moved into the temp dir ({{DIR}}). */
+  filePaths: Array<[RegExp, string]>;
+  /** The files it reads besides the certificate, given the appliance's broker password. */
+  files(appliancePassword: string): Record<string, string>;
+}
+
+/** deploy/mosquitto: password file and ACL files keyed to the push key (push.mqttAuth = acl). */
+export const aclConfiguration: ShippedConfiguration = {
+  configFile: path.join(deployDir, 'mosquitto.conf'),
+  filePaths: [[/\/etc\/mosquitto\/devicegate\//g, '{{DIR}}/']],
+  files: (appliancePassword) => ({
+    'devices.acl': readFileSync(path.join(deployDir, 'devices.acl'), 'utf8'),
+    'appliance.acl': readFileSync(path.join(deployDir, 'appliance.acl'), 'utf8'),
+    'appliance.passwd': passwordFileLine(APPLIANCE_USERNAME, appliancePassword),
+  }),
+};
+
+/** deploy/mosquitto/dynsec: the dynamic security plugin (push.mqttAuth = dynsec). */
+export const dynsecConfiguration: ShippedConfiguration = {
+  configFile: path.join(deployDir, 'dynsec', 'mosquitto.conf'),
+  filePaths: [[/\/var\/lib\/mosquitto\/dynamic-security\.json/g, '{{DIR}}/dynamic-security.json']],
+  files: (appliancePassword) => ({ 'dynamic-security.json': initialDynsecFile(appliancePassword) }),
+};
+
+/** The initial plugin file as an operator makes it: `mosquitto_ctrl dynsec init FILE devicegate PASSWORD`. */
+function initialDynsecFile(password: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'devicegate-dynsec-'));
+  try {
+    const file = path.join(dir, 'dynamic-security.json');
+    execFileSync('mosquitto_ctrl', ['dynsec', 'init', file, APPLIANCE_USERNAME, password], { stdio: 'ignore' });
+    return readFileSync(file, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function startShippedMosquitto(shipped: ShippedConfiguration = aclConfiguration): Promise<ShippedMosquitto> {
   const appliancePort = await freePort();
   const appliancePassword = randomBytes(18).toString('base64url');
   const { certificate, key } = selfSignedCertificate();
-  const configText = adaptShippedConfig(path.join(deployDir, 'mosquitto.conf'), appliancePort, [
-    [/\/etc\/mosquitto\/devicegate\//g, '{{DIR}}/'],
-  ]);
+  const configText = adaptShippedConfig(shipped.configFile, appliancePort, shipped.filePaths);
   const broker = await startMosquitto({
     configText,
-    extraFiles: {
-      'devices.acl': readFileSync(path.join(deployDir, 'devices.acl'), 'utf8'),
-      'appliance.acl': readFileSync(path.join(deployDir, 'appliance.acl'), 'utf8'),
-      'appliance.passwd': passwordFileLine(APPLIANCE_USERNAME, appliancePassword),
-      'devicegate.crt': certificate,
-      'devicegate.key': key,
-    },
+    extraFiles: { ...shipped.files(appliancePassword), 'devicegate.crt': certificate, 'devicegate.key': key },
   });
   return {
     broker,

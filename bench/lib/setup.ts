@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPerson, type PersonAccount } from '@devicegate/simulators';
 import type { ApplianceSpec } from './appliance-process.ts';
-import { benchDir, freePort, startChild, type Child } from './processes.ts';
+import { freePort } from '../../test/support/ports.ts';
+import { benchDir, startChild, type Child } from './processes.ts';
 
 export const PERSON: PersonAccount = { username: 'bench-person', password: 'bench-person-password' };
 export const RESOURCE_SERVER = { clientId: 'bench-rs', secret: 'bench-resource-server-secret' };

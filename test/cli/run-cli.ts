@@ -1,5 +1,5 @@
-// Runs the real `devicegate` command (server/bin/devicegate.js) as a child process, the way an
-// operator does, with a bounded wait (generous: a loaded 2-core CI box takes seconds per start).
+// Runs the real `devicegate` command (server/bin/devicegate.js), or another of the repo's commands,
+// as a child process, the way an operator does, with a bounded wait (generous: a loaded 2-core CI box takes seconds per start).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,17 +21,25 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-export function runCli(args: string[], options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export interface RunOptions {
+  stdin?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** Runs one of the repo's Node commands (`bin`, a path) to its end, with a bounded wait. */
+export function runNodeBin(bin: string, args: string[], options: RunOptions = {}): Promise<CliResult> {
+  const timeoutMs = options.timeoutMs ?? 90_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [devicegateBin, ...args], { cwd: repoRoot, env: cleanEnv(options.env) });
+    const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, env: cleanEnv(options.env) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`devicegate ${args.join(' ')} did not finish within ${options.timeoutMs ?? 90_000} ms\n${stderr}`));
-    }, options.timeoutMs ?? 90_000);
+      reject(new Error(`${path.basename(bin, '.js')} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -39,6 +47,10 @@ export function runCli(args: string[], options: { stdin?: string; env?: Record<s
     });
     child.stdin.end(options.stdin ?? '');
   });
+}
+
+export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  return runNodeBin(devicegateBin, args, options);
 }
 
 /** A long-running `devicegate serve` whose output is collected as it comes. */

@@ -1,36 +1,18 @@
 // The `devicegate-sim` command as an operator runs it: against a running appliance, creating its
 // clients and people with the appliance's own `devicegate` CLI in the appliance's data dir.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { FleetReport } from '@devicegate/simulators';
+import { repoRoot, runNodeBin } from '../cli/run-cli.ts';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const simBin = path.join(repoRoot, 'simulators/bin/devicegate-sim.js');
 
-function runSim(args: string[], timeoutMs = 150_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('DEVICEGATE_')) env[name] = value;
-    const child = spawn(process.execPath, [simBin, ...args], { cwd: repoRoot, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`devicegate-sim ${args.join(' ')} did not finish\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runSim(args: string[], timeoutMs = 150_000) {
+  return runNodeBin(simBin, args, { timeoutMs });
 }
 
 describe('devicegate-sim fleet', () => {

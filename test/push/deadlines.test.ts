@@ -2,6 +2,7 @@
 // connection's subscribe deadline or grant expiry.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { until } from '../support/until.ts';
 import { createDeadlines, type Scheduled } from '../../server/src/push/deadlines.ts';
 
 interface Item extends Scheduled {
@@ -9,21 +10,13 @@ interface Item extends Scheduled {
 }
 const item = (name: string): Item => ({ name, deadline: undefined });
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 test('an item fires once, never before its delay', async () => {
   const fired: Array<{ name: string; at: number }> = [];
   const deadlines = createDeadlines<Item>({ resolutionMs: 10, onDue: (due) => fired.push({ name: due.name, at: performance.now() }) });
   const scheduledAt = performance.now();
   deadlines.schedule(item('a'), 40);
   deadlines.schedule(item('b'), 0);
-  await until(() => fired.length === 2, 'both items');
+  await until(() => fired.length === 2, 5000, 'both items');
   const a = fired.find((entry) => entry.name === 'a')!;
   assert.ok(a.at - scheduledAt >= 40, `fired ${a.at - scheduledAt} ms after scheduling, not at least 40`);
   assert.equal(deadlines.size, 0);
@@ -44,7 +37,7 @@ test('a cancelled item never fires and leaves its slot at once; rescheduling rep
   deadlines.cancel(cancelled);
   assert.equal(deadlines.size, 1, 'a finished connection is not held until its old deadline');
   assert.equal(cancelled.deadline, undefined);
-  await until(() => fired.length === 1, 'the moved item');
+  await until(() => fired.length === 1, 5000, 'the moved item');
   assert.deepEqual(fired, ['moved']);
   deadlines.stop();
 });
@@ -55,7 +48,7 @@ test('many items in one slot all fire; stop drops whatever is left', async () =>
   for (let i = 0; i < 1000; i++) deadlines.schedule(item(`n${i}`), 15);
   const late = item('late');
   deadlines.schedule(late, 60_000);
-  await until(() => fired.size === 1000, 'all thousand');
+  await until(() => fired.size === 1000, 5000, 'all thousand');
   deadlines.stop();
   assert.equal(deadlines.size, 0);
   assert.equal(late.deadline, undefined);

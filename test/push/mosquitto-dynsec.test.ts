@@ -10,6 +10,7 @@ import { MQTT_TOPIC_PREFIX } from '@devicegate/protocol';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
 import { mosquittoAvailable } from '../support/mosquitto.ts';
 import { skipWithoutRealPart } from '../support/require-real-part.ts';
+import { until } from '../support/until.ts';
 import { approve, authorizeDevice, connectMqtt, redeem, WAIT_MS, type PushAuthorization } from './push-client.ts';
 import { APPLIANCE_USERNAME, dynsecConfiguration, opensslAvailable, startShippedMosquitto, type ShippedMosquitto } from './shipped-mosquitto.ts';
 
@@ -62,12 +63,9 @@ describe('push through mosquitto with dynamic security (push.mqttAuth = dynsec)'
   }
 
   /** Bounded wait until the plugin's file shows (or no longer shows) a broker client. */
-  async function untilBrokerClient(username: string, present: boolean): Promise<void> {
-    const deadline = Date.now() + WAIT_MS;
-    while ((await brokerClients(mosquitto)).includes(username) !== present) {
-      assert.ok(Date.now() < deadline, `the broker client ${username} was ${present ? 'never created' : 'not deleted'}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  function untilBrokerClient(username: string, present: boolean): Promise<void> {
+    const what = `the broker client ${username} to be ${present ? 'created' : 'deleted'}`;
+    return until(async () => (await brokerClients(mosquitto)).includes(username) === present, WAIT_MS, what);
   }
 
   function connectDevice(authorization: PushAuthorization, options: { password?: string; protocolVersion?: 4 | 5 } = {}) {

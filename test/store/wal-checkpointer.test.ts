@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { until } from '../support/until.ts';
 import Database from 'better-sqlite3';
 import { startWalCheckpointer } from '../../server/src/store/sqlite/wal-checkpointer.ts';
 
@@ -28,21 +29,13 @@ function walDatabase(rows: number) {
   return { db, filename };
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 test('once the log passes the threshold, a worker copies it into the database file', async () => {
   const { db, filename } = walDatabase(500);
   const before = statSync(filename).size;
   assert.ok(statSync(`${filename}-wal`).size > 256 * 1024, 'the rows are in the log');
   const checkpointer = startWalCheckpointer({ filename, startAboveBytes: 256 * 1024, watchMs: 20, intervalMs: 20 });
   try {
-    await until(() => statSync(filename).size > before + 256 * 1024, 'the database file to receive the pages');
+    await until(() => statSync(filename).size > before + 256 * 1024, 10_000, 'the database file to receive the pages');
     // Everything is readable, through the writer's connection, after the copy.
     assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 500);
   } finally {
@@ -65,7 +58,7 @@ test('stop ends the worker: the writer can close and reopen the database', async
   const { db, filename } = walDatabase(300);
   const checkpointer = startWalCheckpointer({ filename, startAboveBytes: 64 * 1024, watchMs: 20, intervalMs: 20 });
   const before = statSync(filename).size;
-  await until(() => statSync(filename).size > before, 'the first checkpoint');
+  await until(() => statSync(filename).size > before, 10_000, 'the first checkpoint');
   await checkpointer.stop();
   db.close();
   const reopened = new Database(filename);

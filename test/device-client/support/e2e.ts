@@ -9,6 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { chromiumAvailable, launchChromium, newPhoneContext } from '../../support/chromium.ts';
 import { DEMO_PASSWORD, startTestAppliance, type TestAppliance } from '../../support/appliance.ts';
 import { requireRealPart } from '../../support/require-real-part.ts';
+export { until } from '../../support/until.ts';
 import type { ConfigInput } from '@devicegate/server';
 
 export const DEVICE_CLIENT_ID = 'e2e-device';
@@ -130,11 +131,3 @@ async function decideOnPages(page: Page, url: string, userCode: string, decision
   throw new Error('verification pages: no consent page after 8 steps');
 }
 
-/** Resolves when `predicate` holds, checking every 25 ms; rejects after `timeoutMs`. */
-export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

@@ -19,9 +19,7 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
   // Another client's code is answered like an unknown one: nothing about it is revealed, and
   // its poll accounting is not touched (the store counts only the grant's own client's polls).
   const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, client.clientId, now, SLOW_DOWN_STEP_SECONDS);
-  if (verdict.kind === 'unknown' || verdict.grant.clientId !== client.clientId) {
-    throw invalidGrant('the device code is invalid');
-  }
+  if (verdict.kind === 'unknown') throw invalidGrant('the device code is invalid');
   const deviceGrant = verdict.grant;
   if (deviceGrant.status === 'redeemed') throw invalidGrant('the device code was already used');
   if (deviceGrant.status === 'denied') throw accessDenied();

@@ -19,7 +19,6 @@ export interface PollState {
   overlay(grant: DeviceGrantRecord): DeviceGrantRecord;
   /** Forgets grants that expired before `now`. */
   prune(now: number): void;
-  readonly size: number;
 }
 
 /** Timer and network jitter: a poll this much early still counts as in time. */
@@ -57,8 +56,5 @@ export function createPollState(deps: { persistInterval: (deviceCodeHash: string
       return { ...grant, interval: Math.max(grant.interval, entry.interval), lastPolledAt: entry.lastPolledAt };
     },
     prune,
-    get size() {
-      return polls.size;
-    },
   };
 }

@@ -24,9 +24,10 @@ interface DynsecCommand {
   [field: string]: unknown;
 }
 
+const GRANT_ROLE_PREFIX = 'grant-';
 /** The role of one grant: its name is derived from the push key, like the client's username. */
 export function grantRole(pushKey: string): string {
-  return `grant-${pushKey}`;
+  return `${GRANT_ROLE_PREFIX}${pushKey}`;
 }
 
 /**
@@ -113,9 +114,9 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
       if (page?.error) throw new Error(`listing the broker's roles failed: ${page.error}`);
       const roles = (page?.data as { roles?: Array<{ rolename?: unknown; textdescription?: unknown }> } | undefined)?.roles ?? [];
       for (const role of roles) {
-        if (typeof role.rolename !== 'string' || !role.rolename.startsWith(grantRole(''))) continue;
+        if (typeof role.rolename !== 'string' || !role.rolename.startsWith(GRANT_ROLE_PREFIX)) continue;
         const expiry = typeof role.textdescription === 'string' ? EXPIRY_DESCRIPTION.exec(role.textdescription) : null;
-        if (expiry && Number(expiry[1]) <= now) expired.push(role.rolename.slice(grantRole('').length));
+        if (expiry && Number(expiry[1]) <= now) expired.push(role.rolename.slice(GRANT_ROLE_PREFIX.length));
       }
       if (roles.length < RECONCILE_PAGE) break;
     }

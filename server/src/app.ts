@@ -1,15 +1,15 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { AppContext } from './context.js';
-import { registerDeviceAuthorization } from './endpoints/device-authorization.js';
-import { registerDiscovery, registerJwks } from './endpoints/discovery.js';
-import { registerHealth } from './endpoints/health.js';
-import { registerIntrospection } from './endpoints/introspection.js';
-import { registerRevocation } from './endpoints/revocation.js';
-import { registerToken } from './endpoints/token.js';
-import { registerUserinfo } from './endpoints/userinfo.js';
-import { installErrorHandling } from './http/error-handler.js';
-import { registerFormParser } from './http/form.js';
-import type { ApplianceModule } from './modules.js';
+import type { AppContext } from './context.ts';
+import { registerDeviceAuthorization } from './endpoints/device-authorization.ts';
+import { registerDiscovery, registerJwks } from './endpoints/discovery.ts';
+import { registerHealth } from './endpoints/health.ts';
+import { registerIntrospection } from './endpoints/introspection.ts';
+import { registerRevocation } from './endpoints/revocation.ts';
+import { registerToken } from './endpoints/token.ts';
+import { registerUserinfo } from './endpoints/userinfo.ts';
+import { installErrorHandling } from './http/error-handler.ts';
+import { registerFormParser } from './http/form.ts';
+import type { ApplianceModule } from './modules.ts';
 
 /**
  * The HTTP application: OAuth endpoints plus whatever modules (pages, push) are passed in.

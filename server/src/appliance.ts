@@ -3,37 +3,37 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createApp } from './app.js';
-import { openBus } from './bus/open.js';
-import type { EventBus } from './bus/types.js';
-import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config.js';
-import type { AppContext } from './context.js';
-import { createDpopService } from './dpop/index.js';
-import { createDpopNonces } from './dpop/nonce.js';
-import { createMemoryReplayCache } from './dpop/replay-cache.js';
-import { createStoreReplayCache } from './dpop/store-replay-cache.js';
-import { createClientAssertionVerifier } from './http/client-assertion.js';
-import { createClientAuthenticator } from './http/client-auth.js';
-import { paths } from './endpoints/paths.js';
-import { deriveKey } from './secrets.js';
-import { createKeyStore } from './keys/keystore.js';
-import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.js';
-import { createLogger } from './logger.js';
-import type { ApplianceModule } from './modules.js';
-import { createPushEndpoints } from './push/endpoints.js';
-import { createApprovalService } from './services/approval.js';
-import { limitClientAuthenticationFailures } from './services/abuse-limits.js';
-import { createAuditLog } from './services/audit.js';
-import { bootstrap } from './services/bootstrap.js';
-import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.js';
-import { createUserCodeGuessAlarm } from './services/user-code-alarm.js';
-import { createUserCodeEntry } from './services/user-code-entry.js';
-import { createSweeper } from './services/sweeper.js';
-import { createSqliteStore } from './store/sqlite/sqlite-store.js';
-import type { Store } from './store/types.js';
-import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
-import { createTokenService } from './tokens/token-service.js';
+import { createApp } from './app.ts';
+import { openBus } from './bus/open.ts';
+import type { EventBus } from './bus/types.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { AppContext } from './context.ts';
+import { createDpopService } from './dpop/index.ts';
+import { createDpopNonces } from './dpop/nonce.ts';
+import { createMemoryReplayCache } from './dpop/replay-cache.ts';
+import { createStoreReplayCache } from './dpop/store-replay-cache.ts';
+import { createClientAssertionVerifier } from './http/client-assertion.ts';
+import { createClientAuthenticator } from './http/client-auth.ts';
+import { paths } from './endpoints/paths.ts';
+import { deriveKey } from './secrets.ts';
+import { createKeyStore } from './keys/keystore.ts';
+import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
+import { createLogger } from './logger.ts';
+import type { ApplianceModule } from './modules.ts';
+import { createPushEndpoints } from './push/endpoints.ts';
+import { createApprovalService } from './services/approval.ts';
+import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
+import { createAuditLog } from './services/audit.ts';
+import { bootstrap } from './services/bootstrap.ts';
+import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.ts';
+import { createUserCodeGuessAlarm } from './services/user-code-alarm.ts';
+import { createUserCodeEntry } from './services/user-code-entry.ts';
+import { createSweeper } from './services/sweeper.ts';
+import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/types.ts';
+import { createAccessTokenVerifier } from './tokens/access-token-verifier.ts';
+import { createTokenService } from './tokens/token-service.ts';
 
 export interface ApplianceDependencies {
   clock?: Clock;
@@ -50,7 +50,7 @@ export interface ApplianceDependencies {
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
     // Loaded only when configured, so an embedded (SQLite) appliance never loads pg.
-    const { createPostgresStore } = await import('./store/postgres/postgres-store.js');
+    const { createPostgresStore } = await import('./store/postgres/postgres-store.ts');
     return createPostgresStore({ connectionString: config.databaseUrl });
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });

@@ -1,19 +1,19 @@
 import type { PushEndpoints } from '@devicegate/protocol';
 import type { Logger } from 'pino';
-import type { EventBus } from './bus/types.js';
-import type { Clock } from './clock.js';
-import type { Config } from './config.js';
-import type { DpopService } from './dpop/index.js';
-import type { ReplayCache } from './dpop/replay-cache.js';
-import type { ClientAuthenticator } from './http/client-auth.js';
-import type { KeyStore } from './keys/keystore.js';
-import type { ApprovalService } from './services/approval.js';
-import type { AuditLog } from './services/audit.js';
-import type { RateLimits } from './services/rate-limits.js';
-import type { UserCodeEntry } from './services/user-code-entry.js';
-import type { Store } from './store/types.js';
-import type { AccessTokenVerifier } from './tokens/access-token-verifier.js';
-import type { TokenService } from './tokens/token-service.js';
+import type { EventBus } from './bus/types.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { DpopService } from './dpop/index.ts';
+import type { ReplayCache } from './dpop/replay-cache.ts';
+import type { ClientAuthenticator } from './http/client-auth.ts';
+import type { KeyStore } from './keys/keystore.ts';
+import type { ApprovalService } from './services/approval.ts';
+import type { AuditLog } from './services/audit.ts';
+import type { RateLimits } from './services/rate-limits.ts';
+import type { UserCodeEntry } from './services/user-code-entry.ts';
+import type { Store } from './store/types.ts';
+import type { AccessTokenVerifier } from './tokens/access-token-verifier.ts';
+import type { TokenService } from './tokens/token-service.ts';
 
 /**
  * Everything a request handler may use, built once by createAppContext and passed in: no

@@ -1,7 +1,7 @@
-import type { AppContext } from './context.js';
-import type { ApplianceModule } from './modules.js';
+import type { AppContext } from './context.ts';
+import type { ApplianceModule } from './modules.ts';
 import { createVerificationModule } from '@devicegate/verification-ui';
-import { pushModules } from './push/index.js';
+import { pushModules } from './push/index.ts';
 
 /**
  * The modules `devicegate serve` runs beside the OAuth core. The verification pages and the

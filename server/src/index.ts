@@ -1,14 +1,14 @@
 /** Public API of the appliance package, for embedding and for tests. */
-export { createApp } from './app.js';
-export { createAppContext, startAppliance, openStore, type Appliance, type ApplianceDependencies } from './appliance.js';
-export { loadConfig, configSchema, ConfigError, type Config, type ConfigInput } from './config.js';
-export { createManualClock, systemClock, type Clock } from './clock.js';
-export type { AppContext } from './context.js';
-export type { ApplianceModule } from './modules.js';
-export { defaultModules } from './default-modules.js';
-export { createSqliteStore } from './store/sqlite/sqlite-store.js';
-export type * from './store/types.js';
-export { hashPassword } from './passwords.js';
-export { DEMO_CLIENT_ID, DEMO_USERNAME, defaultClient } from './services/bootstrap.js';
-export { DEVICE_CODE_GRANT_TYPE } from './grants/index.js';
-export { paths } from './endpoints/paths.js';
+export { createApp } from './app.ts';
+export { createAppContext, startAppliance, openStore, type Appliance, type ApplianceDependencies } from './appliance.ts';
+export { loadConfig, configSchema, ConfigError, type Config, type ConfigInput } from './config.ts';
+export { createManualClock, systemClock, type Clock } from './clock.ts';
+export type { AppContext } from './context.ts';
+export type { ApplianceModule } from './modules.ts';
+export { defaultModules } from './default-modules.ts';
+export { createSqliteStore } from './store/sqlite/sqlite-store.ts';
+export type * from './store/types.ts';
+export { hashPassword } from './passwords.ts';
+export { DEMO_CLIENT_ID, DEMO_USERNAME, defaultClient } from './services/bootstrap.ts';
+export { DEVICE_CODE_GRANT_TYPE } from './grants/index.ts';
+export { paths } from './endpoints/paths.ts';

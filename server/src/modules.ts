@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './context.js';
+import type { AppContext } from './context.ts';
 
 /**
  * A part of the appliance beyond the OAuth core: the verification pages, a push channel, the

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import Negotiator from 'negotiator';
-import { escapeHtml, html, SafeHtml, type HtmlValue } from './html.js';
+import { escapeHtml, html, SafeHtml, type HtmlValue } from './html.ts';
 
 /**
  * Message catalogs: every word the pages show lives in `locales/<language>.json`, one flat object

@@ -1,18 +1,18 @@
 import fastifyCookie from '@fastify/cookie';
 import type { AppContext, ApplianceModule } from '@devicegate/server';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { IMMUTABLE, loadAssets } from './assets.js';
-import { NO_STORE, PAGE_HEADERS } from './headers.js';
-import { loadCatalogs } from './i18n.js';
-import { messagePage } from './pages/message.js';
-import { createResponder, type PagesDependencies } from './respond.js';
-import { registerConsent } from './routes/consent.js';
-import { registerDevices } from './routes/devices.js';
-import { registerDone } from './routes/done.js';
-import { registerEnterCode } from './routes/enter-code.js';
-import { registerSignIn } from './routes/sign-in.js';
-import { registerSignOut } from './routes/sign-out.js';
-import { createSessions } from './session.js';
+import { IMMUTABLE, loadAssets } from './assets.ts';
+import { NO_STORE, PAGE_HEADERS } from './headers.ts';
+import { loadCatalogs } from './i18n.ts';
+import { messagePage } from './pages/message.ts';
+import { createResponder, type PagesDependencies } from './respond.ts';
+import { registerConsent } from './routes/consent.ts';
+import { registerDevices } from './routes/devices.ts';
+import { registerDone } from './routes/done.ts';
+import { registerEnterCode } from './routes/enter-code.ts';
+import { registerSignIn } from './routes/sign-in.ts';
+import { registerSignOut } from './routes/sign-out.ts';
+import { createSessions } from './session.ts';
 
 export interface VerificationModuleOptions {
   /** Language when nothing the browser asks for has a catalog (default `en`). */

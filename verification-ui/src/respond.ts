@@ -1,10 +1,10 @@
 import type { AppContext } from '@devicegate/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Asset } from './assets.js';
-import type { Catalogs } from './i18n.js';
-import { layout, type Page, type PageContext } from './pages/layout.js';
-import { messagePage } from './pages/message.js';
-import type { Sessions, Visitor } from './session.js';
+import type { Asset } from './assets.ts';
+import type { Catalogs } from './i18n.ts';
+import { layout, type Page, type PageContext } from './pages/layout.ts';
+import { messagePage } from './pages/message.ts';
+import type { Sessions, Visitor } from './session.ts';
 
 export interface PagesDependencies {
   context: AppContext;

@@ -1,4 +1,4 @@
-import type { Locale, MessageKey } from './i18n.js';
+import type { Locale, MessageKey } from './i18n.ts';
 
 /**
  * Scopes on the consent page. `openid` is what the sign-in is (the device learns who signed in),

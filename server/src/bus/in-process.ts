@@ -1,4 +1,4 @@
-import type { EventBus, GrantEvent, GrantEventListener } from './types.js';
+import type { EventBus, GrantEvent, GrantEventListener } from './types.ts';
 
 /** The default bus: one process, listeners called synchronously in publish order. */
 export function createInProcessBus(onListenerError: (error: unknown) => void = () => {}): EventBus {

@@ -1,12 +1,12 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { randomId } from '../secrets.js';
-import { connectApplianceClient, type ApplianceBrokerOptions } from './mqtt-connect.js';
-import type { EventBus, GrantEvent, GrantEventListener } from './types.js';
-import { encodeWireEvent, markRemoteEvent, parseWireEvent, type WireEvent } from './wire.js';
+import { randomId } from '../secrets.ts';
+import { connectApplianceClient, type ApplianceBrokerOptions } from './mqtt-connect.ts';
+import type { EventBus, GrantEvent, GrantEventListener } from './types.ts';
+import { encodeWireEvent, markRemoteEvent, parseWireEvent, type WireEvent } from './wire.ts';
 
 // Where it has always been imported from (push/mqtt-external.ts); it lives in ./wire.ts now.
-export { isRemoteEvent } from './wire.js';
+export { isRemoteEvent } from './wire.ts';
 
 /**
  * The internal topic grant events travel on between instances. Devices can never read it: the

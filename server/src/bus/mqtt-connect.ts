@@ -1,5 +1,5 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { randomId } from '../secrets.js';
+import { randomId } from '../secrets.ts';
 
 /** How long the appliance waits for an external broker at startup before it gives up. */
 const FIRST_CONNECT_TIMEOUT_MS = 10_000;

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { ConfigError, type Config } from '../config.js';
-import { createInProcessBus } from './in-process.js';
-import { createMqttBus } from './mqtt-bus.js';
-import type { EventBus } from './types.js';
+import { ConfigError, type Config } from '../config.ts';
+import { createInProcessBus } from './in-process.ts';
+import { createMqttBus } from './mqtt-bus.ts';
+import type { EventBus } from './types.ts';
 
 /**
  * The configured grant event bus. `auto`: through the external MQTT broker when one is
@@ -23,7 +23,7 @@ export async function openBus(config: Config, logger: Logger): Promise<EventBus>
       return createMqttBus({ url: mqttUrl, username: mqttUsername, password: mqttPassword, logger });
     case 'postgres': {
       if (!config.databaseUrl) throw new ConfigError('invalid configuration: push.bus "postgres" needs databaseUrl');
-      const { createPostgresBus } = await import('./postgres-bus.js');
+      const { createPostgresBus } = await import('./postgres-bus.ts');
       return createPostgresBus({ connectionString: config.databaseUrl, logger });
     }
     default:

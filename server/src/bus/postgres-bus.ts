@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { randomId } from '../secrets.js';
-import type { EventBus, GrantEvent, GrantEventListener } from './types.js';
-import { encodeWireEvent, markRemoteEvent, parseWireEvent } from './wire.js';
+import { randomId } from '../secrets.ts';
+import type { EventBus, GrantEvent, GrantEventListener } from './types.ts';
+import { encodeWireEvent, markRemoteEvent, parseWireEvent } from './wire.ts';
 
 /** The notification channel grant events travel on between instances sharing one database. */
 export const BUS_CHANNEL = 'devicegate_grant_events';

@@ -1,4 +1,4 @@
-import type { GrantEvent } from './types.js';
+import type { GrantEvent } from './types.ts';
 
 /**
  * What shared buses (the MQTT broker, PostgreSQL NOTIFY) carry between appliance instances: one

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { Config } from '../config.js';
-import type { AuditEventRecord, Store } from '../store/types.js';
-import type { CliIo } from './output.js';
+import type { Config } from '../config.ts';
+import type { AuditEventRecord, Store } from '../store/types.ts';
+import type { CliIo } from './output.ts';
 
 /** What program.ts lends these commands: the shared state options and a store opened for one command. */
 export interface StateHelpers {

@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
-import { buildProgram } from './program.js';
-import { CliError } from './output.js';
+import { buildProgram } from './program.ts';
+import { CliError } from './output.ts';
 
 const program = buildProgram({
   env: process.env,

@@ -1,20 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { systemClock } from '../clock.js';
-import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.js';
-import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
-import { createKeyStore } from '../keys/keystore.js';
-import { openSealer, openStore } from '../appliance.js';
-import { hashPassword } from '../passwords.js';
-import { randomId } from '../secrets.js';
-import { defaultClient } from '../services/bootstrap.js';
-import { isConfidentialClient } from '../http/client-auth.js';
-import type { GrantType, Store } from '../store/types.js';
-import { UsernameTakenError } from '../store/types.js';
-import { auditFields } from '../services/audit.js';
-import { registerAuditCommands } from './audit.js';
-import { CliError, readSecretFromStdin, table, type CliIo } from './output.js';
-import { runServe } from './serve.js';
+import { systemClock } from '../clock.ts';
+import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.ts';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
+import { createKeyStore } from '../keys/keystore.ts';
+import { openSealer, openStore } from '../appliance.ts';
+import { hashPassword } from '../passwords.ts';
+import { randomId } from '../secrets.ts';
+import { defaultClient } from '../services/bootstrap.ts';
+import { isConfidentialClient } from '../http/client-auth.ts';
+import type { GrantType, Store } from '../store/types.ts';
+import { UsernameTakenError } from '../store/types.ts';
+import { auditFields } from '../services/audit.ts';
+import { registerAuditCommands } from './audit.ts';
+import { CliError, readSecretFromStdin, table, type CliIo } from './output.ts';
+import { runServe } from './serve.ts';
 
 const GRANT_TYPE_NAMES: Record<string, GrantType> = {
   device_code: DEVICE_CODE_GRANT_TYPE,

@@ -1,7 +1,7 @@
-import type { Config } from '../config.js';
-import { startAppliance } from '../appliance.js';
-import { defaultModules } from '../default-modules.js';
-import type { CliIo } from './output.js';
+import type { Config } from '../config.ts';
+import { startAppliance } from '../appliance.ts';
+import { defaultModules } from '../default-modules.ts';
+import type { CliIo } from './output.ts';
 
 /** `devicegate serve`: start, print where, drain on SIGTERM/SIGINT. */
 export async function runServe(config: Config, io: CliIo): Promise<void> {

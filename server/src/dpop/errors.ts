@@ -1,5 +1,5 @@
-import { OAuthError } from '../errors.js';
-import { DPOP_SIGNING_ALGS, type DpopErrorCode } from './proof.js';
+import { OAuthError } from '../errors.ts';
+import { DPOP_SIGNING_ALGS, type DpopErrorCode } from './proof.ts';
 
 /** Quoted-string content of a challenge parameter (RFC 9110 §5.6.4): no quotes or backslashes. */
 const quoted = (value: string) => value.replace(/["\\]/g, "'");

@@ -1,14 +1,14 @@
 import type { FastifyRequest } from 'fastify';
-import type { Clock } from '../clock.js';
-import { replayCacheFull, resourceDpopError, tokenEndpointDpopError } from './errors.js';
-import type { DpopNonces } from './nonce.js';
-import { DpopProofError, dpopHeader, verifyDpopProof, type VerifiedProof } from './proof.js';
-import { ReplayCacheFullError, type ReplayCache } from './replay-cache.js';
+import type { Clock } from '../clock.ts';
+import { replayCacheFull, resourceDpopError, tokenEndpointDpopError } from './errors.ts';
+import type { DpopNonces } from './nonce.ts';
+import { DpopProofError, dpopHeader, verifyDpopProof, type VerifiedProof } from './proof.ts';
+import { ReplayCacheFullError, type ReplayCache } from './replay-cache.ts';
 
-export { DPOP_SIGNING_ALGS, DpopProofError, accessTokenHash, verifyDpopProof, type VerifiedProof } from './proof.js';
-export { createMemoryReplayCache, type ReplayCache } from './replay-cache.js';
-export { createDpopNonces, type DpopNonces } from './nonce.js';
-export { dpopChallenge } from './errors.js';
+export { DPOP_SIGNING_ALGS, DpopProofError, accessTokenHash, verifyDpopProof, type VerifiedProof } from './proof.ts';
+export { createMemoryReplayCache, type ReplayCache } from './replay-cache.ts';
+export { createDpopNonces, type DpopNonces } from './nonce.ts';
+export { dpopChallenge } from './errors.ts';
 
 /**
  * DPoP (RFC 9449) for the appliance's own endpoints: proofs at the token endpoint (any grant,

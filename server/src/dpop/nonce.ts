@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { constantTimeEqual } from '../secrets.js';
-import type { NonceCheck } from './proof.js';
+import { constantTimeEqual } from '../secrets.ts';
+import type { NonceCheck } from './proof.ts';
 
 /**
  * Server-issued DPoP nonces (RFC 9449 §8) without state: a nonce is an HMAC of the current time

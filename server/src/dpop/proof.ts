@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify, type JWK } from 'jose';
-import type { ReplayCache } from './replay-cache.js';
+import type { ReplayCache } from './replay-cache.ts';
 
 /**
  * DPoP proof validation (RFC 9449 §4.3), shared by the token endpoint, userinfo and the

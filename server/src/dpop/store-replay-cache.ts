@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ReplayIdentifiers } from '../store/types.js';
-import type { ReplayCache } from './replay-cache.js';
+import type { ReplayIdentifiers } from '../store/types.ts';
+import type { ReplayCache } from './replay-cache.ts';
 
 /**
  * The replay cache in the shared store, for several instances behind one issuer: a DPoP proof or

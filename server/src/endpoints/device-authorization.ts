@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { invalidRequest, invalidScope, unauthorizedClient } from '../errors.js';
-import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
-import { oauthParameters, parseScope } from '../http/form.js';
-import { deriveKey, hashSecret, randomSecret, timeOrderedId } from '../secrets.js';
-import { UserCodeTakenError } from '../store/types.js';
-import { formatUserCode, generateUserCode } from '../user-code.js';
-import { noStore, refuseOtherMethods } from './post-only.js';
-import { clientAndAddress, enforceLimit } from '../services/abuse-limits.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { invalidRequest, invalidScope, unauthorizedClient } from '../errors.ts';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
+import { oauthParameters, parseScope } from '../http/form.ts';
+import { deriveKey, hashSecret, randomSecret, timeOrderedId } from '../secrets.ts';
+import { UserCodeTakenError } from '../store/types.ts';
+import { formatUserCode, generateUserCode } from '../user-code.ts';
+import { noStore, refuseOtherMethods } from './post-only.ts';
+import { clientAndAddress, enforceLimit } from '../services/abuse-limits.ts';
+import { paths } from './paths.ts';
 
 /** device_name and device_model are shown to a person; keep them short and printable. */
 const MAX_DEVICE_TEXT = 64;

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { DPOP_SIGNING_ALGS } from '../dpop/proof.js';
-import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
-import { CLIENT_ASSERTION_SIGNING_ALGS } from '../http/client-assertion.js';
-import { enforceLimit } from '../services/abuse-limits.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { DPOP_SIGNING_ALGS } from '../dpop/proof.ts';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
+import { CLIENT_ASSERTION_SIGNING_ALGS } from '../http/client-assertion.ts';
+import { enforceLimit } from '../services/abuse-limits.ts';
+import { paths } from './paths.ts';
 
 /** Claims a token may carry, by scope (advertised in discovery). */
 export const SUPPORTED_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'preferred_username', 'name', 'email', 'email_verified'];

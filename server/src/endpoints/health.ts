@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { paths } from './paths.ts';
 
 /** Liveness (the process answers) and readiness (its store answers and it is not draining). */
 export function registerHealth(app: FastifyInstance, context: AppContext, isDraining: () => boolean): void {

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { invalidClient, OAuthError } from '../errors.js';
-import { oauthParameters, required } from '../http/form.js';
-import { hashSecret } from '../secrets.js';
-import { noStore, refuseOtherMethods } from './post-only.js';
-import { enforceLimit } from '../services/abuse-limits.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { invalidClient, OAuthError } from '../errors.ts';
+import { oauthParameters, required } from '../http/form.ts';
+import { hashSecret } from '../secrets.ts';
+import { noStore, refuseOtherMethods } from './post-only.ts';
+import { enforceLimit } from '../services/abuse-limits.ts';
+import { paths } from './paths.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { methodNotAllowed } from '../errors.js';
+import { methodNotAllowed } from '../errors.ts';
 
 /** Other methods on a POST-only endpoint get 405 with Allow (checklist DA-1), not a 404. */
 export function refuseOtherMethods(app: FastifyInstance, url: string, allowed = 'POST'): void {

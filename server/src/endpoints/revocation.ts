@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { oauthParameters, required } from '../http/form.js';
-import { hashSecret } from '../secrets.js';
-import { noStore, refuseOtherMethods } from './post-only.js';
-import { clientAndAddress, enforceLimit } from '../services/abuse-limits.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { oauthParameters, required } from '../http/form.ts';
+import { hashSecret } from '../secrets.ts';
+import { noStore, refuseOtherMethods } from './post-only.ts';
+import { clientAndAddress, enforceLimit } from '../services/abuse-limits.ts';
+import { paths } from './paths.ts';
 
 /**
  * Revocation (RFC 7009). A refresh token takes its whole grant with it (access tokens too); an

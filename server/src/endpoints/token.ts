@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { dpopRequired } from '../dpop/errors.js';
-import { unauthorizedClient, unsupportedGrantType } from '../errors.js';
-import { grantHandlers } from '../grants/index.js';
-import type { GrantType } from '../store/types.js';
-import { oauthParameters, required } from '../http/form.js';
-import { noStore, refuseOtherMethods } from './post-only.js';
-import { enforceLimit } from '../services/abuse-limits.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { dpopRequired } from '../dpop/errors.ts';
+import { unauthorizedClient, unsupportedGrantType } from '../errors.ts';
+import { grantHandlers } from '../grants/index.ts';
+import type { GrantType } from '../store/types.ts';
+import { oauthParameters, required } from '../http/form.ts';
+import { noStore, refuseOtherMethods } from './post-only.ts';
+import { enforceLimit } from '../services/abuse-limits.ts';
+import { paths } from './paths.ts';
 
 /**
  * The token endpoint authenticates the client, checks a DPoP proof if one came (RFC 9449 §5: on

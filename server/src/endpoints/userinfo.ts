@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../context.js';
-import { resourceDpopError } from '../dpop/errors.js';
-import { insufficientScope, invalidRequest, invalidToken } from '../errors.js';
-import { oauthParameters } from '../http/form.js';
-import { userClaims } from '../tokens/token-service.js';
-import { enforceLimit } from '../services/abuse-limits.js';
-import { paths } from './paths.js';
+import type { AppContext } from '../context.ts';
+import { resourceDpopError } from '../dpop/errors.ts';
+import { insufficientScope, invalidRequest, invalidToken } from '../errors.ts';
+import { oauthParameters } from '../http/form.ts';
+import { userClaims } from '../tokens/token-service.ts';
+import { enforceLimit } from '../services/abuse-limits.ts';
+import { paths } from './paths.ts';
 
 /**
  * RFC 6750 §2.1 header, or §2.2 form body on POST; never both. RFC 9449 §7.1: a DPoP-bound

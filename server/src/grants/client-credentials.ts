@@ -1,7 +1,7 @@
-import { invalidScope, unauthorizedClient } from '../errors.js';
-import { isConfidentialClient } from '../http/client-auth.js';
-import { parseScope } from '../http/form.js';
-import type { GrantHandler } from './types.js';
+import { invalidScope, unauthorizedClient } from '../errors.ts';
+import { isConfidentialClient } from '../http/client-auth.ts';
+import { parseScope } from '../http/form.ts';
+import type { GrantHandler } from './types.ts';
 
 /** Scopes that only make sense for a person; never granted to a machine. */
 const USER_ONLY_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);

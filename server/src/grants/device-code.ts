@@ -1,7 +1,7 @@
-import { accessDenied, authorizationPending, expiredToken, invalidGrant, slowDown } from '../errors.js';
-import { required } from '../http/form.js';
-import { hashSecret, randomId } from '../secrets.js';
-import type { GrantHandler } from './types.js';
+import { accessDenied, authorizationPending, expiredToken, invalidGrant, slowDown } from '../errors.ts';
+import { required } from '../http/form.ts';
+import { hashSecret, randomId } from '../secrets.ts';
+import type { GrantHandler } from './types.ts';
 
 /** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for good. */
 export const SLOW_DOWN_STEP_SECONDS = 5;

@@ -1,7 +1,7 @@
-import { clientCredentialsGrant } from './client-credentials.js';
-import { deviceCodeGrant } from './device-code.js';
-import { refreshTokenGrant } from './refresh-token.js';
-import type { GrantHandlers } from './types.js';
+import { clientCredentialsGrant } from './client-credentials.ts';
+import { deviceCodeGrant } from './device-code.ts';
+import { refreshTokenGrant } from './refresh-token.ts';
+import type { GrantHandlers } from './types.ts';
 
 export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
 

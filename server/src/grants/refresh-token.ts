@@ -1,8 +1,8 @@
-import { invalidGrant, invalidScope } from '../errors.js';
-import { isConfidentialClient } from '../http/client-auth.js';
-import { parseScope, required } from '../http/form.js';
-import { hashSecret } from '../secrets.js';
-import type { GrantHandler } from './types.js';
+import { invalidGrant, invalidScope } from '../errors.ts';
+import { isConfidentialClient } from '../http/client-auth.ts';
+import { parseScope, required } from '../http/form.ts';
+import { hashSecret } from '../secrets.ts';
+import type { GrantHandler } from './types.ts';
 
 /**
  * The refresh_token grant with rotation (RFC 9700 §4.14.2): every use returns a new refresh

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import type { AppContext } from '../context.js';
-import type { ClientRecord, GrantType } from '../store/types.js';
-import type { TokenResponse } from '../tokens/token-service.js';
+import type { AppContext } from '../context.ts';
+import type { ClientRecord, GrantType } from '../store/types.ts';
+import type { TokenResponse } from '../tokens/token-service.ts';
 
 /** One grant type at the token endpoint (after fosite's handlers and oidc-provider's grants/). */
 export type GrantHandler = (input: {

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import type { Clock } from '../clock.js';
-import { ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.js';
-import type { ClientRecord } from '../store/types.js';
+import type { Clock } from '../clock.ts';
+import { ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.ts';
+import type { ClientRecord } from '../store/types.ts';
 
 /** RFC 7523 §2.2: the client_assertion_type of a JWT client assertion. */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify';
-import type { Clock } from '../clock.js';
-import { invalidClient, invalidRequest } from '../errors.js';
-import { dummyPasswordHash, verifyPassword } from '../passwords.js';
-import { createVerifiedSecrets } from './verified-secrets.js';
-import type { ClientRecord, Clients } from '../store/types.js';
-import { ClientAssertionError, claimedClientId, hasClientKeys, JWT_BEARER_ASSERTION_TYPE, type ClientAssertionVerifier } from './client-assertion.js';
+import type { Clock } from '../clock.ts';
+import { invalidClient, invalidRequest } from '../errors.ts';
+import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
+import { createVerifiedSecrets } from './verified-secrets.ts';
+import type { ClientRecord, Clients } from '../store/types.ts';
+import { ClientAssertionError, claimedClientId, hasClientKeys, JWT_BEARER_ASSERTION_TYPE, type ClientAssertionVerifier } from './client-assertion.ts';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { notFound, OAuthError, serverError } from '../errors.js';
+import { notFound, OAuthError, serverError } from '../errors.ts';
 
 /** The one place an OAuthError becomes a response: RFC 6749 §5.2 JSON, never cached. */
 export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { invalidRequest } from '../errors.js';
+import { invalidRequest } from '../errors.ts';
 
 /**
  * Request bodies: only application/x-www-form-urlencoded is accepted (RFC 6749 §3.2, RFC 8628

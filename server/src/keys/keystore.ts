@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
-import type { Clock } from '../clock.js';
-import type { SigningKeyRecord, SigningKeys } from '../store/types.js';
-import type { Sealer } from './sealing.js';
+import type { Clock } from '../clock.ts';
+import type { SigningKeyRecord, SigningKeys } from '../store/types.ts';
+import type { Sealer } from './sealing.ts';
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA';
 

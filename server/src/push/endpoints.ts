@@ -1,6 +1,6 @@
 import { MQTT_TOPIC_PREFIX, type PushEndpoints } from '@devicegate/protocol';
-import type { Config } from '../config.js';
-import { paths } from '../endpoints/paths.js';
+import type { Config } from '../config.ts';
+import { paths } from '../endpoints/paths.ts';
 
 /**
  * Where a device waits for the outcome of its grant, derived from the configuration alone so

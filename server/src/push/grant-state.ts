@@ -1,5 +1,5 @@
 import type { GrantOutcome, PushMessage } from '@devicegate/protocol';
-import type { DeviceGrantRecord } from '../store/types.js';
+import type { DeviceGrantRecord } from '../store/types.ts';
 
 /**
  * What a push channel tells a device that subscribes now, in the token endpoint's order

@@ -1,8 +1,8 @@
-import type { AppContext } from '../context.js';
-import type { ApplianceModule } from '../modules.js';
-import { createEmbeddedMqttModule } from './mqtt-embedded.js';
-import { createExternalMqttModule } from './mqtt-external.js';
-import { createWebSocketPushModule } from './websocket.js';
+import type { AppContext } from '../context.ts';
+import type { ApplianceModule } from '../modules.ts';
+import { createEmbeddedMqttModule } from './mqtt-embedded.ts';
+import { createExternalMqttModule } from './mqtt-external.ts';
+import { createWebSocketPushModule } from './websocket.ts';
 
 /**
  * The push channels the configuration enables (issue 4; docs/push.md): the WebSocket at /push,
@@ -18,4 +18,4 @@ export function pushModules(context: AppContext): ApplianceModule[] {
   return modules;
 }
 
-export { createPushEndpoints, grantTopic } from './endpoints.js';
+export { createPushEndpoints, grantTopic } from './endpoints.ts';

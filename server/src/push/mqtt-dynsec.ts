@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { MqttClient } from 'mqtt';
-import type { Clock } from '../clock.js';
-import { randomId } from '../secrets.js';
-import { grantTopic } from './endpoints.js';
+import type { Clock } from '../clock.ts';
+import { randomId } from '../secrets.ts';
+import { grantTopic } from './endpoints.ts';
 import { MQTT_TOPIC_PREFIX } from '@devicegate/protocol';
 
 /** mosquitto's dynamic security plugin takes commands here and answers on `${CONTROL}/response`. */

@@ -1,12 +1,12 @@
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
-import type { AppContext } from '../context.js';
-import type { ApplianceModule } from '../modules.js';
-import { hashSecret } from '../secrets.js';
-import { createConnectionLimits } from './connection-limits.js';
-import { grantTopic, mqttDeviceUrl } from './endpoints.js';
-import { grantState, MAX_DEVICE_CODE_LENGTH } from './grant-state.js';
-import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.js';
+import type { AppContext } from '../context.ts';
+import type { ApplianceModule } from '../modules.ts';
+import { hashSecret } from '../secrets.ts';
+import { createConnectionLimits } from './connection-limits.ts';
+import { grantTopic, mqttDeviceUrl } from './endpoints.ts';
+import { grantState, MAX_DEVICE_CODE_LENGTH } from './grant-state.ts';
+import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.ts';
 
 /** MQTT 3.1.1 §3.2.2.3 CONNACK return codes. */
 const BAD_USERNAME_OR_PASSWORD = 4;

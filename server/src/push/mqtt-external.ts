@@ -1,11 +1,11 @@
 import type { MqttClient } from 'mqtt';
-import { isRemoteEvent } from '../bus/mqtt-bus.js';
-import { connectApplianceClient, redactUrl } from '../bus/mqtt-connect.js';
-import type { AppContext } from '../context.js';
-import type { ApplianceModule } from '../modules.js';
-import { mqttDeviceUrl } from './endpoints.js';
-import { createDynsecAccounts } from './mqtt-dynsec.js';
-import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.js';
+import { isRemoteEvent } from '../bus/mqtt-bus.ts';
+import { connectApplianceClient, redactUrl } from '../bus/mqtt-connect.ts';
+import type { AppContext } from '../context.ts';
+import type { ApplianceModule } from '../modules.ts';
+import { mqttDeviceUrl } from './endpoints.ts';
+import { createDynsecAccounts } from './mqtt-dynsec.ts';
+import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.ts';
 
 /**
  * Push through an external broker (mosquitto, EMQX, HiveMQ) instead of the embedded one. The

@@ -1,10 +1,10 @@
 import type { GrantOutcome } from '@devicegate/protocol';
 import type { Logger } from 'pino';
-import type { GrantEvent } from '../bus/types.js';
-import type { Clock } from '../clock.js';
-import type { Store } from '../store/types.js';
-import { grantTopic } from './endpoints.js';
-import { outcomeMessage } from './grant-state.js';
+import type { GrantEvent } from '../bus/types.ts';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/types.ts';
+import { grantTopic } from './endpoints.ts';
+import { outcomeMessage } from './grant-state.ts';
 
 /** How a broker takes the appliance's own messages (in process for aedes, a client for mosquitto). */
 export interface BrokerPublisher {

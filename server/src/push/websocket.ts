@@ -3,15 +3,15 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { GrantOutcome, PushMessage } from '@devicegate/protocol';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { GrantEvent } from '../bus/types.js';
-import type { AppContext } from '../context.js';
-import { paths } from '../endpoints/paths.js';
-import type { ApplianceModule } from '../modules.js';
-import { deriveKey, hashSecret } from '../secrets.js';
-import { createConnectionLimits, upgradeAddress } from './connection-limits.js';
-import { websocketUrl } from './endpoints.js';
-import { createDeadlines, type Scheduled } from './deadlines.js';
-import { encodePushMessage, grantState, MAX_DEVICE_CODE_LENGTH, secondsLeft } from './grant-state.js';
+import type { GrantEvent } from '../bus/types.ts';
+import type { AppContext } from '../context.ts';
+import { paths } from '../endpoints/paths.ts';
+import type { ApplianceModule } from '../modules.ts';
+import { deriveKey, hashSecret } from '../secrets.ts';
+import { createConnectionLimits, upgradeAddress } from './connection-limits.ts';
+import { websocketUrl } from './endpoints.ts';
+import { createDeadlines, type Scheduled } from './deadlines.ts';
+import { encodePushMessage, grantState, MAX_DEVICE_CODE_LENGTH, secondsLeft } from './grant-state.ts';
 
 /** A subscribe frame is ~80 bytes; 4 KiB leaves room and refuses anything else early. */
 const MAX_PAYLOAD_BYTES = 4096;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { DPOP_SIGNING_ALGS, DpopProofError, dpopHeader, verifyDpopProof } from '../dpop/proof.js';
-import { createMemoryReplayCache, ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.js';
+import { DPOP_SIGNING_ALGS, DpopProofError, dpopHeader, verifyDpopProof } from '../dpop/proof.ts';
+import { createMemoryReplayCache, ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.ts';
 
 /**
  * Accepting devicegate access tokens in an API (a resource server): RFC 9068 JWT access tokens
@@ -12,8 +12,8 @@ import { createMemoryReplayCache, ReplayCacheFullError, type ReplayCache } from 
  * `(req, res, next)` middleware for express, connect, or plain node:http. See README.md here.
  */
 
-export type { ReplayCache } from '../dpop/replay-cache.js';
-export { createMemoryReplayCache } from '../dpop/replay-cache.js';
+export type { ReplayCache } from '../dpop/replay-cache.ts';
+export { createMemoryReplayCache } from '../dpop/replay-cache.ts';
 
 export interface TokenVerifierOptions {
   /** The devicegate issuer, exactly as in its tokens' `iss`. */

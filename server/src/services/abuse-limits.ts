@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { OAuthError, tooManyRequests } from '../errors.js';
-import type { AuditFields } from './audit.js';
-import type { LimitName, RateLimits } from './rate-limits.js';
+import { OAuthError, tooManyRequests } from '../errors.ts';
+import type { AuditFields } from './audit.ts';
+import type { LimitName, RateLimits } from './rate-limits.ts';
 
 /**
  * The endpoints' side of the abuse limits: one call at the top of a handler spends a point and

@@ -1,8 +1,8 @@
-import type { EventBus } from '../bus/types.js';
-import type { Clock } from '../clock.js';
-import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.js';
-import { normalizeUserCode } from '../user-code.js';
-import type { AuditLog } from './audit.js';
+import type { EventBus } from '../bus/types.ts';
+import type { Clock } from '../clock.ts';
+import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.ts';
+import { normalizeUserCode } from '../user-code.ts';
+import type { AuditLog } from './audit.ts';
 
 export interface PendingApproval {
   deviceGrant: DeviceGrantRecord;

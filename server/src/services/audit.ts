@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../clock.js';
-import type { AuditEvents } from '../store/types.js';
+import { systemClock, type Clock } from '../clock.ts';
+import type { AuditEvents } from '../store/types.ts';
 
 /**
  * Security events (device authorized, approved, denied, tokens issued, refresh reuse, revoked,

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
-import type { KeyStore } from '../keys/keystore.js';
-import { hashPassword } from '../passwords.js';
-import { randomId } from '../secrets.js';
-import type { ClientRecord, Store } from '../store/types.js';
-import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.js';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { KeyStore } from '../keys/keystore.ts';
+import { hashPassword } from '../passwords.ts';
+import { randomId } from '../secrets.ts';
+import type { ClientRecord, Store } from '../store/types.ts';
+import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
 
 export const DEMO_CLIENT_ID = 'demo-tv';
 export const DEMO_USERNAME = 'demo';

@@ -4,9 +4,9 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import { limitsSchema, type Config } from '../config.js';
-import { deriveKey } from '../secrets.js';
-import type { AuditFields, AuditLog } from './audit.js';
+import { limitsSchema, type Config } from '../config.ts';
+import { deriveKey } from '../secrets.ts';
+import type { AuditFields, AuditLog } from './audit.ts';
 
 /**
  * Abuse limits, one named bucket per concern, on `rate-limiter-flexible` (maintained; counters in

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { EventBus } from '../bus/types.js';
-import type { Clock } from '../clock.js';
-import type { Store } from '../store/types.js';
+import type { EventBus } from '../bus/types.ts';
+import type { Clock } from '../clock.ts';
+import type { Store } from '../store/types.ts';
 
 /**
  * Periodic housekeeping: tells waiting devices that their code expired (push), then deletes rows

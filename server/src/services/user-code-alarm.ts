@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RateLimiterRes } from 'rate-limiter-flexible';
-import type { AuditLog } from './audit.js';
-import type { LimiterFactory } from './rate-limits.js';
+import type { AuditLog } from './audit.ts';
+import type { LimiterFactory } from './rate-limits.ts';
 
 /**
  * The global alarm on user code guessing (RFC 8628 §5.1, checklist UC-3). Per-address and

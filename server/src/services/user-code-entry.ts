@@ -1,7 +1,7 @@
-import type { ApprovalService, PendingApproval } from './approval.js';
-import type { AuditLog } from './audit.js';
-import type { RateLimits } from './rate-limits.js';
-import type { UserCodeGuessAlarm } from './user-code-alarm.js';
+import type { ApprovalService, PendingApproval } from './approval.ts';
+import type { AuditLog } from './audit.ts';
+import type { RateLimits } from './rate-limits.ts';
+import type { UserCodeGuessAlarm } from './user-code-alarm.ts';
 
 export type UserCodeLookup =
   | { kind: 'found'; pending: PendingApproval }

@@ -8,7 +8,7 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   UserRecord,
-} from './types.js';
+} from './types.ts';
 
 export type Row = Record<string, unknown>;
 

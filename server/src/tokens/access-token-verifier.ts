@@ -1,8 +1,8 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import type { Clock } from '../clock.js';
-import type { KeyStore } from '../keys/keystore.js';
-import { hashSecret } from '../secrets.js';
-import type { AccessTokenRecord, Store } from '../store/types.js';
+import type { Clock } from '../clock.ts';
+import type { KeyStore } from '../keys/keystore.ts';
+import { hashSecret } from '../secrets.ts';
+import type { AccessTokenRecord, Store } from '../store/types.ts';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 

@@ -1,8 +1,8 @@
-import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
-import type { KeyStore } from '../keys/keystore.js';
-import { hashSecret, randomId, randomSecret } from '../secrets.js';
-import type { ClientRecord, GrantRecord, Store, UserRecord } from '../store/types.js';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { KeyStore } from '../keys/keystore.ts';
+import { hashSecret, randomId, randomSecret } from '../secrets.ts';
+import type { ClientRecord, GrantRecord, Store, UserRecord } from '../store/types.ts';
 
 export interface TokenResponse {
   access_token: string;

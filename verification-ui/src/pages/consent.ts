@@ -1,9 +1,9 @@
 import type { ClientRecord, DeviceGrantRecord } from '@devicegate/server';
 import { formatUserCode } from '@devicegate/server/user-code';
-import { html } from '../html.js';
+import { html } from '../html.ts';
 import { sameNetwork } from '@devicegate/server/network-match';
-import { describeScope, REQUIRED_SCOPES } from '../scopes.js';
-import { csrfField, notice, time, type Page, type PageContext } from './layout.js';
+import { describeScope, REQUIRED_SCOPES } from '../scopes.ts';
+import { csrfField, notice, time, type Page, type PageContext } from './layout.ts';
 
 /**
  * Step 3: who wants what. Everything the device sent (its name and model) is text in an

@@ -1,6 +1,6 @@
 import type { ClientRecord, GrantRecord } from '@devicegate/server';
-import { html } from '../html.js';
-import { csrfField, notice, time, type Page, type PageContext } from './layout.js';
+import { html } from '../html.ts';
+import { csrfField, notice, time, type Page, type PageContext } from './layout.ts';
 
 /**
  * My devices: every device and app holding a live grant of this account, each with a button that

@@ -1,5 +1,5 @@
-import { html } from '../html.js';
-import { notice, type Page, type PageContext } from './layout.js';
+import { html } from '../html.ts';
+import { notice, type Page, type PageContext } from './layout.ts';
 
 /** The end: what happened, in one sentence, and that the page may be closed. */
 export function approvedPage(page: PageContext, device: string): Page {

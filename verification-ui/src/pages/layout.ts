@@ -1,6 +1,6 @@
-import { html, type HtmlValue, type SafeHtml } from '../html.js';
-import type { Locale, MessageKey } from '../i18n.js';
-import type { Visitor } from '../session.js';
+import { html, type HtmlValue, type SafeHtml } from '../html.ts';
+import type { Locale, MessageKey } from '../i18n.ts';
+import type { Visitor } from '../session.ts';
 
 /** What every page template needs to know about the request it answers. */
 export interface PageContext {

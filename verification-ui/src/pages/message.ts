@@ -1,6 +1,6 @@
-import { html } from '../html.js';
-import type { MessageKey } from '../i18n.js';
-import { notice, type Page, type PageContext } from './layout.js';
+import { html } from '../html.ts';
+import type { MessageKey } from '../i18n.ts';
+import { notice, type Page, type PageContext } from './layout.ts';
 
 /** A page that only says something: errors, "too many attempts", a code that can no longer be used. */
 export function messagePage(

@@ -1,5 +1,5 @@
-import { html } from '../html.js';
-import { csrfField, notice, type Page, type PageContext } from './layout.js';
+import { html } from '../html.ts';
+import { csrfField, notice, type Page, type PageContext } from './layout.ts';
 
 export type AfterSignIn = 'consent' | 'devices';
 

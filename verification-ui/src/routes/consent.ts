@@ -1,10 +1,10 @@
 import type { ClientRecord, DeviceGrantRecord } from '@devicegate/server';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { consentPage } from '../pages/consent.js';
-import type { PageContext } from '../pages/layout.js';
-import { messagePage } from '../pages/message.js';
-import { formOf, type PagesDependencies, type Responder } from '../respond.js';
-import { grantedScopes } from '../scopes.js';
+import { consentPage } from '../pages/consent.ts';
+import type { PageContext } from '../pages/layout.ts';
+import { messagePage } from '../pages/message.ts';
+import { formOf, type PagesDependencies, type Responder } from '../respond.ts';
+import { grantedScopes } from '../scopes.ts';
 
 /**
  * Step 3, consent. The device request comes from the flow cookie (GET) or the form (POST), both

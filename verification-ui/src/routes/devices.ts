@@ -1,8 +1,8 @@
 import type { ClientRecord } from '@devicegate/server';
 import type { FastifyInstance } from 'fastify';
-import { devicesPage } from '../pages/devices.js';
-import { messagePage } from '../pages/message.js';
-import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.js';
+import { devicesPage } from '../pages/devices.ts';
+import { messagePage } from '../pages/message.ts';
+import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.ts';
 
 /**
  * My devices: the live grants of the signed-in account, and signing one out, which revokes the

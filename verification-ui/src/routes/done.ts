@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { approvedPage, deniedPage } from '../pages/done.js';
-import { messagePage } from '../pages/message.js';
-import { queryValue, type PagesDependencies, type Responder } from '../respond.js';
+import { approvedPage, deniedPage } from '../pages/done.ts';
+import { messagePage } from '../pages/message.ts';
+import { queryValue, type PagesDependencies, type Responder } from '../respond.ts';
 
 /** Step 4, the outcome, shown only to the person who decided it. */
 export function registerDone(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {

@@ -1,7 +1,7 @@
 import { formatUserCode, normalizeUserCode } from '@devicegate/server/user-code';
 import type { FastifyInstance } from 'fastify';
-import { enterCodePage } from '../pages/enter-code.js';
-import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.js';
+import { enterCodePage } from '../pages/enter-code.ts';
+import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.ts';
 
 /**
  * Step 1, the code. GET shows the form (filled in from verification_uri_complete's `user_code`,

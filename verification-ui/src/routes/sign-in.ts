@@ -1,8 +1,8 @@
 import { dummyPasswordHash, verifyPassword } from '@devicegate/server/passwords';
 import type { FastifyInstance } from 'fastify';
-import { signInPage, type AfterSignIn } from '../pages/sign-in.js';
-import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.js';
-import { consumeAll } from './limits.js';
+import { signInPage, type AfterSignIn } from '../pages/sign-in.ts';
+import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.ts';
+import { consumeAll } from './limits.ts';
 
 /** Step 2, a local account; throttled per account and per address. */
 export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { formOf, type PagesDependencies, type Responder } from '../respond.js';
+import { formOf, type PagesDependencies, type Responder } from '../respond.ts';
 
 /** Signs this browser out (the session row goes; a fresh anonymous cookie replaces it). */
 export function registerSignOut(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {

@@ -7,10 +7,10 @@ import type {
   RotateResult,
   SessionRecord,
   Store,
-} from '../types.js';
-import { UserCodeTakenError, UsernameTakenError } from '../types.js';
-import { postgresMigrations } from './migrations.js';
-import { createRowMappers, type Row } from '../rows.js';
+} from '../types.ts';
+import { UserCodeTakenError, UsernameTakenError } from '../types.ts';
+import { postgresMigrations } from './migrations.ts';
+import { createRowMappers, type Row } from '../rows.ts';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 

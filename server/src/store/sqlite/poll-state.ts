@@ -1,4 +1,4 @@
-import type { DeviceGrantRecord, PollVerdict } from '../types.js';
+import type { DeviceGrantRecord, PollVerdict } from '../types.ts';
 
 /**
  * Poll accounting of the SQLite store (RFC 8628 §3.5), kept in this process instead of written

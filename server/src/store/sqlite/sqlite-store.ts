@@ -11,12 +11,12 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   Store,
-} from '../types.js';
-import { UserCodeTakenError, UsernameTakenError } from '../types.js';
-import { sqliteMigrations } from './migrations.js';
-import { createRowMappers, type Row } from '../rows.js';
-import { createPollState } from './poll-state.js';
-import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
+} from '../types.ts';
+import { UserCodeTakenError, UsernameTakenError } from '../types.ts';
+import { sqliteMigrations } from './migrations.ts';
+import { createRowMappers, type Row } from '../rows.ts';
+import { createPollState } from './poll-state.ts';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
 const joinList = (values: readonly string[]): string => values.join(' ');
 

@@ -11,13 +11,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import {
   defaultClient,
-  defaultModules,
   hashPassword,
   loadConfig,
   startAppliance,
   type ClientRecord,
   type ConfigInput,
 } from '@devicegate/server';
+import { defaultModules } from '@devicegate/appliance';
 
 export interface ApplianceSpec {
   overrides: ConfigInput;

@@ -62,7 +62,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   const extraMetadata = () => Object.assign({}, ...modules.map((module) => module.metadata?.() ?? {}));
   registerDiscovery(app, context, extraMetadata);
   registerJwks(app, context);
-  registerDeviceAuthorization(app, context);
+  registerDeviceAuthorization(app, context, modules);
   registerToken(app, context);
   registerRevocation(app, context);
   registerIntrospection(app, context);

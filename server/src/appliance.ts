@@ -21,8 +21,7 @@ import { createKeyStore } from './keys/keystore.ts';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
 import { createLogger } from './logger.ts';
 import type { ApplianceModule } from './modules.ts';
-import { createPushEndpoints } from './push/endpoints.ts';
-import { createApprovalService } from './services/approval.ts';
+import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } from './device-grants/index.ts';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
 import { createAuditLog } from './services/audit.ts';
 import { bootstrap } from './services/bootstrap.ts';
@@ -83,6 +82,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
   const approval = createApprovalService({ store, bus, clock, audit });
+  const expiry = createExpiryScheduler({ store, bus, clock, logger });
   // In the store when it is shared (PostgreSQL: a jti used on one instance is refused on all),
   // else in process memory (one instance).
   const replayCache = store.replayIdentifiers
@@ -120,7 +120,9 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       }),
     }),
     replayCache,
+    authorizeDevice: createDeviceAuthorizer({ store, clock, expiry }),
     approval,
+    expiry,
     userCodeEntry: createUserCodeEntry({
       approval,
       rateLimits,
@@ -128,8 +130,6 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
-    pushEndpoints: createPushEndpoints(config),
-    deviceAuthorizedHooks: [],
   };
   return context;
 }
@@ -158,7 +158,7 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
   await app.listen({ host: config.host, port: config.port });
   const server = app.server;
   for (const module of modules) await module.start?.(server);
-  const sweeper = createSweeper({ store: context.store, bus: context.bus, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
+  const sweeper = createSweeper({ store: context.store, expiry: context.expiry, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
   sweeper.start(config.sweepInterval);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -177,6 +177,7 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
         // /readyz is red from here; keep serving until the proxy has noticed (config.drainDelay).
         if (config.drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelay * 1000));
         await sweeper.stop();
+        await context.expiry.stop();
         for (const module of [...modules].reverse()) await module.stop?.();
         await app.close();
         await context.bus.close();

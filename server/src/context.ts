@@ -1,4 +1,3 @@
-import type { PushEndpoints } from '@devicegate/protocol';
 import type { Logger } from 'pino';
 import type { EventBus } from './bus/types.ts';
 import type { Clock } from './clock.ts';
@@ -7,7 +6,7 @@ import type { DpopService } from './dpop/index.ts';
 import type { ReplayCache } from './dpop/replay-cache.ts';
 import type { ClientAuthenticator } from './http/client-auth.ts';
 import type { KeyStore } from './keys/keystore.ts';
-import type { ApprovalService } from './services/approval.ts';
+import type { ApprovalService, DeviceAuthorizer, ExpiryScheduler } from './device-grants/index.ts';
 import type { AuditLog } from './services/audit.ts';
 import type { RateLimits } from './services/rate-limits.ts';
 import type { UserCodeEntry } from './services/user-code-entry.ts';
@@ -35,14 +34,12 @@ export interface AppContext {
   dpop: DpopService;
   /** Single-use jti of DPoP proofs and client assertions. */
   replayCache: ReplayCache;
+  /** Creates device grants (RFC 8628 §3.1): the device authorization endpoint's one write. */
+  authorizeDevice: DeviceAuthorizer;
+  /** Approve or deny a waiting device grant: the verification pages and tools decide through it. */
   approval: ApprovalService;
+  /** Publishes `expired` when a device code's lifetime ends; push channels and the sweeper use it. */
+  expiry: ExpiryScheduler;
   /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */
   userCodeEntry: UserCodeEntry;
-  /** Where a device may wait for the outcome of a grant; {} when no push channel is enabled. */
-  pushEndpoints: (pushKey: string) => PushEndpoints;
-  /**
-   * Called at device authorization, while the plaintext device code is at hand, before the answer
-   * goes out (push modules that must tell a broker about the grant: push.mqttAuth = dynsec).
-   */
-  deviceAuthorizedHooks: Array<(grant: { pushKey: string; deviceCode: string; expiresAt: number }) => Promise<void>>;
 }

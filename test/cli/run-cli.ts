@@ -1,11 +1,11 @@
-// Runs the real `devicegate` command (server/bin/devicegate.js), or another of the repo's commands,
+// Runs the real `devicegate` command (appliance/bin/devicegate.js), or another of the repo's commands,
 // as a child process, the way an operator does, with a bounded wait (generous: a loaded 2-core CI box takes seconds per start).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const devicegateBin = path.join(repoRoot, 'server/bin/devicegate.js');
+export const devicegateBin = path.join(repoRoot, 'appliance/bin/devicegate.js');
 
 export interface CliResult {
   code: number | null;

@@ -21,7 +21,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DEVICEGATE_')));
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'server/bin/devicegate.js'), ...args, '--data-dir', dataDir], { cwd: root, env, timeout: 30_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [path.join(root, 'appliance/bin/devicegate.js'), ...args, '--data-dir', dataDir], { cwd: root, env, timeout: 30_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
   });

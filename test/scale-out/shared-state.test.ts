@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import pino from 'pino';
 import { createInProcessBus } from '../../server/src/bus/in-process.ts';
+import { createExpiryScheduler } from '../../server/src/device-grants/expiry.ts';
 import { createSweeper } from '../../server/src/services/sweeper.ts';
 import { createManualClock, loadConfig } from '@devicegate/server';
 import { createStoreReplayCache } from '../../server/src/dpop/store-replay-cache.ts';
@@ -69,7 +70,9 @@ describe('state shared by instances on one PostgreSQL', { skip: skipWithoutRealP
       const clock = createManualClock(now);
       await first.replayIdentifiers!.remember('swept-by-sweeper', now + 1000, now);
       clock.advance(2000);
-      const sweeper = createSweeper({ store: first, bus: createInProcessBus(), clock, logger: pino({ level: 'silent' }), retentionSeconds: 3600 });
+      const logger = pino({ level: 'silent' });
+      const expiry = createExpiryScheduler({ store: first, bus: createInProcessBus(), clock, logger });
+      const sweeper = createSweeper({ store: first, expiry, clock, logger, retentionSeconds: 3600 });
       await sweeper.runOnce();
       const raw = new pg.Client({ connectionString: url });
       await raw.connect();

@@ -101,7 +101,7 @@ export interface ChildInstance extends Instance {
 export async function startChildInstance(name: string, env: Record<string, string>): Promise<ChildInstance> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'devicegate-child-'));
-  const daemon = startDaemon(process.execPath, [path.join(repoRoot, 'server/bin/devicegate.js'), 'serve'], {
+  const daemon = startDaemon(process.execPath, [path.join(repoRoot, 'appliance/bin/devicegate.js'), 'serve'], {
     name: `devicegate ${name}`,
     cwd: repoRoot,
     env: {

@@ -15,7 +15,7 @@ import { DEMO_PASSWORD, startTestAppliance, type TestAppliance } from '../suppor
 import { addIntrospector, basicAuthorization, deviceAuthorize, introspect, pollToken, postForm, refresh, request, signInDevice } from '../server/http.ts';
 
 const execFileAsync = promisify(execFile);
-const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../server/bin/devicegate.js');
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../appliance/bin/devicegate.js');
 
 let dg: TestAppliance;
 const logLines: string[] = [];

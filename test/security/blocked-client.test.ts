@@ -12,7 +12,7 @@ import { startTestAppliance, type TestAppliance } from '../support/appliance.ts'
 import { deviceAuthorize, pollToken, postForm, refresh, signInDevice } from '../server/http.ts';
 
 const execFileAsync = promisify(execFile);
-const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../server/bin/devicegate.js');
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../appliance/bin/devicegate.js');
 
 let dg: TestAppliance;
 before(async () => {

@@ -30,7 +30,7 @@ const KILLS = Number(process.env.CRASH_KILLS ?? 10);
 const PEOPLE = 3;
 const PASSWORD = 'crash-test-demo-password';
 const INTROSPECTOR = { clientId: 'crash-rs', secret: 'crash-rs-secret-0123456789abcdef' };
-const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../server/bin/devicegate.js');
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../appliance/bin/devicegate.js');
 const execFileAsync = promisify(execFile);
 
 let state = SEED | 0;

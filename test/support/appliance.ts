@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   defaultClient,
-  defaultModules,
   hashPassword,
   loadConfig,
   startAppliance,
@@ -12,6 +11,7 @@ import {
   type ClientRecord,
   type ConfigInput,
 } from '@devicegate/server';
+import { defaultModules } from '@devicegate/appliance';
 import { freePort } from './ports.ts';
 
 export const DEMO_PASSWORD = 'demo-password-for-tests';

@@ -1,5 +1,5 @@
 import fastifyCookie from '@fastify/cookie';
-import type { AppContext, ApplianceModule } from '@devicegate/server';
+import type { ApplianceModule, VerificationPort } from '@devicegate/server';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { IMMUTABLE, loadAssets } from './assets.ts';
 import { NO_STORE, PAGE_HEADERS } from './headers.ts';
@@ -15,6 +15,8 @@ import { registerSignOut } from './routes/sign-out.ts';
 import { createSessions } from './session.ts';
 
 export interface VerificationModuleOptions {
+  /** What the pages may ask of the appliance; built by the composition root from its context. */
+  port: VerificationPort;
   /** Language when nothing the browser asks for has a catalog (default `en`). */
   defaultLanguage?: string;
   /** Folder of `<language>.json` message catalogs (default: this package's `locales/`). */
@@ -22,24 +24,25 @@ export interface VerificationModuleOptions {
 }
 
 /**
- * The verification pages (RFC 8628 §3.3) as an appliance module, mounted at
- * `config.verificationPath`: enter the code, sign in, consent, done, and My devices.
+ * The verification pages (RFC 8628 §3.3) as an appliance module, mounted at the configured
+ * verification path: enter the code, sign in, consent, done, and My devices.
  *
  * Everything lives in its own Fastify plugin scope with its own error and not-found handlers,
  * so pages answer in HTML while the OAuth endpoints keep their JSON errors.
  */
-export function createVerificationModule(options: VerificationModuleOptions = {}): ApplianceModule {
+export function createVerificationModule(options: VerificationModuleOptions): ApplianceModule {
   const catalogs = loadCatalogs(options.localesDirectory, options.defaultLanguage);
   const assets = loadAssets();
   return {
     name: 'verification-ui',
-    async register(app: FastifyInstance, context: AppContext) {
-      const base = context.config.verificationPath.replace(/\/+$/, '');
+    async register(app: FastifyInstance) {
+      const { port } = options;
+      const base = port.settings.verificationPath.replace(/\/+$/, '');
       await app.register(
         async (scope) => {
           // Another module, or the app, may already have registered the cookie parser above us.
           if (!scope.hasRequestDecorator('cookies')) await scope.register(fastifyCookie);
-          const deps: PagesDependencies = { context, sessions: createSessions(context), catalogs, assets, base };
+          const deps: PagesDependencies = { port, sessions: createSessions(port), catalogs, assets, base };
           const respond = createResponder(deps);
 
           scope.addHook('onSend', async (_request, reply, payload) => {

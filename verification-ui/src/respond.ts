@@ -1,4 +1,4 @@
-import type { AppContext } from '@devicegate/server';
+import type { VerificationPort } from '@devicegate/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Asset } from './assets.ts';
 import type { Catalogs } from './i18n.ts';
@@ -7,7 +7,8 @@ import { messagePage } from './pages/message.ts';
 import type { Sessions, Visitor } from './session.ts';
 
 export interface PagesDependencies {
-  context: AppContext;
+  /** Everything the pages may ask of the appliance (server/src/ports/verification.ts). */
+  port: VerificationPort;
   sessions: Sessions;
   catalogs: Catalogs;
   assets: Map<string, Asset>;
@@ -27,7 +28,7 @@ export function queryValue(request: FastifyRequest, name: string, maxLength = 25
 }
 
 export function createResponder(deps: PagesDependencies) {
-  const { sessions, catalogs, assets, base, context } = deps;
+  const { sessions, catalogs, assets, base, port } = deps;
   const assetUrl = (name: string) => `${base}/assets/${name}?v=${assets.get(name)!.version}`;
   const assetUrls = { css: assetUrl('app.css'), js: assetUrl('app.js') };
   const home = base || '/';
@@ -55,7 +56,7 @@ export function createResponder(deps: PagesDependencies) {
       path: request.routeOptions.url ?? home,
       query,
       assets: assetUrls,
-      now: context.clock.now(),
+      now: port.now(),
     };
     return { visitor, page };
   }

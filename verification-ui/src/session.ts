@@ -1,12 +1,12 @@
 import type { CookieSerializeOptions } from '@fastify/cookie';
-import type { AppContext, SessionRecord, UserRecord } from '@devicegate/server';
+import type { Account, Session, VerificationPort } from '@devicegate/server';
 import { constantTimeEqual, deriveKey, hashSecret, randomSecret } from '@devicegate/server/secrets';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * The browser side of the pages: one random cookie per browser, which becomes a sign-in session
- * when the person signs in (its SHA-256 is the key of a row in `store.sessions`; the value itself
- * is never stored). The CSRF token of every form is derived one-way from that same secret
+ * when the person signs in (its SHA-256 is the key of the session the port keeps; the value
+ * itself is never stored). The CSRF token of every form is derived one-way from that same secret
  * (a synchronizer token bound to the session, recomputed rather than stored, so it holds across
  * appliance instances that share the store). A cross-site page can neither read the cookie nor
  * compute the token.
@@ -20,8 +20,8 @@ export interface Visitor {
   readonly limitKey: string;
   /** True when this request arrived without a (valid) cookie and one was just set. */
   readonly fresh: boolean;
-  readonly session: SessionRecord | null;
-  readonly user: UserRecord | null;
+  readonly session: Session | null;
+  readonly user: Account | null;
 }
 
 export interface CookieNames {
@@ -49,14 +49,14 @@ const SECRET_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}$/;
 const ONE_YEAR = 365 * 86400;
 
-export function createSessions(context: Pick<AppContext, 'store' | 'clock' | 'config'>) {
-  const { store, clock, config } = context;
-  const { secure, names } = cookiePolicy(config.issuer);
+export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settings'>) {
+  const { sessions, settings } = port;
+  const { secure, names } = cookiePolicy(settings.issuer);
   // SameSite=Lax: the cookie goes along when a person follows a link or scans a QR code into the
   // pages (a top-level GET) but not on a cross-site POST, a second line behind the CSRF token.
   const base: CookieSerializeOptions = { path: '/', httpOnly: true, sameSite: 'lax', secure };
 
-  function describe(secret: string, fresh: boolean, session: SessionRecord | null, user: UserRecord | null): Visitor {
+  function describe(secret: string, fresh: boolean, session: Session | null, user: Account | null): Visitor {
     return { secret, csrfToken: deriveKey('csrf', secret), limitKey: deriveKey('page-limit', secret), fresh, session, user };
   }
 
@@ -71,15 +71,9 @@ export function createSessions(context: Pick<AppContext, 'store' | 'clock' | 'co
   async function visitor(request: FastifyRequest, reply: FastifyReply): Promise<Visitor> {
     const secret = request.cookies[names.session];
     if (!secret || !SECRET_FORMAT.test(secret)) return startAnonymous(reply);
-    const session = await store.sessions.get(hashSecret(secret), clock.now());
-    if (!session) return describe(secret, false, null, null);
-    const user = await store.users.get(session.userId);
-    // A user removed or disabled since signing in is signed out everywhere at once.
-    if (!user || user.disabled) {
-      await store.sessions.remove(session.idHash);
-      return describe(secret, false, null, null);
-    }
-    return describe(secret, false, session, user);
+    const found = await sessions.find(hashSecret(secret));
+    if (!found) return describe(secret, false, null, null);
+    return describe(secret, false, found.session, found.account);
   }
 
   /** Every POST: the token from the form must match the one derived from the cookie. */
@@ -93,24 +87,16 @@ export function createSessions(context: Pick<AppContext, 'store' | 'clock' | 'co
    * Signs the person in under a NEW secret (the anonymous one is dropped), so a cookie someone
    * planted or saw before sign-in is worth nothing after it (session fixation).
    */
-  async function signIn(reply: FastifyReply, previous: Visitor, user: UserRecord): Promise<Visitor> {
+  async function signIn(reply: FastifyReply, previous: Visitor, account: Account, authTime: number): Promise<Visitor> {
     const secret = randomSecret();
-    const now = clock.now();
-    const session: SessionRecord = {
-      idHash: hashSecret(secret),
-      userId: user.id,
-      createdAt: now,
-      expiresAt: now + config.sessionLifetime * 1000,
-      authTime: now,
-    };
-    await store.sessions.create(session);
-    if (previous.session) await store.sessions.remove(previous.session.idHash);
-    reply.setCookie(names.session, secret, { ...base, maxAge: config.sessionLifetime });
-    return describe(secret, false, session, user);
+    const session = await sessions.start({ idHash: hashSecret(secret), account, authTime });
+    if (previous.session) await sessions.end(previous.session.idHash);
+    reply.setCookie(names.session, secret, { ...base, maxAge: settings.sessionLifetime });
+    return describe(secret, false, session, account);
   }
 
   async function signOut(reply: FastifyReply, current: Visitor): Promise<Visitor> {
-    if (current.session) await store.sessions.remove(current.session.idHash);
+    if (current.session) await sessions.end(current.session.idHash);
     return startAnonymous(reply);
   }
 

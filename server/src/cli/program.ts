@@ -14,7 +14,6 @@ import { UsernameTakenError } from '../store/types.ts';
 import { auditFields } from '../services/audit.ts';
 import { registerAuditCommands } from './audit.ts';
 import { CliError, readSecretFromStdin, table, type CliIo } from './output.ts';
-import { runServe } from './serve.ts';
 
 const GRANT_TYPE_NAMES: Record<string, GrantType> = {
   device_code: DEVICE_CODE_GRANT_TYPE,
@@ -95,7 +94,13 @@ async function withStore<T>(io: CliIo, options: Record<string, unknown>, run: (s
   }
 }
 
-export function buildProgram(io: CliIo): Command {
+/**
+ * `devicegate serve`: given by the composition above the server (the appliance package), which
+ * knows the modules (pages, push channels) to run; the server's CLI knows only its settings.
+ */
+export type ServeCommand = (config: Config, io: CliIo) => Promise<void>;
+
+export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Command {
   const program = new Command('devicegate')
     .description('OAuth 2.0 Device Authorization Grant (RFC 8628) appliance with OpenID Connect and push')
     .version('0.1.0')
@@ -129,7 +134,7 @@ export function buildProgram(io: CliIo): Command {
       if (options.mqttUrl) overrides.push!.mqttUrl = options.mqttUrl as string;
       if (options.mqtt === false) overrides.push!.mqttEmbedded = false;
       if (options.websocket === false) overrides.push!.websocket = false;
-      await runServe(configFrom(io, options, overrides), io);
+      await commands.serve(configFrom(io, options, overrides), io);
     });
 
   const clients = program.command('clients').description('manage OAuth clients');

@@ -1,15 +1,14 @@
+import type { PushEndpoints } from '@devicegate/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { formatUserCode } from '../device-grants/user-code.ts';
 import { invalidRequest, invalidScope, unauthorizedClient } from '../errors.ts';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
 import { oauthParameters, parseScope } from '../http/form.ts';
-import { deriveKey, hashSecret, randomSecret, timeOrderedId } from '../secrets.ts';
-import { UserCodeTakenError } from '../store/types.ts';
-import { formatUserCode, generateUserCode } from '../user-code.ts';
+import type { ApplianceModule } from '../modules.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { clientAndAddress, enforceLimit } from '../services/abuse-limits.ts';
 import { paths } from './paths.ts';
-
 /** device_name and device_model are shown to a person; keep them short and printable. */
 const MAX_DEVICE_TEXT = 64;
 function deviceText(parameters: Record<string, string>, name: string): string | null {
@@ -22,11 +21,14 @@ function deviceText(parameters: Record<string, string>, name: string): string | 
 
 /**
  * Device authorization (RFC 8628 §3.1-3.2): the device asks, gets a device code (256 bits,
- * stored only as a hash), a user code for the person, and where to wait for the outcome.
+ * stored only as a hash), a user code for the person, and where to wait for the outcome: each
+ * push channel among `modules` adds its part of `push` and may act on the new grant first.
  */
-export function registerDeviceAuthorization(app: FastifyInstance, context: AppContext): void {
-  const { store, clock, config, audit } = context;
+export function registerDeviceAuthorization(app: FastifyInstance, context: AppContext, modules: readonly ApplianceModule[]): void {
+  const { config, audit } = context;
   const verificationUri = `${config.issuer}${config.verificationPath}`;
+  const channels = modules.filter((module) => module.pushEndpoints);
+  const hooks = modules.filter((module) => module.onDeviceAuthorized);
 
   app.post(paths.deviceAuthorization, async (request, reply) => {
     const parameters = oauthParameters(request.body);
@@ -43,51 +45,23 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
     const deviceName = deviceText(parameters, 'device_name');
     const deviceModel = deviceText(parameters, 'device_model');
 
-    const deviceCode = randomSecret();
-    const deviceCodeHash = hashSecret(deviceCode);
-    const now = clock.now();
-    const lifetime = client.deviceCodeLifetime;
-    const pushKey = deriveKey('push', deviceCodeHash);
-    let userCode = '';
-    // 20^8 codes against at most thousands live: a collision is rare, several in a row rarer still.
-    for (let attempt = 0; ; attempt++) {
-      userCode = generateUserCode();
-      try {
-        await store.deviceGrants.create({
-          id: timeOrderedId(now),
-          deviceCodeHash,
-          userCode,
-          clientId: client.clientId,
-          scopes,
-          deviceName,
-          deviceModel,
-          requestedFrom: request.ip,
-          pushKey,
-          createdAt: now,
-          expiresAt: now + lifetime * 1000,
-          interval: client.pollInterval,
-        });
-        break;
-      } catch (error) {
-        if (!(error instanceof UserCodeTakenError) || attempt >= 8) throw error;
-      }
-    }
+    const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip });
     audit.record('device_authorized', { clientId: client.clientId, ip: request.ip });
-    // Each hook bounds its own wait (push.mqttAuthWait): the device is not kept waiting long.
-    await Promise.all(context.deviceAuthorizedHooks.map((hook) => hook({ pushKey, deviceCode, expiresAt: now + lifetime * 1000 })));
-    const push = context.pushEndpoints(pushKey);
+    const grant = { pushKey: device.pushKey, deviceCode: device.deviceCode, expiresAt: device.expiresAt };
+    await Promise.all(hooks.map((module) => module.onDeviceAuthorized!(grant)));
+    const push: PushEndpoints = Object.assign({}, ...channels.map((module) => module.pushEndpoints!(device.pushKey)));
     // RFC 9449 §8.2 lets a server hand out a nonce on any response: given here, a DPoP device's
     // first token request already carries one, instead of meeting use_dpop_nonce and sending
     // again. That request comes when the push says "approved", so this is the round trip the
     // person waits for. A device that ignores it still gets the nonce the standard way.
     if (context.config.dpop.nonceRequired) reply.header('DPoP-Nonce', context.dpop.nonce());
     return reply.headers(noStore).send({
-      device_code: deviceCode,
-      user_code: formatUserCode(userCode),
+      device_code: device.deviceCode,
+      user_code: formatUserCode(device.userCode),
       verification_uri: verificationUri,
-      verification_uri_complete: `${verificationUri}?user_code=${formatUserCode(userCode)}`,
-      expires_in: lifetime,
-      interval: client.pollInterval,
+      verification_uri_complete: `${verificationUri}?user_code=${formatUserCode(device.userCode)}`,
+      expires_in: device.lifetime,
+      interval: device.interval,
       ...(Object.keys(push).length > 0 ? { push } : {}),
     });
   });

@@ -4,8 +4,9 @@ import { paths } from '../endpoints/paths.ts';
 
 /**
  * Where a device waits for the outcome of its grant, derived from the configuration alone so
- * every instance behind one name advertises the same places. The device authorization response
- * carries these as `push` and discovery advertises the URLs (ignored by standard clients).
+ * every instance behind one name advertises the same places. Each push channel module gives its
+ * part of the device authorization response's `push` object from these (modules.ts
+ * `pushEndpoints`), and discovery advertises the URLs (ignored by standard clients).
  */
 
 /** The MQTT topic of one grant: the prefix and the grant's push key (one-way from its device code). */
@@ -16,11 +17,6 @@ export function grantTopic(pushKey: string): string {
 /** ws:// beside http://, wss:// beside https://: the WebSocket lives on the issuer's host. */
 export function websocketUrl(config: Config): string {
   return `${config.issuer.replace(/^http/, 'ws')}${paths.pushWebSocket}`;
-}
-
-/** True when a broker takes device subscriptions: the embedded one, or an external one. */
-export function mqttEnabled(config: Config): boolean {
-  return Boolean(config.push.mqttUrl) || config.push.mqttEmbedded;
 }
 
 /**
@@ -38,18 +34,10 @@ export function mqttDeviceUrl(config: Config): string {
 }
 
 /**
- * `context.pushEndpoints`: for each enabled channel, where to listen. The MQTT username is the
- * push key on every broker, so one rule serves the embedded broker and mosquitto alike (see
- * docs/push.md: mosquitto's ACL pattern `devicegate/grants/%u` needs it); the password is the
- * device code.
+ * A grant's MQTT endpoint, the same on every broker: the username is the push key, so one rule
+ * serves the embedded broker and mosquitto alike (docs/push.md: mosquitto's ACL pattern
+ * `devicegate/grants/%u` needs it); the password is the device code.
  */
-export function createPushEndpoints(config: Config): (pushKey: string) => PushEndpoints {
-  const websocket = config.push.websocket ? websocketUrl(config) : undefined;
-  const mqttUrl = mqttEnabled(config) ? mqttDeviceUrl(config) : undefined;
-  return (pushKey) => {
-    const endpoints: PushEndpoints = {};
-    if (websocket) endpoints.websocket = websocket;
-    if (mqttUrl) endpoints.mqtt = { url: mqttUrl, topic: grantTopic(pushKey), username: pushKey };
-    return endpoints;
-  };
+export function mqttEndpoint(deviceUrl: string, pushKey: string): NonNullable<PushEndpoints['mqtt']> {
+  return { url: deviceUrl, topic: grantTopic(pushKey), username: pushKey };
 }

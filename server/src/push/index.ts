@@ -18,4 +18,4 @@ export function pushModules(context: AppContext): ApplianceModule[] {
   return modules;
 }
 
-export { createPushEndpoints, grantTopic } from './endpoints.ts';
+export { grantTopic } from './endpoints.ts';

@@ -2,10 +2,9 @@ import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import type { AppContext } from '../context.ts';
 import type { ApplianceModule } from '../modules.ts';
-import { hashSecret } from '../secrets.ts';
+import { deviceCodeHashOf, deviceGrantState, MAX_DEVICE_CODE_LENGTH } from '../device-grants/index.ts';
 import { createConnectionLimits } from './connection-limits.ts';
-import { grantTopic, mqttDeviceUrl } from './endpoints.ts';
-import { grantState, MAX_DEVICE_CODE_LENGTH } from './grant-state.ts';
+import { grantTopic, mqttDeviceUrl, mqttEndpoint } from './endpoints.ts';
 import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.ts';
 
 /** MQTT 3.1.1 §3.2.2.3 CONNACK return codes. */
@@ -34,12 +33,10 @@ function connectError(returnCode: number, message: string): AuthenticateError {
  * are refused at CONNECT ("unacceptable protocol version") and are served by an external broker.
  */
 export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
-  const { store, clock, bus, logger, config } = context;
+  const { store, clock, bus, logger, config, expiry } = context;
   const { mqttHost, mqttPort, maxConnections, maxConnectionsPerAddress, subscribeTimeout } = config.push;
   const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
   const sessions = new WeakMap<Client, DeviceSession>();
-  /** One timer per waiting grant (not per device): at its expiry the `expired` outcome is published. */
-  const expiryTimers = new Map<string, NodeJS.Timeout>();
   const sockets = new Set<Socket>();
   let broker: Aedes | undefined;
   let tcpServer: TcpServer | undefined;
@@ -65,18 +62,11 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
     });
   }
 
-  function stopExpiryTimer(pushKey: string): void {
-    const timer = expiryTimers.get(pushKey);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    expiryTimers.delete(pushKey);
-  }
-
   async function authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<void> {
     if (!username || !password || password.length === 0 || password.length > MAX_DEVICE_CODE_LENGTH) {
       throw connectError(BAD_USERNAME_OR_PASSWORD, 'a device connects with its push key (or client_id) and device code');
     }
-    const deviceCodeHash = hashSecret(password.toString('utf8'));
+    const deviceCodeHash = deviceCodeHashOf(password.toString('utf8'));
     const grant = await store.deviceGrants.findByDeviceCodeHash(deviceCodeHash);
     // Unknown code, or a username that is not this grant's: the same answer, nothing revealed.
     if (!grant || (username !== grant.pushKey && username !== grant.clientId)) {
@@ -89,24 +79,17 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
   /**
    * Exactly the grant's own topic (a wildcard never equals it). Before the subscription is
    * granted, a decided grant's outcome is made sure to be retained, so it is delivered at once
-   * even if it was decided before this process started; a pending one gets its expiry timer.
+   * even if it was decided before this process started; a pending one has its expiry watched
+   * here (the expiry scheduler publishes `expired` on the bus, which publishes it below).
    */
   async function authorizeSubscribe(session: DeviceSession): Promise<boolean> {
     const grant = await store.deviceGrants.findByDeviceCodeHash(session.deviceCodeHash);
     if (!grant) return false;
     const now = clock.now();
-    const state = grantState(grant, now);
+    const state = deviceGrantState(grant, now);
     if (state === 'redeemed') return false;
-    if (state === 'pending') {
-      if (!expiryTimers.has(grant.pushKey)) {
-        const timer = setTimeout(() => {
-          expiryTimers.delete(grant.pushKey);
-          void outcomes.publishOutcome(grant.pushKey, 'expired', grant.id);
-        }, grant.expiresAt - now);
-        timer.unref();
-        expiryTimers.set(grant.pushKey, timer);
-      }
-    } else if (outcomes.retainedOutcome(grant.pushKey) !== state) {
+    if (state === 'pending') expiry.wakeAt(grant.expiresAt);
+    else if (outcomes.retainedOutcome(grant.pushKey) !== state) {
       await outcomes.publishOutcome(grant.pushKey, state, grant.id);
     }
     return true;
@@ -130,6 +113,7 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
   return {
     name: 'push-mqtt-embedded',
     metadata: () => ({ devicegate_push_mqtt_endpoint: deviceUrl }),
+    pushEndpoints: (pushKey) => ({ mqtt: mqttEndpoint(deviceUrl, pushKey) }),
     async start() {
       broker = await Aedes.createBroker({
         // A client that connects and never sends CONNECT is dropped, like a silent WebSocket.
@@ -169,7 +153,6 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
       });
       broker.on('clientError', (_client, error) => logger.debug({ err: error }, 'mqtt client error'));
       unsubscribe = bus.subscribe((event) => {
-        stopExpiryTimer(event.pushKey);
         // Every event, local or from another instance: this broker's devices are only told here.
         void outcomes.handle(event);
       });
@@ -189,8 +172,6 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
     async stop() {
       unsubscribe?.();
       outcomes.stop();
-      for (const timer of expiryTimers.values()) clearTimeout(timer);
-      expiryTimers.clear();
       const closed = tcpServer ? new Promise<void>((resolve) => tcpServer!.close(() => resolve())) : Promise.resolve();
       for (const socket of sockets) socket.destroy();
       await closed;

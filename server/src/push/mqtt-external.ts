@@ -3,7 +3,7 @@ import { isRemoteEvent } from '../bus/mqtt-bus.ts';
 import { connectApplianceClient, redactUrl } from '../bus/mqtt-connect.ts';
 import type { AppContext } from '../context.ts';
 import type { ApplianceModule } from '../modules.ts';
-import { mqttDeviceUrl } from './endpoints.ts';
+import { mqttDeviceUrl, mqttEndpoint } from './endpoints.ts';
 import { createDynsecAccounts } from './mqtt-dynsec.ts';
 import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.ts';
 
@@ -37,9 +37,9 @@ export function createExternalMqttModule(context: AppContext): ApplianceModule {
   return {
     name: 'push-mqtt-external',
     metadata: () => ({ devicegate_push_mqtt_endpoint: deviceUrl }),
-    register(_app, appContext) {
-      if (accounts) appContext.deviceAuthorizedHooks.push((grant) => accounts.addGrant(grant.pushKey, grant.deviceCode, grant.expiresAt));
-    },
+    pushEndpoints: (pushKey) => ({ mqtt: mqttEndpoint(deviceUrl, pushKey) }),
+    // The grant's broker account exists before the device is told where to connect.
+    ...(accounts ? { onDeviceAuthorized: (grant) => accounts.addGrant(grant.pushKey, grant.deviceCode, grant.expiresAt) } : {}),
     async start() {
       client = await connectApplianceClient({ url, username: config.push.mqttUsername, password: config.push.mqttPassword, role: 'push' });
       client.on('error', (error) => logger.error({ err: error, broker: redactUrl(url) }, 'push broker error'));

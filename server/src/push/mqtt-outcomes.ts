@@ -4,7 +4,7 @@ import type { GrantEvent } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/types.ts';
 import { grantTopic } from './endpoints.ts';
-import { outcomeMessage } from './grant-state.ts';
+import { outcomeMessage } from './messages.ts';
 
 /** How a broker takes the appliance's own messages (in process for aedes, a client for mosquitto). */
 export interface BrokerPublisher {

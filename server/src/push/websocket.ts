@@ -7,11 +7,11 @@ import type { GrantEvent } from '../bus/types.ts';
 import type { AppContext } from '../context.ts';
 import { paths } from '../endpoints/paths.ts';
 import type { ApplianceModule } from '../modules.ts';
-import { deriveKey, hashSecret } from '../secrets.ts';
+import { deviceCodeHashOf, deviceGrantState, MAX_DEVICE_CODE_LENGTH, pushKeyOf, secondsLeft } from '../device-grants/index.ts';
 import { createConnectionLimits, upgradeAddress } from './connection-limits.ts';
 import { websocketUrl } from './endpoints.ts';
 import { createDeadlines, type Scheduled } from './deadlines.ts';
-import { encodePushMessage, grantState, MAX_DEVICE_CODE_LENGTH, secondsLeft } from './grant-state.ts';
+import { encodePushMessage } from './messages.ts';
 
 /** A subscribe frame is ~80 bytes; 4 KiB leaves room and refuses anything else early. */
 const MAX_PAYLOAD_BYTES = 4096;
@@ -34,9 +34,9 @@ const CLOSE_SERVER_ERROR = 1011;
 /**
  * One open connection. Kept small on purpose (issue 6: under 2 KB per waiting device): one object
  * per socket, found from the socket by a property, so the socket's listeners are shared functions
- * rather than closures per connection; one deadline at a time (the subscribe deadline, then the
- * grant's expiry) on the module's shared deadline timer; the waiting index holds the connection
- * itself, not a Set per grant.
+ * rather than closures per connection; the subscribe deadline on the module's shared deadline
+ * timer (a grant's expiry comes from the expiry scheduler, per time slot, not per connection);
+ * the waiting index holds the connection itself, not a Set per grant.
  */
 interface Connection extends Scheduled {
   socket: WebSocket;
@@ -64,7 +64,7 @@ const connectionOf = (socket: WebSocket): Connection => (socket as ConnectedSock
  * so an approval costs one Map lookup however many devices wait.
  */
 export function createWebSocketPushModule(context: AppContext): ApplianceModule {
-  const { store, clock, bus, logger, config } = context;
+  const { store, clock, bus, logger, config, expiry } = context;
   const { maxConnections, maxConnectionsPerAddress, subscribeTimeout, pingInterval } = config.push;
   const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
   const connections = new Set<Connection>();
@@ -76,12 +76,11 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     // Compression would cost tens of KB per socket for frames of a few dozen bytes.
     perMessageDeflate: false,
   });
-  // Due in phase `new`: no subscribe came in time. Due in phase `waiting`: the grant expired; the
-  // device learns of it on time, whether or not the sweeper has run yet.
+  // Due in phase `new`: no subscribe came in time. (Expiry of a waiting grant arrives on the bus,
+  // from the expiry scheduler, like every other outcome.)
   const deadlines = createDeadlines<Connection>({
     onDue(connection) {
       if (connection.phase === 'new') refuse(connection, 'invalid_request', `no subscribe message within ${subscribeTimeout} s`);
-      else if (connection.phase === 'waiting') finish(connection, { type: 'expired' }, CLOSE_NORMAL);
     },
   });
   let server: Server | undefined;
@@ -153,10 +152,10 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   }
 
   async function subscribe(connection: Connection, deviceCode: string): Promise<void> {
-    const deviceCodeHash = hashSecret(deviceCode);
+    const deviceCodeHash = deviceCodeHashOf(deviceCode);
     // The push key is derived without the store, so the connection joins the index before the
     // read: an approval committed while the read runs is kept in `early`, never lost.
-    const pushKey = deriveKey('push', deviceCodeHash);
+    const pushKey = pushKeyOf(deviceCodeHash);
     connection.pushKey = pushKey;
     connection.phase = 'lookup';
     addWaiting(connection, pushKey);
@@ -164,14 +163,15 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     if (connection.phase !== 'lookup') return; // closed while reading
     if (!grant) return refuse(connection, 'invalid_grant', 'the device code is invalid');
     const now = clock.now();
-    const state = grantState(grant, now);
+    const state = deviceGrantState(grant, now);
     // Mirrors the token endpoint: a used code is spent, its tokens were already issued.
     if (state === 'redeemed') return refuse(connection, 'invalid_grant', 'the device code was already used');
     if (state !== 'pending') return finish(connection, { type: state }, CLOSE_NORMAL);
     send(connection, { type: 'pending', expires_in: secondsLeft(grant, now) });
     if (connection.early) return finish(connection, { type: connection.early }, CLOSE_NORMAL);
     connection.phase = 'waiting';
-    deadlines.schedule(connection, grant.expiresAt - now);
+    // The grant may come from another instance, which may be gone: watch its expiry here too.
+    expiry.wakeAt(grant.expiresAt);
   }
 
   // The socket's listeners, shared by every connection (`this` is the socket).
@@ -272,6 +272,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   return {
     name: 'push-websocket',
     metadata: () => ({ devicegate_push_websocket_endpoint: url }),
+    pushEndpoints: () => ({ websocket: url }),
     async start(httpServer) {
       server = httpServer;
       unsubscribe = bus.subscribe(onBusEvent);

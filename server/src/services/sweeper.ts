@@ -1,24 +1,19 @@
 import type { Logger } from 'pino';
-import type { EventBus } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
+import type { ExpiryScheduler } from '../device-grants/expiry.ts';
 import type { Store } from '../store/types.ts';
 
 /**
- * Periodic housekeeping: tells waiting devices that their code expired (push), then deletes rows
- * past their retention (checklist DA-8: expired rows are garbage-collected).
+ * Periodic housekeeping: reports expired device codes no running instance was watching (the
+ * expiry scheduler's safety net: a grant whose instance died before its code expired), then
+ * deletes rows past their retention (checklist DA-8: expired rows are garbage-collected).
  */
-export function createSweeper(deps: { store: Store; bus: EventBus; clock: Clock; logger: Logger; retentionSeconds: number }) {
-  const { store, bus, clock, logger } = deps;
+export function createSweeper(deps: { store: Store; expiry: ExpiryScheduler; clock: Clock; logger: Logger; retentionSeconds: number }) {
+  const { store, expiry, clock, logger } = deps;
 
   async function runOnce(): Promise<void> {
+    await expiry.reportDue();
     const now = clock.now();
-    for (;;) {
-      const expired = await store.deviceGrants.listExpiredPending(now, 500);
-      for (const grant of expired) {
-        await bus.publish({ type: 'outcome', pushKey: grant.pushKey, deviceGrantId: grant.id, outcome: 'expired', at: now });
-      }
-      if (expired.length < 500) break;
-    }
     const swept =
       (await store.deviceGrants.sweep(now, deps.retentionSeconds)) +
       (await store.refreshTokens.sweep(now)) +

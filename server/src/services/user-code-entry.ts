@@ -1,4 +1,4 @@
-import type { ApprovalService, PendingApproval } from './approval.ts';
+import type { ApprovalService, PendingApproval } from '../device-grants/decisions.ts';
 import type { AuditLog } from './audit.ts';
 import type { RateLimits } from './rate-limits.ts';
 import type { UserCodeGuessAlarm } from './user-code-alarm.ts';

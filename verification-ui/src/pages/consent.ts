@@ -1,4 +1,4 @@
-import type { ClientRecord, DeviceGrantRecord } from '@devicegate/server';
+import type { DeviceRequest } from '@devicegate/server';
 import { formatUserCode } from '@devicegate/server/user-code';
 import { html } from '../html.ts';
 import { sameNetwork } from '@devicegate/server/network-match';
@@ -11,12 +11,12 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
  * defence against device code phishing is a person who notices the device is not theirs).
  */
-export function consentPage(page: PageContext, request: { deviceGrant: DeviceGrantRecord; client: ClientRecord; personAddress: string }): Page {
+export function consentPage(page: PageContext, options: { request: DeviceRequest; personAddress: string }): Page {
   const { locale, base } = page;
-  const { deviceGrant, client, personAddress } = request;
-  const deviceAddress = deviceGrant.requestedFrom;
+  const { request, personAddress } = options;
+  const deviceAddress = request.requestedFrom;
   const otherNetwork = !sameNetwork(deviceAddress, personAddress);
-  const scopes = deviceGrant.scopes.map((scope, index) => {
+  const scopes = request.scopes.map((scope, index) => {
     const id = `scope-${index}`;
     const label = describeScope(locale, scope);
     return REQUIRED_SCOPES.has(scope)
@@ -33,7 +33,7 @@ export function consentPage(page: PageContext, request: { deviceGrant: DeviceGra
   return {
     title: locale.t('consent.title'),
     body: html`<h1>${locale.t('consent.title')}</h1>
-<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${client.name}</strong>` })}</p>
+<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${request.clientName}</strong>` })}</p>
 ${otherNetwork
   ? html`<div class="notice notice-danger" role="alert">
   <h2>${locale.t('consent.networkTitle')}</h2>
@@ -43,18 +43,18 @@ ${otherNetwork
 <section aria-labelledby="details-heading">
 <h2 id="details-heading">${locale.t('consent.details')}</h2>
 <dl class="details">
-  <div><dt>${locale.t('consent.app')}</dt><dd>${client.name}</dd></div>
-  <div><dt>${locale.t('consent.device')}</dt><dd>${deviceGrant.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
-  ${deviceGrant.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${deviceGrant.deviceModel}</dd></div>` : ''}
-  <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(deviceGrant.userCode)}</dd></div>
-  <div><dt>${locale.t('consent.asked')}</dt><dd>${time(page, deviceGrant.createdAt)}</dd></div>
+  <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}</dd></div>
+  <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
+  ${request.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${request.deviceModel}</dd></div>` : ''}
+  <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(request.userCode)}</dd></div>
+  <div><dt>${locale.t('consent.asked')}</dt><dd>${time(page, request.createdAt)}</dd></div>
   <div><dt>${locale.t('consent.address')}</dt><dd>${deviceAddress ?? locale.t('consent.unknown')}</dd></div>
 </dl>
 </section>
 ${notice('warning', html`<p>${locale.t('consent.warning')}</p>`)}
 <form method="post" action="${base}/consent" class="stack" data-submit-once>
   ${csrfField(page)}
-  <input type="hidden" name="request" value="${deviceGrant.id}">
+  <input type="hidden" name="request" value="${request.id}">
   <fieldset>
     <legend>${locale.t('consent.scopes')}</legend>
     <ul class="checks">${scopes}</ul>

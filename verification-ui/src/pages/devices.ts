@@ -1,4 +1,4 @@
-import type { ClientRecord, GrantRecord } from '@devicegate/server';
+import type { DeviceSummary } from '@devicegate/server';
 import { html } from '../html.ts';
 import { csrfField, notice, time, type Page, type PageContext } from './layout.ts';
 
@@ -6,11 +6,11 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * My devices: every device and app holding a live grant of this account, each with a button that
  * signs it out (revokes its refresh and access tokens at once).
  */
-export function devicesPage(page: PageContext, options: { grants: GrantRecord[]; clients: Map<string, ClientRecord>; signedOut?: boolean }): Page {
+export function devicesPage(page: PageContext, options: { devices: DeviceSummary[]; signedOut?: boolean }): Page {
   const { locale, base } = page;
-  const items = options.grants.map((grant) => {
+  const items = options.devices.map((grant) => {
     const device = grant.deviceName ?? locale.t('devices.unnamed');
-    const app = options.clients.get(grant.clientId)?.name ?? grant.clientId;
+    const app = grant.clientName;
     return html`<li class="card">
   <h2>${device}</h2>
   <dl class="details">
@@ -21,7 +21,7 @@ export function devicesPage(page: PageContext, options: { grants: GrantRecord[];
   </dl>
   <form method="post" action="${base}/devices/sign-out" data-submit-once>
     ${csrfField(page)}
-    <input type="hidden" name="grant" value="${grant.id}">
+    <input type="hidden" name="grant" value="${grant.grantId}">
     <button type="submit" class="button secondary" aria-label="${locale.t('devices.signOutWhich', { device })}">${locale.t('devices.signOut')}</button>
   </form>
 </li>`;

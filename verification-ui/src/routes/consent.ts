@@ -1,4 +1,3 @@
-import type { ClientRecord, DeviceGrantRecord } from '@devicegate/server';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { consentPage } from '../pages/consent.ts';
 import type { PageContext } from '../pages/layout.ts';
@@ -13,16 +12,7 @@ import { grantedScopes } from '../scopes.ts';
  * (checklist UC-5); the loser is told the code can no longer be used.
  */
 export function registerConsent(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {
-  const { context, sessions, base } = deps;
-  const { store, clock, approval } = context;
-
-  async function livePending(id: string): Promise<{ deviceGrant: DeviceGrantRecord; client: ClientRecord } | null> {
-    const deviceGrant = await store.deviceGrants.findById(id);
-    if (!deviceGrant || deviceGrant.status !== 'pending' || deviceGrant.expiresAt <= clock.now()) return null;
-    const client = await store.clients.get(deviceGrant.clientId);
-    if (!client || client.disabled) return null;
-    return { deviceGrant, client };
-  }
+  const { port, sessions, base } = deps;
 
   function noLongerUsable(reply: FastifyReply, page: PageContext, status: number): FastifyReply {
     sessions.flow.clear(reply);
@@ -44,9 +34,9 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     if (!visitor.user) return respond.seeOther(reply, `${base}/sign-in?next=consent`);
     const id = sessions.flow.get(request);
     if (!id) return respond.seeOther(reply, respond.home);
-    const found = await livePending(id);
+    const found = await port.findPendingRequest(id);
     if (!found) return noLongerUsable(reply, page, 410);
-    return respond.send(reply, page, consentPage(page, { ...found, personAddress: request.ip }));
+    return respond.send(reply, page, consentPage(page, { request: found, personAddress: request.ip }));
   });
 
   scope.post('/consent', async (request, reply) => {
@@ -59,18 +49,18 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     if (!id || id.length > 64 || (decision !== 'approve' && decision !== 'deny')) {
       return respond.send(reply, page, messagePage(page, { title: 'error.badRequestTitle', message: page.locale.t('error.badRequest') }), 400);
     }
-    const found = await livePending(id);
+    const found = await port.findPendingRequest(id);
     if (!found) return noLongerUsable(reply, page, 410);
     const won =
       decision === 'approve'
-        ? await approval.approve({
-            deviceGrantId: id,
-            userId: visitor.user.id,
-            grantedScopes: grantedScopes(found.deviceGrant.scopes, form.getAll('scope')),
+        ? await port.approve({
+            requestId: id,
+            account: visitor.user,
+            grantedScopes: grantedScopes(found.scopes, form.getAll('scope')),
             // OIDC auth_time is when the person signed in, not when they clicked Approve.
             authTime: visitor.session.authTime,
           })
-        : await approval.deny({ deviceGrantId: id, userId: visitor.user.id });
+        : await port.deny({ requestId: id, account: visitor.user });
     if (!won) return noLongerUsable(reply, page, 409);
     sessions.flow.clear(reply);
     return respond.seeOther(reply, `${base}/done?request=${encodeURIComponent(id)}`);

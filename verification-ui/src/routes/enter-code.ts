@@ -8,8 +8,7 @@ import { formOf, queryValue, type PagesDependencies, type Responder } from '../r
  * still to be confirmed: RFC 8628 §5.4); POST checks the code and moves on to sign-in or consent.
  */
 export function registerEnterCode(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {
-  const { context, sessions, base } = deps;
-  const { clock } = context;
+  const { port, sessions, base } = deps;
 
   scope.get('/', async (request, reply) => {
     const { page } = await respond.begin(request, reply);
@@ -35,8 +34,8 @@ export function registerEnterCode(scope: FastifyInstance, deps: PagesDependencie
     if (typed.trim() === '') return respond.send(reply, page, enterCodePage(page, { error: page.locale.t('code.empty') }), 400);
 
     // RFC 8628 §5.1: guesses are limited per address and per browser session (and tightened while
-    // the global guess alarm is up) before the code is looked up; see server/services/user-code-entry.
-    const lookup = await context.userCodeEntry.lookup(typed, { address: request.ip, sessionId: visitor.limitKey });
+    // the global guess alarm is up) before the code is looked up, on the server's side of the port.
+    const lookup = await port.enterUserCode(typed, { address: request.ip, sessionKey: visitor.limitKey });
     if (lookup.kind === 'throttled') {
       reply.header('retry-after', String(lookup.retryAfterSeconds));
       const when = page.locale.relativeTime(page.now + lookup.retryAfterSeconds * 1000, page.now);
@@ -47,8 +46,8 @@ export function registerEnterCode(scope: FastifyInstance, deps: PagesDependencie
       // (checklist UC-6). The lookup recorded the miss with the address only, never the code.
       return respond.send(reply, page, enterCodePage(page, { value: typed, error: page.locale.t('code.invalid') }), 400);
     }
-    const { pending } = lookup;
-    sessions.flow.set(reply, pending.deviceGrant.id, (pending.deviceGrant.expiresAt - clock.now()) / 1000);
+    const { request: found } = lookup;
+    sessions.flow.set(reply, found.id, (found.expiresAt - port.now()) / 1000);
     return respond.seeOther(reply, visitor.user ? `${base}/consent` : `${base}/sign-in?next=consent`);
   });
 }

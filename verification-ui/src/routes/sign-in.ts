@@ -1,13 +1,10 @@
-import { dummyPasswordHash, verifyPassword } from '@devicegate/server/passwords';
 import type { FastifyInstance } from 'fastify';
 import { signInPage, type AfterSignIn } from '../pages/sign-in.ts';
 import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.ts';
-import { consumeAll } from './limits.ts';
 
 /** Step 2, a local account; throttled per account and per address. */
 export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {
-  const { context, sessions, base } = deps;
-  const { store, audit, rateLimits } = context;
+  const { port, sessions, base } = deps;
   const target = (next: AfterSignIn) => `${base}/${next}`;
 
   scope.get('/sign-in', async (request, reply) => {
@@ -28,26 +25,16 @@ export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, 
       return respond.send(reply, page, signInPage(page, { next, username, error: page.locale.t('signIn.missing') }), 400);
     }
 
-    const account = username.toLowerCase();
-    const wait = await consumeAll(rateLimits, [['signInPerAddress', request.ip], ['signInPerAccount', account]], request.ip);
-    if (wait !== null) {
-      reply.header('retry-after', String(wait));
-      const when = page.locale.relativeTime(page.now + wait * 1000, page.now);
+    const result = await port.signInWithPassword({ username, password, address: request.ip });
+    if (result.kind === 'throttled') {
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      const when = page.locale.relativeTime(page.now + result.retryAfterSeconds * 1000, page.now);
       return respond.send(reply, page, signInPage(page, { next, username, error: page.locale.t('signIn.tooMany', { when }) }), 429);
     }
-
-    const user = await store.users.getByUsername(username);
-    const usable = user !== null && !user.disabled;
-    // An unknown or disabled account still costs one argon2 verification, so the answer's timing
-    // does not tell which usernames exist.
-    const passwordMatches = await verifyPassword(usable ? user.passwordHash : await dummyPasswordHash(), password);
-    if (!usable || !passwordMatches) {
-      audit.record('sign_in_failed', { address: request.ip, userId: user?.id ?? null });
+    if (result.kind === 'failed') {
       return respond.send(reply, page, signInPage(page, { next, username, error: page.locale.t('signIn.failed') }), 401);
     }
-    await rateLimits.reset('signInPerAccount', account);
-    await sessions.signIn(reply, visitor, user);
-    audit.record('sign_in_succeeded', { address: request.ip, userId: user.id });
+    await sessions.signIn(reply, visitor, result.account, port.now());
     return respond.seeOther(reply, target(next === 'consent' && sessions.flow.get(request) ? 'consent' : 'devices'));
   });
 }

@@ -1,7 +1,5 @@
-import type { Config } from '../config.ts';
-import { startAppliance } from '../appliance.ts';
-import { defaultModules } from '../default-modules.ts';
-import type { CliIo } from './output.ts';
+import { startAppliance, type CliIo, type Config } from '@devicegate/server';
+import { defaultModules } from './modules.ts';
 
 /** `devicegate serve`: start, print where, drain on SIGTERM/SIGINT. */
 export async function runServe(config: Config, io: CliIo): Promise<void> {

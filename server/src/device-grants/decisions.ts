@@ -1,8 +1,9 @@
 import type { EventBus } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
+import type { AuditLog } from '../services/audit.ts';
 import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.ts';
-import { normalizeUserCode } from '../user-code.ts';
-import type { AuditLog } from './audit.ts';
+import { deviceGrantState } from './state.ts';
+import { normalizeUserCode } from './user-code.ts';
 
 export interface PendingApproval {
   deviceGrant: DeviceGrantRecord;
@@ -10,22 +11,31 @@ export interface PendingApproval {
 }
 
 /**
- * The approval service the verification pages call: find a live pending grant by the user code
- * a person typed, then approve it for a user with a set of granted scopes, or deny it. The event
- * is published only after the store has committed the decision, and only by the one caller whose
- * conditional update won (a code approved in two browsers has exactly one winner).
+ * A person's decision on a device grant: find one that still waits for it (by the user code they
+ * typed, or by its id once they have), then approve it for a user with a set of granted scopes,
+ * or deny it. The event is published only after the store has committed the decision, and only
+ * by the one caller whose conditional update won (a code approved in two browsers has exactly one
+ * winner). Every way to decide (the verification pages, tools, tests) goes through here.
  */
 export function createApprovalService(deps: { store: Store; bus: EventBus; clock: Clock; audit: AuditLog }) {
   const { store, bus, clock, audit } = deps;
 
-  async function findPending(userCodeInput: string): Promise<PendingApproval | null> {
-    const userCode = normalizeUserCode(userCodeInput);
-    if (!userCode) return null;
-    const deviceGrant = await store.deviceGrants.findLiveByUserCode(userCode, clock.now());
-    if (!deviceGrant || deviceGrant.status !== 'pending') return null;
+  /** The grant with its client, if it can be decided now: pending, not expired, client not blocked. */
+  async function awaitingDecision(deviceGrant: DeviceGrantRecord | null): Promise<PendingApproval | null> {
+    if (!deviceGrant || deviceGrantState(deviceGrant, clock.now()) !== 'pending') return null;
     const client = await store.clients.get(deviceGrant.clientId);
     if (!client || client.disabled) return null;
     return { deviceGrant, client };
+  }
+
+  async function findPending(userCodeInput: string): Promise<PendingApproval | null> {
+    const userCode = normalizeUserCode(userCodeInput);
+    if (!userCode) return null;
+    return awaitingDecision(await store.deviceGrants.findLiveByUserCode(userCode, clock.now()));
+  }
+
+  async function findPendingById(deviceGrantId: string): Promise<PendingApproval | null> {
+    return awaitingDecision(await store.deviceGrants.findById(deviceGrantId));
   }
 
   async function approve(input: {
@@ -83,7 +93,7 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
     return deny({ deviceGrantId: pending.deviceGrant.id, userId });
   }
 
-  return { findPending, approve, deny, approveUserCode, denyUserCode };
+  return { findPending, findPendingById, approve, deny, approveUserCode, denyUserCode };
 }
 
 export type ApprovalService = ReturnType<typeof createApprovalService>;

@@ -1,13 +1,16 @@
+import { buildProgram, CliError } from '@devicegate/server';
 import { CommanderError } from 'commander';
-import { buildProgram } from './program.ts';
-import { CliError } from './output.ts';
+import { runServe } from './serve.ts';
 
-const program = buildProgram({
-  env: process.env,
-  stdin: process.stdin,
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-});
+const program = buildProgram(
+  {
+    env: process.env,
+    stdin: process.stdin,
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  },
+  { serve: runServe },
+);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,253 @@
+import type { AppContext } from '../context.ts';
+import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
+import type { LimitName } from '../services/rate-limits.ts';
+import type { DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
+
+/**
+ * What the verification pages may do, and nothing more: the pages (verification-ui) hold no
+ * store, no configuration object and no AppContext, only this port, which the composition root
+ * (appliance/src/modules.ts) builds from the server's context. Every rule (code-entry limits,
+ * sign-in limits, who may see or decide what) is applied on this side, so another front end
+ * (a product's own website) cannot skip it by talking to the store.
+ */
+export interface VerificationPort {
+  /** The clock of the appliance (epoch ms): pages show times relative to it. */
+  now(): number;
+  settings: VerificationSettings;
+
+  /** RFC 8628 §3.3: what the person typed, behind the brute-force limits of RFC 8628 §5.1. */
+  enterUserCode(typed: string, who: { address: string; sessionKey: string }): Promise<CodeEntry>;
+  /** A device request that can be decided now (pending, not expired, client not blocked). */
+  findPendingRequest(requestId: string): Promise<DeviceRequest | null>;
+  /** The decision; false when someone else decided first or the request is no longer pending. */
+  approve(decision: { requestId: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
+  deny(decision: { requestId: string; account: Account }): Promise<boolean>;
+  /** A request this account decided, for the "done" page; null for anyone else's. */
+  findDecidedRequest(requestId: string, account: Account): Promise<DecidedRequest | null>;
+
+  /** A local account's password, behind per-address and per-account limits. */
+  signInWithPassword(attempt: { username: string; password: string; address: string }): Promise<SignInResult>;
+  sessions: {
+    /** Starts a session under the hash of the browser's secret (never the secret itself). */
+    start(session: { idHash: string; account: Account; authTime: number }): Promise<Session>;
+    /** The session and its account, or null; a session of a removed or disabled account ends here. */
+    find(idHash: string): Promise<{ session: Session; account: Account } | null>;
+    end(idHash: string): Promise<void>;
+  };
+
+  /** My devices: the live grants of an account. */
+  listDevices(account: Account): Promise<DeviceSummary[]>;
+  /** Revokes the whole token family of one of the account's grants; false when it is not theirs. */
+  signOutDevice(account: Account, grantId: string): Promise<boolean>;
+}
+
+export interface VerificationSettings {
+  issuer: string;
+  verificationPath: string;
+  /** Seconds a page session lives. */
+  sessionLifetime: number;
+}
+
+/** A person's account as the pages see it: no password hash, no flags beyond what they show. */
+export interface Account {
+  id: string;
+  username: string;
+  name: string | null;
+  email: string | null;
+}
+
+export interface Session {
+  idHash: string;
+  accountId: string;
+  createdAt: number;
+  expiresAt: number;
+  /** When the person authenticated (OIDC auth_time), not when the session was last used. */
+  authTime: number;
+}
+
+/** A device waiting for a decision, with what the consent page shows of it. */
+export interface DeviceRequest {
+  id: string;
+  /** Normalized (8 characters, no dash). */
+  userCode: string;
+  clientId: string;
+  clientName: string;
+  scopes: string[];
+  deviceName: string | null;
+  deviceModel: string | null;
+  /** The network address the device asked from (RFC 10027 §6: shown beside the person's own). */
+  requestedFrom: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type CodeEntry =
+  | { kind: 'found'; request: DeviceRequest }
+  /** Unknown, expired, already decided or of a blocked client: one answer for all (no oracle). */
+  | { kind: 'not_found' }
+  | { kind: 'throttled'; retryAfterSeconds: number };
+
+export interface DecidedRequest {
+  status: 'approved' | 'denied';
+  /** The device's name, else the app's. */
+  deviceLabel: string;
+}
+
+export type SignInResult =
+  | { kind: 'signed_in'; account: Account }
+  | { kind: 'failed' }
+  | { kind: 'throttled'; retryAfterSeconds: number };
+
+export interface DeviceSummary {
+  grantId: string;
+  clientName: string;
+  deviceName: string | null;
+  deviceModel: string | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+function accountOf(user: UserRecord): Account {
+  return { id: user.id, username: user.username, name: user.name, email: user.email };
+}
+
+function sessionOf(record: SessionRecord): Session {
+  return { idHash: record.idHash, accountId: record.userId, createdAt: record.createdAt, expiresAt: record.expiresAt, authTime: record.authTime };
+}
+
+export function createVerificationPort(context: AppContext): VerificationPort {
+  const { store, clock, config, approval, audit, rateLimits, userCodeEntry } = context;
+
+  function requestOf(deviceGrant: DeviceGrantRecord, clientName: string): DeviceRequest {
+    return {
+      id: deviceGrant.id,
+      userCode: deviceGrant.userCode,
+      clientId: deviceGrant.clientId,
+      clientName,
+      scopes: deviceGrant.scopes,
+      deviceName: deviceGrant.deviceName,
+      deviceModel: deviceGrant.deviceModel,
+      requestedFrom: deviceGrant.requestedFrom,
+      createdAt: deviceGrant.createdAt,
+      expiresAt: deviceGrant.expiresAt,
+    };
+  }
+
+  /**
+   * Spends one point in each bucket; the wait of the longest refusal, or null when every bucket
+   * allowed the attempt. Every bucket is charged even when an earlier one refused, so a guesser
+   * cannot spread attempts to dodge one of them.
+   */
+  async function consumeAll(buckets: Array<[LimitName, string]>, address: string): Promise<number | null> {
+    let wait: number | null = null;
+    for (const [name, key] of buckets) {
+      const verdict = await rateLimits.consume(name, key, { fields: { address } });
+      if (!verdict.allowed) wait = Math.max(wait ?? 1, verdict.retryAfterSeconds);
+    }
+    return wait;
+  }
+
+  return {
+    now: () => clock.now(),
+    settings: { issuer: config.issuer, verificationPath: config.verificationPath, sessionLifetime: config.sessionLifetime },
+
+    async enterUserCode(typed, who) {
+      const lookup = await userCodeEntry.lookup(typed, { address: who.address, sessionId: who.sessionKey });
+      if (lookup.kind !== 'found') return lookup;
+      return { kind: 'found', request: requestOf(lookup.pending.deviceGrant, lookup.pending.client.name) };
+    },
+
+    async findPendingRequest(requestId) {
+      const pending = await approval.findPendingById(requestId);
+      return pending ? requestOf(pending.deviceGrant, pending.client.name) : null;
+    },
+
+    async approve({ requestId, account, grantedScopes, authTime }) {
+      return approval.approve({ deviceGrantId: requestId, userId: account.id, grantedScopes, authTime });
+    },
+
+    async deny({ requestId, account }) {
+      return approval.deny({ deviceGrantId: requestId, userId: account.id });
+    },
+
+    async findDecidedRequest(requestId, account) {
+      const deviceGrant = await store.deviceGrants.findById(requestId);
+      if (!deviceGrant || deviceGrant.userId !== account.id) return null;
+      if (deviceGrant.status === 'denied') return { status: 'denied', deviceLabel: deviceGrant.deviceName ?? deviceGrant.clientId };
+      if (deviceGrant.status !== 'approved' && deviceGrant.status !== 'redeemed') return null;
+      const client = await store.clients.get(deviceGrant.clientId);
+      return { status: 'approved', deviceLabel: deviceGrant.deviceName ?? client?.name ?? deviceGrant.clientId };
+    },
+
+    async signInWithPassword({ username, password, address }) {
+      const accountKey = username.toLowerCase();
+      const wait = await consumeAll([['signInPerAddress', address], ['signInPerAccount', accountKey]], address);
+      if (wait !== null) return { kind: 'throttled', retryAfterSeconds: wait };
+      const user = await store.users.getByUsername(username);
+      const usable = user !== null && !user.disabled;
+      // An unknown or disabled account still costs one argon2 verification, so the answer's
+      // timing does not tell which usernames exist.
+      const matches = await verifyPassword(usable ? user.passwordHash : await dummyPasswordHash(), password);
+      if (!usable || !matches) {
+        audit.record('sign_in_failed', { address, userId: user?.id ?? null });
+        return { kind: 'failed' };
+      }
+      await rateLimits.reset('signInPerAccount', accountKey);
+      audit.record('sign_in_succeeded', { address, userId: user.id });
+      return { kind: 'signed_in', account: accountOf(user) };
+    },
+
+    sessions: {
+      async start({ idHash, account, authTime }) {
+        const now = clock.now();
+        const record: SessionRecord = { idHash, userId: account.id, createdAt: now, expiresAt: now + config.sessionLifetime * 1000, authTime };
+        await store.sessions.create(record);
+        return sessionOf(record);
+      },
+      async find(idHash) {
+        const record = await store.sessions.get(idHash, clock.now());
+        if (!record) return null;
+        const user = await store.users.get(record.userId);
+        // A user removed or disabled since signing in is signed out everywhere at once.
+        if (!user || user.disabled) {
+          await store.sessions.remove(record.idHash);
+          return null;
+        }
+        return { session: sessionOf(record), account: accountOf(user) };
+      },
+      async end(idHash) {
+        await store.sessions.remove(idHash);
+      },
+    },
+
+    async listDevices(account) {
+      const now = clock.now();
+      const grants = (await store.grants.listByUser(account.id))
+        .filter((grant) => grant.revokedAt === null && grant.expiresAt > now)
+        .sort((a, b) => b.createdAt - a.createdAt);
+      const clientNames = new Map<string, string>();
+      for (const clientId of new Set(grants.map((grant) => grant.clientId))) {
+        const client = await store.clients.get(clientId);
+        clientNames.set(clientId, client?.name ?? clientId);
+      }
+      return grants.map((grant) => ({
+        grantId: grant.id,
+        clientName: clientNames.get(grant.clientId) ?? grant.clientId,
+        deviceName: grant.deviceName,
+        deviceModel: grant.deviceModel,
+        createdAt: grant.createdAt,
+        lastUsedAt: grant.lastUsedAt,
+      }));
+    },
+
+    async signOutDevice(account, grantId) {
+      const grant = await store.grants.get(grantId);
+      // Someone else's grant looks exactly like no grant.
+      if (!grant || grant.userId !== account.id) return false;
+      if (await store.grants.revoke(grant.id, clock.now(), 'signed out by the user')) {
+        audit.record('grant_revoked', { grantId: grant.id, clientId: grant.clientId, userId: account.id, by: 'user' });
+      }
+      return true;
+    },
+  };
+}

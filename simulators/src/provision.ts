@@ -22,13 +22,13 @@ export interface ProvisionOptions {
   codeLifetime: number;
   interval: number;
   clients: Record<ProfileName, string>;
-  /** The `devicegate` executable (default: the one of @devicegate/server in this checkout). */
+  /** The `devicegate` executable (default: the one of @devicegate/appliance in this checkout). */
   devicegateBin?: string;
   log?: (line: string) => void;
 }
 
 export function defaultDevicegateBin(): string {
-  const entry = createRequire(import.meta.url).resolve('@devicegate/server');
+  const entry = createRequire(import.meta.url).resolve('@devicegate/appliance');
   return path.join(path.dirname(entry), '..', 'bin', 'devicegate.js');
 }
 

@@ -2,25 +2,20 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { systemClock } from '../clock.ts';
 import { ConfigError, loadConfig, type Config, type ConfigInput } from '../config.ts';
-import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
+import { grantOfName, grantOfType, grants as registeredGrants } from '../grants/index.ts';
 import { createKeyStore } from '../keys/keystore.ts';
 import { openSealer, openStore } from '../appliance.ts';
 import { hashPassword } from '../passwords.ts';
 import { randomId } from '../secrets.ts';
 import { defaultClient } from '../services/bootstrap.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
-import type { GrantType, Store } from '../store/types.ts';
+import type { Store } from '../store/types.ts';
 import { UsernameTakenError } from '../store/types.ts';
 import { auditFields } from '../services/audit.ts';
 import { registerAuditCommands } from './audit.ts';
 import { CliError, readSecretFromStdin, table, type CliIo } from './output.ts';
 
-const GRANT_TYPE_NAMES: Record<string, GrantType> = {
-  device_code: DEVICE_CODE_GRANT_TYPE,
-  [DEVICE_CODE_GRANT_TYPE]: DEVICE_CODE_GRANT_TYPE,
-  refresh_token: 'refresh_token',
-  client_credentials: 'client_credentials',
-};
+const GRANT_NAMES = registeredGrants.map((grant) => grant.name).join(', ');
 
 const positiveInt = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError(`${name} must be a positive whole number`);
@@ -142,7 +137,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     .argument('<client_id>')
     .option('--name <name>', 'name shown to people on the consent page')
     .option('--confidential', 'client authenticates with a secret read from standard input')
-    .option('--grant-types <list>', 'device_code,refresh_token,client_credentials', csv)
+    .option('--grant-types <list>', registeredGrants.map((grant) => grant.name).join(','), csv)
     .option('--scopes <list>', 'allowed scopes (comma or space separated)', csv)
     .option('--expires-in <seconds>', 'device code lifetime', positiveInt('--expires-in'))
     .option('--interval <seconds>', 'minimum polling interval', positiveInt('--interval'))
@@ -156,9 +151,9 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     .action(async (clientId: string, options: Record<string, unknown>) => {
       if (!/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new CliError('client_id must be 1-128 visible ASCII characters', 2);
       const grantTypes = ((options.grantTypes as string[] | undefined) ?? ['device_code', 'refresh_token']).map((name) => {
-        const grantType = GRANT_TYPE_NAMES[name];
-        if (!grantType) throw new CliError(`unknown grant type "${name}" (use device_code, refresh_token, client_credentials)`, 2);
-        return grantType;
+        const grant = grantOfName(name);
+        if (!grant) throw new CliError(`unknown grant type "${name}" (use ${GRANT_NAMES})`, 2);
+        return grant.type;
       });
       if (options.jwksFile && options.jwksUri) throw new CliError('use --jwks-file or --jwks-uri, not both', 2);
       const usesKeys = Boolean(options.jwksFile || options.jwksUri);
@@ -205,7 +200,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
               client_id: client.clientId,
               name: client.name,
               type: client.secretHash ? 'confidential' : isConfidentialClient(client) ? 'private_key_jwt' : 'public',
-              grants: client.grantTypes.map((g) => (g === DEVICE_CODE_GRANT_TYPE ? 'device_code' : g)).join(','),
+              grants: client.grantTypes.map((type) => grantOfType(type)?.name ?? type).join(','),
               scopes: client.scopes.join(' '),
               expires_in: String(client.deviceCodeLifetime),
               interval: String(client.pollInterval),

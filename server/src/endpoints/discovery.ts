@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { DPOP_SIGNING_ALGS } from '../dpop/proof.ts';
-import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
+import { grants } from '../grants/index.ts';
 import { CLIENT_ASSERTION_SIGNING_ALGS } from '../http/client-assertion.ts';
 import { enforceLimit } from '../services/abuse-limits.ts';
 import { paths } from './paths.ts';
@@ -26,7 +26,7 @@ export function buildMetadata(context: AppContext, extraMetadata: () => Record<s
     introspection_endpoint: `${issuer}${paths.introspection}`,
     userinfo_endpoint: `${issuer}${paths.userinfo}`,
     jwks_uri: `${issuer}${paths.jwks}`,
-    grant_types_supported: [DEVICE_CODE_GRANT_TYPE, 'refresh_token', 'client_credentials'],
+    grant_types_supported: grants.map((grant) => grant.type),
     // No authorization endpoint: devicegate offers no redirect-based flow (no implicit, no ROPC).
     response_types_supported: [],
     scopes_supported: SUPPORTED_SCOPES,

@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { dpopRequired } from '../dpop/errors.ts';
 import { unauthorizedClient, unsupportedGrantType } from '../errors.ts';
-import { grantHandlers } from '../grants/index.ts';
-import type { GrantType } from '../store/types.ts';
+import { grantOfType } from '../grants/index.ts';
 import { oauthParameters, required } from '../http/form.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { enforceLimit } from '../services/abuse-limits.ts';
@@ -20,10 +19,10 @@ export function registerToken(app: FastifyInstance, context: AppContext): void {
     await enforceLimit(context.rateLimits, 'tokenPerAddress', request.ip, { path: paths.token });
     const parameters = oauthParameters(request.body);
     const grantType = required(parameters, 'grant_type');
-    const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType as GrantType] : undefined;
-    if (!handler) throw unsupportedGrantType(grantType);
+    const grant = grantOfType(grantType);
+    if (!grant) throw unsupportedGrantType(grantType);
     const { client } = await context.authenticateClient(request, parameters);
-    if (!client.grantTypes.includes(grantType as GrantType)) {
+    if (!client.grantTypes.includes(grant.type)) {
       throw unauthorizedClient('this client may not use this grant type');
     }
     const proof = await context.dpop.verifyTokenRequest(request, paths.token);
@@ -32,7 +31,8 @@ export function registerToken(app: FastifyInstance, context: AppContext): void {
     // a polling device always holds a current one. Set before the grant runs, so it rides on
     // authorization_pending and slow_down too.
     if (proof) reply.header('DPoP-Nonce', context.dpop.nonce());
-    const response = await handler({ context, request, parameters, client, dpopJkt: proof?.jkt ?? null });
+    for (const name of grant.parameters) required(parameters, name);
+    const response = await grant.handler({ context, request, parameters, client, dpopJkt: proof?.jkt ?? null });
     return reply.headers(noStore).send(response);
   });
   refuseOtherMethods(app, paths.token);

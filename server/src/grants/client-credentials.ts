@@ -1,7 +1,7 @@
 import { invalidScope, unauthorizedClient } from '../errors.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
 import { parseScope } from '../http/form.ts';
-import type { GrantHandler } from './types.ts';
+import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /** Scopes that only make sense for a person; never granted to a machine. */
 const USER_ONLY_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
@@ -10,7 +10,7 @@ const USER_ONLY_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email'
  * client_credentials (RFC 6749 §4.4) for machine-to-machine calls: confidential clients only, an
  * access token whose subject is the client, and never a refresh token (§4.4.3).
  */
-export const clientCredentialsGrant: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
+const clientCredentials: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
   if (!isConfidentialClient(client)) throw unauthorizedClient('client_credentials needs a confidential client');
   const allowed = client.scopes.filter((scope) => !USER_ONLY_SCOPES.has(scope));
   const requested = parseScope(parameters.scope);
@@ -22,3 +22,5 @@ export const clientCredentialsGrant: GrantHandler = async ({ context, parameters
   context.audit.record('tokens_issued', { grant: 'client_credentials', clientId: client.clientId });
   return { access_token: access.token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: access.expiresIn, scope: scopes.join(' ') };
 };
+
+export const clientCredentialsGrant: GrantDescriptor = { type: 'client_credentials', name: 'client_credentials', parameters: [], handler: clientCredentials };

@@ -1,7 +1,9 @@
 import { accessDenied, authorizationPending, expiredToken, invalidGrant, slowDown } from '../errors.ts';
 import { required } from '../http/form.ts';
-import { hashSecret, randomId } from '../secrets.ts';
-import type { GrantHandler } from './types.ts';
+import { deviceCodeHashOf } from '../device-grants/keys.ts';
+import { deviceGrantState } from '../device-grants/state.ts';
+import { randomId } from '../secrets.ts';
+import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for good. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
@@ -11,23 +13,30 @@ export const SLOW_DOWN_STEP_SECONDS = 5;
  * accounting), the state decides the answer, and an approved code is redeemed by one
  * conditional update, so of 50 simultaneous polls exactly one gets tokens.
  */
-export const deviceCodeGrant: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
+const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
   const { store, clock, tokens, bus, config, audit } = context;
   const deviceCode = required(parameters, 'device_code');
-  const deviceCodeHash = hashSecret(deviceCode);
+  const deviceCodeHash = deviceCodeHashOf(deviceCode);
   const now = clock.now();
   // Another client's code is answered like an unknown one: nothing about it is revealed, and
   // its poll accounting is not touched (the store counts only the grant's own client's polls).
   const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, client.clientId, now, SLOW_DOWN_STEP_SECONDS);
   if (verdict.kind === 'unknown') throw invalidGrant('the device code is invalid');
   const deviceGrant = verdict.grant;
-  if (deviceGrant.status === 'redeemed') throw invalidGrant('the device code was already used');
-  if (deviceGrant.status === 'denied') throw accessDenied();
-  // An expired code answers expired_token, never authorization_pending (checklist TK-2).
-  if (deviceGrant.expiresAt <= now) throw expiredToken();
-  if (deviceGrant.status === 'pending') {
-    if (verdict.kind === 'slow_down') throw slowDown(deviceGrant.interval);
-    throw authorizationPending();
+  // The answer for each state (device-grants/state.ts, RFC 8628 §3.5): an expired code answers
+  // expired_token, never authorization_pending.
+  switch (deviceGrantState(deviceGrant, now)) {
+    case 'redeemed':
+      throw invalidGrant('the device code was already used');
+    case 'denied':
+      throw accessDenied();
+    case 'expired':
+      throw expiredToken();
+    case 'pending':
+      if (verdict.kind === 'slow_down') throw slowDown(deviceGrant.interval);
+      throw authorizationPending();
+    case 'approved':
+      break;
   }
 
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
@@ -61,3 +70,5 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
   audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId, userId: user.id, refresh: Boolean(response.refresh_token) });
   return response;
 };
+
+export const deviceCodeGrant: GrantDescriptor = { type: 'urn:ietf:params:oauth:grant-type:device_code', name: 'device_code', parameters: ['device_code'], handler: redeemDeviceCode };

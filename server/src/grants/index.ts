@@ -1,13 +1,24 @@
 import { clientCredentialsGrant } from './client-credentials.ts';
 import { deviceCodeGrant } from './device-code.ts';
 import { refreshTokenGrant } from './refresh-token.ts';
-import type { GrantHandlers } from './types.ts';
+import type { GrantDescriptor } from './types.ts';
 
-export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
+/**
+ * The grants the token endpoint offers, in the order discovery lists them. A new grant is one
+ * entry here (and its own file): the token endpoint, discovery and the CLI derive from this list.
+ */
+export const grants: readonly GrantDescriptor[] = [deviceCodeGrant, refreshTokenGrant, clientCredentialsGrant];
 
-/** The table the token endpoint dispatches on; a new grant is one entry here. */
-export const grantHandlers: GrantHandlers = {
-  [DEVICE_CODE_GRANT_TYPE]: deviceCodeGrant,
-  refresh_token: refreshTokenGrant,
-  client_credentials: clientCredentialsGrant,
-};
+export const DEVICE_CODE_GRANT_TYPE = deviceCodeGrant.type;
+
+const byType = new Map(grants.map((grant) => [grant.type, grant]));
+
+/** The grant registered for a grant_type value, if any. */
+export function grantOfType(type: string): GrantDescriptor | undefined {
+  return byType.get(type);
+}
+
+/** What an operator may write for a grant: its short name or its full grant_type value. */
+export function grantOfName(name: string): GrantDescriptor | undefined {
+  return grants.find((grant) => grant.name === name) ?? byType.get(name);
+}

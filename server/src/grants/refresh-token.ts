@@ -2,14 +2,14 @@ import { invalidGrant, invalidScope } from '../errors.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
 import { parseScope, required } from '../http/form.ts';
 import { hashSecret } from '../secrets.ts';
-import type { GrantHandler } from './types.ts';
+import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /**
  * The refresh_token grant with rotation (RFC 9700 §4.14.2): every use returns a new refresh
  * token and retires the old one in one atomic step. Presenting a retired token again means a
  * copy is in someone else's hands: the whole grant is revoked and a security event recorded.
  */
-export const refreshTokenGrant: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
+const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
   const { store, clock, tokens, audit } = context;
   const presented = required(parameters, 'refresh_token');
   const tokenHash = hashSecret(presented);
@@ -55,3 +55,5 @@ export const refreshTokenGrant: GrantHandler = async ({ context, parameters, cli
   // The new access token is bound to the key of this request's proof, if any (RFC 9449 §5).
   return tokens.tokensForGrant({ client, grant: { ...grant, dpopJkt }, user, scopes, refreshToken: successor.token });
 };
+
+export const refreshTokenGrant: GrantDescriptor = { type: 'refresh_token', name: 'refresh_token', parameters: ['refresh_token'], handler: refresh };

@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.ts';
 import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
+import { sameNetwork } from '../services/network-match.ts';
 import type { LimitName } from '../services/rate-limits.ts';
 import type { DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
 
@@ -17,8 +18,11 @@ export interface VerificationPort {
 
   /** RFC 8628 §3.3: what the person typed, behind the brute-force limits of RFC 8628 §5.1. */
   enterUserCode(typed: string, who: { address: string; sessionKey: string }): Promise<CodeEntry>;
-  /** A device request that can be decided now (pending, not expired, client not blocked). */
-  findPendingRequest(requestId: string): Promise<DeviceRequest | null>;
+  /**
+   * A device request that can be decided now (pending, not expired, client not blocked), as the
+   * person at `address` sees it (RFC 10027 §6: whether they share the device's network).
+   */
+  findPendingRequest(requestId: string, person: { address: string }): Promise<PendingRequest | null>;
   /** The decision; false when someone else decided first or the request is no longer pending. */
   approve(decision: { requestId: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
   deny(decision: { requestId: string; account: Account }): Promise<boolean>;
@@ -79,6 +83,11 @@ export interface DeviceRequest {
   requestedFrom: string | null;
   createdAt: number;
   expiresAt: number;
+}
+
+export interface PendingRequest extends DeviceRequest {
+  /** The person's address is on the device's network (services/network-match.ts). */
+  sameNetwork: boolean;
 }
 
 export type CodeEntry =
@@ -157,9 +166,10 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       return { kind: 'found', request: requestOf(lookup.pending.deviceGrant, lookup.pending.client.name) };
     },
 
-    async findPendingRequest(requestId) {
+    async findPendingRequest(requestId, person) {
       const pending = await approval.findPendingById(requestId);
-      return pending ? requestOf(pending.deviceGrant, pending.client.name) : null;
+      if (!pending) return null;
+      return { ...requestOf(pending.deviceGrant, pending.client.name), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
     },
 
     async approve({ requestId, account, grantedScopes, authTime }) {

@@ -11,10 +11,8 @@
  */
 
 export type TokenFormat = 'jwt' | 'opaque';
-export type GrantType =
-  | 'urn:ietf:params:oauth:grant-type:device_code'
-  | 'refresh_token'
-  | 'client_credentials';
+/** A grant_type value of a registered grant (grants/index.ts); the store keeps what it is given. */
+export type GrantType = string;
 
 export interface ClientRecord {
   clientId: string;

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { createBrowser, fillForm, hasInput } from '../people/browser.ts';
-import type { AttackOutcome, AttackTools } from './index.ts';
+import type { AttackOutcome, AttackTools } from './types.ts';
 
 /** The appliance's user code alphabet (RFC 8628 §6.1: no vowels, no look-alikes). */
 const ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';

@@ -6,45 +6,16 @@ import { ignoreSlowDown } from './ignore-slow-down.ts';
 import { createRawClient } from './oauth.ts';
 import { replayDeviceCode } from './replay-device-code.ts';
 import { reuseRefreshToken } from './reuse-refresh-token.ts';
+import type { AttackContext, AttackName, AttackOutcome, AttackResult, AttackTools } from './types.ts';
+import { ATTACK_NAMES } from './types.ts';
+
+export { ATTACK_NAMES, type AttackContext, type AttackName, type AttackOutcome, type AttackResult, type AttackTools } from './types.ts';
 
 /**
  * Attack scenarios: each plays an attacker against the running appliance and reports whether the
  * defence held. They run in this order whatever order they were asked in: the guesser last,
  * because it spends this address's budget of code entries, which the others need to approve.
  */
-export const ATTACK_NAMES = ['replay-device-code', 'reuse-refresh-token', 'ignore-slow-down', 'guesser'] as const;
-export type AttackName = (typeof ATTACK_NAMES)[number];
-
-export interface AttackResult {
-  name: AttackName;
-  /** The defence held: the attack got nothing it should not have. */
-  held: boolean;
-  /** One line for the table. */
-  summary: string;
-  details: Record<string, unknown>;
-  /** 5xx answers during the attack: an attack must never break the appliance either. */
-  serverErrors: number;
-}
-
-export interface AttackContext {
-  issuer: string;
-  /** A public client with the device_code and refresh_token grants (offline_access allowed). */
-  clientId: string;
-  /** A person who approves the attacker's own device through the pages (replay, reuse). */
-  person: PersonAccount;
-  fetch: FetchFunction;
-}
-
-export type AttackOutcome = Omit<AttackResult, 'name' | 'serverErrors'>;
-
-export interface AttackTools {
-  issuer: string;
-  fetch: FetchFunction;
-  client: Awaited<ReturnType<typeof createRawClient>>;
-  /** The person approves a user code through the real pages. */
-  approve(userCode: string, verificationUri: string): Promise<void>;
-}
-
 const ATTACKS: Record<AttackName, (tools: AttackTools) => Promise<AttackOutcome>> = {
   'replay-device-code': replayDeviceCode,
   'reuse-refresh-token': reuseRefreshToken,

@@ -1,4 +1,4 @@
-import type { AttackOutcome, AttackTools } from './index.ts';
+import type { AttackOutcome, AttackTools } from './types.ts';
 import { errorOf, GRANT_DEVICE_CODE } from './oauth.ts';
 
 /**

@@ -1,7 +1,6 @@
-import type { DeviceRequest } from '@devicegate/server';
+import type { PendingRequest } from '@devicegate/server';
 import { formatUserCode } from '@devicegate/server/user-code';
 import { html } from '../html.ts';
-import { sameNetwork } from '@devicegate/server/network-match';
 import { describeScope, REQUIRED_SCOPES } from '../scopes.ts';
 import { csrfField, notice, time, type Page, type PageContext } from './layout.ts';
 
@@ -11,11 +10,11 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
  * defence against device code phishing is a person who notices the device is not theirs).
  */
-export function consentPage(page: PageContext, options: { request: DeviceRequest; personAddress: string }): Page {
+export function consentPage(page: PageContext, options: { request: PendingRequest; personAddress: string }): Page {
   const { locale, base } = page;
   const { request, personAddress } = options;
   const deviceAddress = request.requestedFrom;
-  const otherNetwork = !sameNetwork(deviceAddress, personAddress);
+  const otherNetwork = !request.sameNetwork;
   const scopes = request.scopes.map((scope, index) => {
     const id = `scope-${index}`;
     const label = describeScope(locale, scope);

@@ -34,7 +34,7 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     if (!visitor.user) return respond.seeOther(reply, `${base}/sign-in?next=consent`);
     const id = sessions.flow.get(request);
     if (!id) return respond.seeOther(reply, respond.home);
-    const found = await port.findPendingRequest(id);
+    const found = await port.findPendingRequest(id, { address: request.ip });
     if (!found) return noLongerUsable(reply, page, 410);
     return respond.send(reply, page, consentPage(page, { request: found, personAddress: request.ip }));
   });
@@ -49,7 +49,7 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     if (!id || id.length > 64 || (decision !== 'approve' && decision !== 'deny')) {
       return respond.send(reply, page, messagePage(page, { title: 'error.badRequestTitle', message: page.locale.t('error.badRequest') }), 400);
     }
-    const found = await port.findPendingRequest(id);
+    const found = await port.findPendingRequest(id, { address: request.ip });
     if (!found) return noLongerUsable(reply, page, 410);
     const won =
       decision === 'approve'

@@ -256,7 +256,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('the first poll is in time, however soon after the authorization', async (store) => {
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);
-        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP);
+        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
         assert.equal(verdict.kind, 'ok');
         assert.equal(grantOf(verdict).lastPolledAt, T0);
         assert.equal(grantOf(verdict).interval, 5);
@@ -266,16 +266,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
         const { recordPoll } = store.deviceGrants;
-        assert.equal((await recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP)).kind, 'ok');
-        const early = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 2 * SECOND, SLOW_DOWN_STEP);
+        assert.equal((await recordPoll(grant.deviceCodeHash, grant.clientId, T0)).kind, 'ok');
+        const early = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 2 * SECOND);
         assert.equal(early.kind, 'slow_down');
         assert.equal(grantOf(early).interval, 10);
         assert.equal(grantOf(early).lastPolledAt, T0 + 2 * SECOND);
         // 5 s later would have been in time before; now the interval is 10 s.
-        const stillEarly = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 7 * SECOND, SLOW_DOWN_STEP);
+        const stillEarly = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 7 * SECOND);
         assert.equal(stillEarly.kind, 'slow_down');
         assert.equal(grantOf(stillEarly).interval, 15);
-        const inTime = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 22 * SECOND, SLOW_DOWN_STEP);
+        const inTime = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 22 * SECOND);
         assert.equal(inTime.kind, 'ok');
         assert.equal(grantOf(inTime).interval, 15);
         assert.equal((await store.deviceGrants.findById(grant.id))?.interval, 15);
@@ -284,11 +284,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it("a poll naming another client is unknown and leaves the grant's poll accounting alone", async (store) => {
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
-        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP)).kind, 'ok');
-        const foreign = await store.deviceGrants.recordPoll(grant.deviceCodeHash, `${grant.clientId}-other`, T0 + SECOND, SLOW_DOWN_STEP);
+        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0)).kind, 'ok');
+        const foreign = await store.deviceGrants.recordPoll(grant.deviceCodeHash, `${grant.clientId}-other`, T0 + SECOND);
         assert.deepEqual(foreign, { kind: 'unknown' });
         // The device's own next poll, on time, is judged against its own last poll only.
-        const own = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND, SLOW_DOWN_STEP);
+        const own = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND);
         assert.equal(own.kind, 'ok');
         assert.equal(grantOf(own).interval, 5);
       });
@@ -296,30 +296,30 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('a poll exactly one interval after the last is in time', async (store) => {
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
-        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP);
-        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND, SLOW_DOWN_STEP)).kind, 'ok');
+        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
+        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND)).kind, 'ok');
       });
 
       it('a decided grant is not throttled: the device redeems at once', async (store) => {
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);
-        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP);
+        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
         await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }, T0);
-        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 100, SLOW_DOWN_STEP);
+        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 100);
         assert.equal(verdict.kind, 'ok');
         assert.equal(grantOf(verdict).status, 'approved');
         assert.equal(grantOf(verdict).interval, 5);
       });
 
       it('a poll of an unknown device code is unknown', async (store) => {
-        assert.deepEqual(await store.deviceGrants.recordPoll('no-such-hash', 'demo-tv', T0, SLOW_DOWN_STEP), { kind: 'unknown' });
+        assert.deepEqual(await store.deviceGrants.recordPoll('no-such-hash', 'demo-tv', T0), { kind: 'unknown' });
       });
 
       it('20 concurrent polls at one instant: one in time, 19 slow_down, each growing the interval', async (store) => {
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
         const verdicts = await Promise.all(
-          Array.from({ length: 20 }, () => store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP)),
+          Array.from({ length: 20 }, () => store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0)),
         );
         assert.equal(count(verdicts, (verdict) => verdict.kind === 'ok'), 1);
         assert.equal(count(verdicts, (verdict) => verdict.kind === 'slow_down'), 19);

@@ -43,14 +43,14 @@ describe('sqlite poll accounting across a restart', () => {
     try {
       const first = createSqliteStore({ filename });
       await first.deviceGrants.create(grant);
-      assert.equal((await first.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, t0, 5)).kind, 'ok');
-      assert.equal((await first.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, t0 + 1000, 5)).kind, 'slow_down');
+      assert.equal((await first.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, t0)).kind, 'ok');
+      assert.equal((await first.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, t0 + 1000)).kind, 'slow_down');
       await first.close();
 
       const second = createSqliteStore({ filename });
       assert.equal((await second.deviceGrants.findById(grant.id))?.interval, 10, 'the grown interval was written');
       // The restart forgot the last poll: the next one is judged as a first poll, never slow_down.
-      const next = await second.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, t0 + 2000, 5);
+      const next = await second.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, t0 + 2000);
       assert.equal(next.kind, 'ok');
       assert.equal(next.kind === 'ok' && next.grant.interval, 10);
       await second.close();

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import type {
   AccessTokenRecord,
   ClientRecord,
+  Decision,
   DeviceGrantRecord,
   GrantRecord,
   NewDeviceGrant,
@@ -17,6 +18,7 @@ import type {
   Store,
   UserRecord,
 } from '@devicegate/server';
+import { judgePoll, POLL_TOLERANCE_MS, SLOW_DOWN_STEP_SECONDS, type PollPacing } from '../../server/src/device-grants/pacing.ts';
 
 export interface StoreUnderTest {
   store: Store;
@@ -27,7 +29,6 @@ export interface StoreUnderTest {
 /** 2025-06-01T00:00:00Z: well past 2^31 in milliseconds, so BIGINT round trips are exercised. */
 const T0 = Date.UTC(2025, 5, 1);
 const SECOND = 1000;
-const SLOW_DOWN_STEP = 5;
 
 let sequence = 0;
 const unique = (prefix: string) => `${prefix}-${++sequence}`;
@@ -152,6 +153,36 @@ const grantOf = (verdict: PollVerdict): DeviceGrantRecord =>
 
 const count = <T>(values: T[], predicate: (value: T) => boolean) => values.filter(predicate).length;
 
+/**
+ * Poll sequences for the pacing rule (server/src/device-grants/pacing.ts): each poll's time after
+ * the first (which is at the authorization itself) and the verdict it must get. Both stores must
+ * give what judgePoll gives, and judgePoll what the table says.
+ */
+const PACING: Array<{
+  title: string;
+  /** Decided before the polls (a device told of its outcome by push). */
+  decided?: 'approved' | 'denied';
+  polls: Array<[at: number, verdict: 'ok' | 'slow_down']>;
+}> = [
+  { title: 'the first poll, at the authorization itself', polls: [[0, 'ok']] },
+  { title: 'in time: one interval after the last', polls: [[0, 'ok'], [5 * SECOND, 'ok'], [10 * SECOND, 'ok']] },
+  { title: 'too soon', polls: [[0, 'ok'], [2 * SECOND, 'slow_down']] },
+  { title: 'within the tolerance', polls: [[0, 'ok'], [5 * SECOND - POLL_TOLERANCE_MS, 'ok']] },
+  { title: 'just past the tolerance', polls: [[0, 'ok'], [5 * SECOND - POLL_TOLERANCE_MS - 1, 'slow_down']] },
+  {
+    title: 'after slow_down the grown interval counts, tolerance included',
+    polls: [
+      [0, 'ok'],
+      [2 * SECOND, 'slow_down'], // interval 10 s
+      [7 * SECOND, 'slow_down'], // in time for 5 s, not for 10 s: interval 15 s
+      [22 * SECOND - POLL_TOLERANCE_MS, 'ok'],
+      [32 * SECOND, 'slow_down'], // 10 s after the last: interval 20 s
+    ],
+  },
+  { title: 'an approved grant is not throttled', decided: 'approved', polls: [[0, 'ok'], [100, 'ok'], [200, 'ok']] },
+  { title: 'a denied grant is not throttled', decided: 'denied', polls: [[0, 'ok'], [100, 'ok']] },
+];
+
 export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
   /** A test with a fresh store of its own, closed and removed afterwards. */
   const it = (title: string, body: (store: Store) => Promise<void>) =>
@@ -256,7 +287,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('the first poll is in time, however soon after the authorization', async (store) => {
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);
-        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP);
+        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
         assert.equal(verdict.kind, 'ok');
         assert.equal(grantOf(verdict).lastPolledAt, T0);
         assert.equal(grantOf(verdict).interval, 5);
@@ -266,16 +297,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
         const { recordPoll } = store.deviceGrants;
-        assert.equal((await recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP)).kind, 'ok');
-        const early = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 2 * SECOND, SLOW_DOWN_STEP);
+        assert.equal((await recordPoll(grant.deviceCodeHash, grant.clientId, T0)).kind, 'ok');
+        const early = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 2 * SECOND);
         assert.equal(early.kind, 'slow_down');
         assert.equal(grantOf(early).interval, 10);
         assert.equal(grantOf(early).lastPolledAt, T0 + 2 * SECOND);
         // 5 s later would have been in time before; now the interval is 10 s.
-        const stillEarly = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 7 * SECOND, SLOW_DOWN_STEP);
+        const stillEarly = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 7 * SECOND);
         assert.equal(stillEarly.kind, 'slow_down');
         assert.equal(grantOf(stillEarly).interval, 15);
-        const inTime = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 22 * SECOND, SLOW_DOWN_STEP);
+        const inTime = await recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 22 * SECOND);
         assert.equal(inTime.kind, 'ok');
         assert.equal(grantOf(inTime).interval, 15);
         assert.equal((await store.deviceGrants.findById(grant.id))?.interval, 15);
@@ -284,11 +315,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it("a poll naming another client is unknown and leaves the grant's poll accounting alone", async (store) => {
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
-        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP)).kind, 'ok');
-        const foreign = await store.deviceGrants.recordPoll(grant.deviceCodeHash, `${grant.clientId}-other`, T0 + SECOND, SLOW_DOWN_STEP);
+        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0)).kind, 'ok');
+        const foreign = await store.deviceGrants.recordPoll(grant.deviceCodeHash, `${grant.clientId}-other`, T0 + SECOND);
         assert.deepEqual(foreign, { kind: 'unknown' });
         // The device's own next poll, on time, is judged against its own last poll only.
-        const own = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND, SLOW_DOWN_STEP);
+        const own = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND);
         assert.equal(own.kind, 'ok');
         assert.equal(grantOf(own).interval, 5);
       });
@@ -296,34 +327,60 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('a poll exactly one interval after the last is in time', async (store) => {
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
-        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP);
-        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND, SLOW_DOWN_STEP)).kind, 'ok');
+        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
+        assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND)).kind, 'ok');
       });
 
       it('a decided grant is not throttled: the device redeems at once', async (store) => {
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);
-        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP);
+        await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
         await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }, T0);
-        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 100, SLOW_DOWN_STEP);
+        const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 100);
         assert.equal(verdict.kind, 'ok');
         assert.equal(grantOf(verdict).status, 'approved');
         assert.equal(grantOf(verdict).interval, 5);
       });
 
       it('a poll of an unknown device code is unknown', async (store) => {
-        assert.deepEqual(await store.deviceGrants.recordPoll('no-such-hash', 'demo-tv', T0, SLOW_DOWN_STEP), { kind: 'unknown' });
+        assert.deepEqual(await store.deviceGrants.recordPoll('no-such-hash', 'demo-tv', T0), { kind: 'unknown' });
       });
+
+      for (const { title, decided, polls } of PACING) {
+        it(`pacing: ${title}`, async (store) => {
+          const grant = newDeviceGrant({ interval: 5 });
+          await store.deviceGrants.create(grant);
+          const decision: Decision =
+            decided === 'approved'
+              ? { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }
+              : { status: 'denied', userId: 'user-1' };
+          if (decided) assert.equal(await store.deviceGrants.decide(grant.id, decision, T0), true);
+          const pacing: PollPacing = { status: decided ?? 'pending', interval: grant.interval, lastPolledAt: null };
+          for (const [offset, expected] of polls) {
+            const at = T0 + offset;
+            const judged = judgePoll(pacing, at);
+            const rule = judged.slowDown ? 'slow_down' : 'ok';
+            assert.equal(rule, expected, `judgePoll at +${offset} ms`);
+            const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, at);
+            assert.equal(verdict.kind, rule, `the store at +${offset} ms`);
+            assert.equal(grantOf(verdict).interval, judged.interval, `the interval after +${offset} ms`);
+            assert.equal(grantOf(verdict).lastPolledAt, at);
+            pacing.interval = judged.interval;
+            pacing.lastPolledAt = at;
+          }
+          assert.equal((await store.deviceGrants.findById(grant.id))?.interval, pacing.interval, 'the interval stays grown');
+        });
+      }
 
       it('20 concurrent polls at one instant: one in time, 19 slow_down, each growing the interval', async (store) => {
         const grant = newDeviceGrant({ interval: 5 });
         await store.deviceGrants.create(grant);
         const verdicts = await Promise.all(
-          Array.from({ length: 20 }, () => store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0, SLOW_DOWN_STEP)),
+          Array.from({ length: 20 }, () => store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0)),
         );
         assert.equal(count(verdicts, (verdict) => verdict.kind === 'ok'), 1);
         assert.equal(count(verdicts, (verdict) => verdict.kind === 'slow_down'), 19);
-        assert.equal((await store.deviceGrants.findById(grant.id))?.interval, 5 + 19 * SLOW_DOWN_STEP);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.interval, 5 + 19 * SLOW_DOWN_STEP_SECONDS);
       });
 
       it('approve records the user, the granted scopes and the times', async (store) => {

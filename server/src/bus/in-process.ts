@@ -1,22 +1,14 @@
-import type { EventBus, GrantEvent, GrantEventListener } from './types.ts';
+import { createListeners } from './listeners.ts';
+import type { EventBus } from './types.ts';
 
 /** The default bus: one process, listeners called synchronously in publish order. */
 export function createInProcessBus(onListenerError: (error: unknown) => void = () => {}): EventBus {
-  const listeners = new Set<GrantEventListener>();
+  const listeners = createListeners(onListenerError);
   return {
-    async publish(event: GrantEvent) {
-      for (const listener of [...listeners]) {
-        try {
-          listener(event);
-        } catch (error) {
-          onListenerError(error);
-        }
-      }
+    async publish(event) {
+      listeners.deliver(event);
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: listeners.subscribe,
     async close() {
       listeners.clear();
     },

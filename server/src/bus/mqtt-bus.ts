@@ -2,11 +2,9 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { randomId } from '../secrets.ts';
 import { connectApplianceClient, type ApplianceBrokerOptions } from './mqtt-connect.ts';
-import type { EventBus, GrantEvent, GrantEventListener } from './types.ts';
+import { createListeners } from './listeners.ts';
+import type { EventBus } from './types.ts';
 import { encodeWireEvent, markRemoteEvent, parseWireEvent, type WireEvent } from './wire.ts';
-
-// Where it has always been imported from (push/mqtt-external.ts); it lives in ./wire.ts now.
-export { isRemoteEvent } from './wire.ts';
 
 /**
  * The internal topic grant events travel on between instances. Devices can never read it: the
@@ -15,7 +13,7 @@ export { isRemoteEvent } from './wire.ts';
 export const BUS_TOPIC = 'devicegate/bus/grant-events';
 
 /**
- * A bus shared by several appliance instances through the external MQTT broker (issue 8).
+ * A bus shared by several appliance instances through the external MQTT broker.
  * Local listeners hear an event at once, in publish order, as on the in-process bus; the event
  * also goes to the broker (QoS 1) and every other instance delivers it to its own listeners, so
  * an approval on one instance reaches a device waiting on another. Events are published by the
@@ -27,18 +25,8 @@ export async function createMqttBus(options: Omit<ApplianceBrokerOptions, 'role'
   const { logger } = options;
   const topic = options.topic ?? BUS_TOPIC;
   const origin = randomId();
-  const listeners = new Set<GrantEventListener>();
+  const listeners = createListeners((error) => logger.error({ err: error }, 'bus listener failed'));
   const client: MqttClient = await connectApplianceClient({ ...options, role: 'bus' });
-
-  function deliver(event: GrantEvent): void {
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        logger.error({ err: error }, 'bus listener failed');
-      }
-    }
-  }
 
   client.on('message', (_topic, payload) => {
     const wire = parseWireEvent(payload);
@@ -47,7 +35,7 @@ export async function createMqttBus(options: Omit<ApplianceBrokerOptions, 'role'
       return;
     }
     if (wire.origin === origin) return;
-    deliver(markRemoteEvent(wire.event));
+    listeners.deliver(markRemoteEvent(wire.event));
   });
   client.on('error', (error) => logger.error({ err: error }, 'grant event bus: broker error'));
   client.on('offline', () => logger.warn('grant event bus: broker unreachable, reconnecting'));
@@ -69,7 +57,7 @@ export async function createMqttBus(options: Omit<ApplianceBrokerOptions, 'role'
 
   return {
     async publish(event) {
-      deliver(event);
+      listeners.deliver(event);
       const wire: WireEvent = { origin, event };
       // Not awaited: the decision is committed and local devices are told; the broker's PUBACK
       // must not hold up the person's approval. mqtt.js keeps QoS 1 messages across reconnects.
@@ -77,10 +65,7 @@ export async function createMqttBus(options: Omit<ApplianceBrokerOptions, 'role'
         if (error) logger.error({ err: error }, 'grant event bus: publish failed');
       });
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: listeners.subscribe,
     async close() {
       listeners.clear();
       await client.endAsync();

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { randomId } from '../secrets.ts';
-import type { EventBus, GrantEvent, GrantEventListener } from './types.ts';
+import { createListeners } from './listeners.ts';
+import type { EventBus } from './types.ts';
 import { encodeWireEvent, markRemoteEvent, parseWireEvent } from './wire.ts';
 
 /** The notification channel grant events travel on between instances sharing one database. */
@@ -25,7 +26,7 @@ export interface PostgresBusOptions {
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * A bus shared by several appliance instances through PostgreSQL LISTEN/NOTIFY (issue 8), for
+ * A bus shared by several appliance instances through PostgreSQL LISTEN/NOTIFY, for
  * sites that run PostgreSQL but no external MQTT broker (WebSocket push, or an embedded broker
  * per instance). Local listeners hear an event at once, in publish order, as on the in-process
  * bus; the event also goes out with `pg_notify` and every other instance, LISTENing on its own
@@ -46,7 +47,7 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Ev
   const delays = options.reconnectDelayMs ?? { min: 250, max: 5000 };
   const healthCheckMs = options.healthCheckMs ?? 30_000;
   const origin = randomId();
-  const listeners = new Set<GrantEventListener>();
+  const listeners = createListeners((error) => logger.error({ err: error }, 'bus listener failed'));
   const connection = {
     connectionString: options.connectionString,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -60,16 +61,6 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Ev
   const publisher = new pg.Pool({ ...connection, max: 1, idleTimeoutMillis: 60_000 });
   publisher.on('error', (error) => logger.warn({ err: error }, 'grant event bus: idle publishing connection lost'));
 
-  function deliver(event: GrantEvent): void {
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        logger.error({ err: error }, 'bus listener failed');
-      }
-    }
-  }
-
   function onNotification(message: pg.Notification): void {
     if (message.channel !== channel) return;
     const wire = parseWireEvent(message.payload ?? '');
@@ -78,7 +69,7 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Ev
       return;
     }
     if (wire.origin === origin) return;
-    deliver(markRemoteEvent(wire.event));
+    listeners.deliver(markRemoteEvent(wire.event));
   }
 
   let closed = false;
@@ -154,7 +145,7 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Ev
 
   return {
     async publish(event) {
-      deliver(event);
+      listeners.deliver(event);
       // Not awaited, as on the MQTT bus: the decision is committed and local devices are told;
       // the other instances' delivery must not hold up the person's approval. close() waits.
       const sent = publisher
@@ -166,10 +157,7 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Ev
         .finally(() => inFlight.delete(sent));
       inFlight.add(sent);
     },
-    subscribe(eventListener) {
-      listeners.add(eventListener);
-      return () => listeners.delete(eventListener);
-    },
+    subscribe: listeners.subscribe,
     async close() {
       if (closed) return;
       closed = true;

@@ -5,9 +5,6 @@ import { deviceGrantState } from '../device-grants/state.ts';
 import { randomId } from '../secrets.ts';
 import type { GrantDescriptor, GrantHandler } from './types.ts';
 
-/** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for good. */
-export const SLOW_DOWN_STEP_SECONDS = 5;
-
 /**
  * The device_code grant (RFC 8628 §3.4-3.5). Each poll is recorded atomically (slow_down
  * accounting), the state decides the answer, and an approved code is redeemed by one
@@ -20,7 +17,7 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   const now = clock.now();
   // Another client's code is answered like an unknown one: nothing about it is revealed, and
   // its poll accounting is not touched (the store counts only the grant's own client's polls).
-  const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, client.clientId, now, SLOW_DOWN_STEP_SECONDS);
+  const verdict = await store.deviceGrants.recordPoll(deviceCodeHash, client.clientId, now);
   if (verdict.kind === 'unknown') throw invalidGrant('the device code is invalid');
   const deviceGrant = verdict.grant;
   // The answer for each state (device-grants/state.ts, RFC 8628 §3.5): an expired code answers

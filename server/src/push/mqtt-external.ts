@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { isRemoteEvent } from '../bus/mqtt-bus.ts';
+import { isRemoteEvent } from '../bus/wire.ts';
 import { connectApplianceClient, redactUrl } from '../bus/mqtt-connect.ts';
 import type { AppContext } from '../context.ts';
 import type { ApplianceModule } from '../modules.ts';

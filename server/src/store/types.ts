@@ -71,7 +71,7 @@ export interface DeviceGrantRecord {
   status: DeviceGrantStatus;
   createdAt: number;
   expiresAt: number;
-  /** Current polling interval in seconds; grows by 5 on every slow_down and stays grown. */
+  /** Current polling interval in seconds; every slow_down grows it for good (../device-grants/pacing.ts). */
   interval: number;
   lastPolledAt: number | null;
   userId: string | null;
@@ -117,12 +117,12 @@ export interface DeviceGrants {
   findLiveByUserCode(userCode: string, now: number): Promise<DeviceGrantRecord | null>;
   findById(id: string): Promise<DeviceGrantRecord | null>;
   /**
-   * Records one poll atomically. RFC 8628 §3.5: a poll sooner than the current interval after the
-   * previous one answers slow_down and grows the interval by `slowDownStep` seconds for good.
-   * A poll naming another client than the grant's is `unknown` and changes nothing, so nobody
-   * but the device's own client can push its interval up.
+   * Records one poll atomically and judges it by the pacing rule of ../device-grants/pacing.ts
+   * (RFC 8628 §3.5: a poll sooner than the current interval after the previous one answers
+   * slow_down and grows the interval for good). A poll naming another client than the grant's is
+   * `unknown` and changes nothing, so nobody but the device's own client can push its interval up.
    */
-  recordPoll(deviceCodeHash: string, clientId: string, now: number, slowDownStep: number): Promise<PollVerdict>;
+  recordPoll(deviceCodeHash: string, clientId: string, now: number): Promise<PollVerdict>;
   /** Approve or deny; true only for the one caller that moved a live pending grant. */
   decide(id: string, decision: Decision, now: number): Promise<boolean>;
   /**

@@ -1,9 +1,11 @@
+import { judgePoll } from '../../device-grants/pacing.ts';
 import type { DeviceGrantRecord, PollVerdict } from '../types.ts';
 
 /**
- * Poll accounting of the SQLite store (RFC 8628 §3.5), kept in this process instead of written
- * per poll. An UPDATE of a random row for every poll was a quarter of a poll's CPU time, and a
- * client flooding the token endpoint turned into as many database writes (issue 6, bench).
+ * Poll accounting of the SQLite store, kept in this process instead of written per poll; the
+ * rule itself (RFC 8628 §3.5) is ../../device-grants/pacing.ts. An UPDATE of a random row for
+ * every poll was a quarter of a poll's CPU time (measured with bench/), and a client flooding the
+ * token endpoint turned into as many database writes.
  *
  * What it keeps per polled grant: the time of the last poll (memory only: a restart forgets it,
  * so the first poll after a restart is never slow_down, which costs nothing) and the interval as
@@ -14,15 +16,13 @@ import type { DeviceGrantRecord, PollVerdict } from '../types.ts';
  */
 export interface PollState {
   /** The verdict for a poll of `grant` (as read from the database) at `now`. */
-  record(grant: DeviceGrantRecord, now: number, step: number): PollVerdict;
+  record(grant: DeviceGrantRecord, now: number): PollVerdict;
   /** The grant with the poll state of this process applied. */
   overlay(grant: DeviceGrantRecord): DeviceGrantRecord;
   /** Forgets grants that expired before `now`. */
   prune(now: number): void;
 }
 
-/** Timer and network jitter: a poll this much early still counts as in time. */
-const POLL_TOLERANCE_MS = 250;
 /** Past this many tracked grants, expired ones are pruned on the next poll. */
 const PRUNE_ABOVE = 50_000;
 
@@ -35,20 +35,20 @@ export function createPollState(deps: { persistInterval: (deviceCodeHash: string
   }
 
   return {
-    record(grant, now, step) {
+    record(grant, now) {
       const entry = polls.get(grant.deviceCodeHash);
-      const interval = Math.max(grant.interval, entry?.interval ?? 0);
-      // Only a pending grant is throttled: a device told of its outcome by push redeems at once.
-      const inTime = grant.status !== 'pending' || entry === undefined || now - entry.lastPolledAt >= interval * 1000 - POLL_TOLERANCE_MS;
-      const grown = inTime ? interval : interval + step;
+      const { slowDown, interval } = judgePoll(
+        { status: grant.status, interval: Math.max(grant.interval, entry?.interval ?? 0), lastPolledAt: entry?.lastPolledAt ?? null },
+        now,
+      );
       if (polls.size >= pruneAbove) {
         prune(now);
         // Many live grants: prune again only after as many more, not on every poll.
         pruneAbove = Math.max(PRUNE_ABOVE, polls.size * 2);
       }
-      polls.set(grant.deviceCodeHash, { lastPolledAt: now, interval: grown, expiresAt: grant.expiresAt });
-      if (!inTime) deps.persistInterval(grant.deviceCodeHash, grown);
-      return { kind: inTime ? 'ok' : 'slow_down', grant: { ...grant, interval: grown, lastPolledAt: now } };
+      polls.set(grant.deviceCodeHash, { lastPolledAt: now, interval, expiresAt: grant.expiresAt });
+      if (slowDown) deps.persistInterval(grant.deviceCodeHash, interval);
+      return { kind: slowDown ? 'slow_down' : 'ok', grant: { ...grant, interval, lastPolledAt: now } };
     },
     overlay(grant) {
       const entry = polls.get(grant.deviceCodeHash);

@@ -1,0 +1,47 @@
+import type { Clients } from '../types.ts';
+import { toClient, type Database } from './database.ts';
+
+export function createPostgresClients({ pool, one, all, changes }: Database): Clients {
+  return {
+    async get(clientId) {
+      const row = await one('SELECT * FROM clients WHERE client_id = $1', [clientId]);
+      return row ? toClient(row) : null;
+    },
+    async list() {
+      return (await all('SELECT * FROM clients ORDER BY client_id')).map(toClient);
+    },
+    async put(client) {
+      await pool.query(
+        `INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, device_code_lifetime, poll_interval,
+           access_token_format, may_introspect, audience, disabled, dpop_required, created_at, jwks, jwks_uri)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, secret_hash = EXCLUDED.secret_hash,
+           grant_types = EXCLUDED.grant_types, scopes = EXCLUDED.scopes,
+           device_code_lifetime = EXCLUDED.device_code_lifetime, poll_interval = EXCLUDED.poll_interval,
+           access_token_format = EXCLUDED.access_token_format, may_introspect = EXCLUDED.may_introspect,
+           audience = EXCLUDED.audience, disabled = EXCLUDED.disabled, dpop_required = EXCLUDED.dpop_required,
+           created_at = EXCLUDED.created_at, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri`,
+        [
+          client.clientId,
+          client.name,
+          client.secretHash,
+          client.grantTypes,
+          client.scopes,
+          client.deviceCodeLifetime,
+          client.pollInterval,
+          client.accessTokenFormat,
+          client.mayIntrospect,
+          client.audience,
+          client.disabled,
+          client.dpopRequired,
+          client.createdAt,
+          client.jwks ? JSON.stringify(client.jwks) : null,
+          client.jwksUri ?? null,
+        ],
+      );
+    },
+    async remove(clientId) {
+      return (await changes('DELETE FROM clients WHERE client_id = $1', [clientId])) === 1;
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { pollSql } from '../../device-grants/pacing.ts';
+import { UserCodeTakenError, type Decision, type DeviceGrants, type NewDeviceGrant, type PollVerdict } from '../types.ts';
+import { LOCK_USER_CODE, toDeviceGrant, type Database } from './database.ts';
+
+/**
+ * RFC 8628 §3.5 (the rule: ../../device-grants/pacing.ts), in one statement: every SET
+ * expression reads the row as it was before this poll, and the row lock makes concurrent polls
+ * of one code take turns, each judged against the poll before it. The verdict is written to the
+ * row so RETURNING can report it.
+ */
+const pacing = pollSql({ status: 'status', interval: 'poll_interval', lastPolledAt: 'last_polled_at' }, '$2::bigint');
+const RECORD_POLL = `UPDATE device_grants SET
+     last_polled_at = $2::bigint,
+     last_poll_slow_down = ${pacing.slowDown},
+     poll_interval = ${pacing.interval}
+   WHERE device_code_hash = $1 AND client_id = $3
+   RETURNING *`;
+
+export function createPostgresDeviceGrants({ one, all, changes, transaction }: Database): DeviceGrants {
+  return {
+    async create(grant: NewDeviceGrant) {
+      // A user code is unique among live grants only; an expired holder keeps its row (a late
+      // poll still answers expired_token) while its code may be handed out again. A partial
+      // unique index cannot say "live" (it depends on the time), so creates of one code are
+      // serialized by an advisory lock taken before the check: the second creator waits for the
+      // first to commit, and its check (a new statement, a new snapshot) then sees that row.
+      await transaction(async (client) => {
+        await client.query(`SELECT pg_advisory_xact_lock(${LOCK_USER_CODE}, hashtext($1))`, [grant.userCode]);
+        const inserted = await client.query(
+          `INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
+             requested_from, push_key, status, created_at, expires_at, poll_interval)
+           -- Explicit types: parameters in a SELECT list are not typed by the INSERT's columns.
+           SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::text, $8::text, $9::text,
+             'pending', $10::bigint, $11::bigint, $12::integer
+           WHERE NOT EXISTS (SELECT 1 FROM device_grants WHERE user_code = $3 AND expires_at > $10)`,
+          [
+            grant.id,
+            grant.deviceCodeHash,
+            grant.userCode,
+            grant.clientId,
+            grant.scopes,
+            grant.deviceName,
+            grant.deviceModel,
+            grant.requestedFrom,
+            grant.pushKey,
+            grant.createdAt,
+            grant.expiresAt,
+            grant.interval,
+          ],
+        );
+        if (inserted.rowCount !== 1) throw new UserCodeTakenError();
+      });
+    },
+    async findByDeviceCodeHash(hash) {
+      const row = await one('SELECT * FROM device_grants WHERE device_code_hash = $1', [hash]);
+      return row ? toDeviceGrant(row) : null;
+    },
+    async findLiveByUserCode(userCode, now) {
+      const row = await one('SELECT * FROM device_grants WHERE user_code = $1 AND expires_at > $2', [userCode, now]);
+      return row ? toDeviceGrant(row) : null;
+    },
+    async findById(id) {
+      const row = await one('SELECT * FROM device_grants WHERE id = $1', [id]);
+      return row ? toDeviceGrant(row) : null;
+    },
+    async recordPoll(hash, clientId, now): Promise<PollVerdict> {
+      const row = await one(RECORD_POLL, [hash, now, clientId]);
+      if (!row) return { kind: 'unknown' };
+      return { kind: row.last_poll_slow_down ? 'slow_down' : 'ok', grant: toDeviceGrant(row) };
+    },
+    async decide(id, decision: Decision, now) {
+      const moved =
+        decision.status === 'approved'
+          ? await changes(
+              `UPDATE device_grants SET status = 'approved', user_id = $2, granted_scopes = $3, auth_time = $4,
+                 decided_at = $5 WHERE id = $1 AND status = 'pending' AND expires_at > $5`,
+              [id, decision.userId, decision.grantedScopes, decision.authTime, now],
+            )
+          : await changes(
+              `UPDATE device_grants SET status = 'denied', user_id = $2, decided_at = $3
+               WHERE id = $1 AND status = 'pending' AND expires_at > $3`,
+              [id, decision.userId, now],
+            );
+      return moved === 1;
+    },
+    async redeem(id, grantId, jkt, now) {
+      // RFC 8628 §3.5: one winner. Concurrent callers wait on the row lock, then re-check the
+      // WHERE against the committed row ('redeemed') and match nothing.
+      const row = await one(
+        `UPDATE device_grants SET status = 'redeemed', grant_id = $2, dpop_jkt = $3
+         WHERE id = $1 AND status = 'approved' AND expires_at > $4 RETURNING *`,
+        [id, grantId, jkt, now],
+      );
+      return row ? toDeviceGrant(row) : null;
+    },
+    async listExpiredPending(now, limit) {
+      // Several instances sweep at once: SKIP LOCKED hands each row to one of them, and the
+      // flag, set in the same statement, keeps it from being reported again.
+      const rows = await all(
+        `UPDATE device_grants SET expiry_reported = true
+         WHERE id IN (
+           SELECT id FROM device_grants
+           WHERE expires_at <= $1 AND status = 'pending' AND NOT expiry_reported
+           ORDER BY expires_at LIMIT $2
+           FOR UPDATE SKIP LOCKED)
+         RETURNING *`,
+        [now, limit],
+      );
+      return rows.map(toDeviceGrant).sort((a, b) => a.expiresAt - b.expiresAt);
+    },
+    async sweep(now, retainSeconds) {
+      return changes('DELETE FROM device_grants WHERE expires_at <= $1', [now - retainSeconds * 1000]);
+    },
+  };
+}

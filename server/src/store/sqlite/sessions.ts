@@ -1,0 +1,29 @@
+import type Database from 'better-sqlite3';
+import type { SessionRecord, Sessions } from '../types.ts';
+import { toSession, type Row } from './columns.ts';
+
+export function createSqliteSessions(db: Database.Database): Sessions {
+  const q = {
+    insert: db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, expires_at, auth_time)
+      VALUES (@idHash, @userId, @createdAt, @expiresAt, @authTime)`),
+    get: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
+    remove: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
+    sweep: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+  };
+
+  return {
+    async create(session: SessionRecord) {
+      q.insert.run(session);
+    },
+    async get(idHash, now) {
+      const row = q.get.get(idHash, now) as Row | undefined;
+      return row ? toSession(row) : null;
+    },
+    async remove(idHash) {
+      q.remove.run(idHash);
+    },
+    async sweep(now) {
+      return q.sweep.run(now).changes;
+    },
+  };
+}

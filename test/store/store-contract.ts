@@ -498,21 +498,21 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal((await store.deviceGrants.findById(grant.id))?.grantId, winners[0]!.grantId);
       });
 
-      it('listExpiredPending reports each expired pending grant once, oldest first, up to the limit', async (store) => {
+      it('claimExpired reports each expired grant once, oldest first, up to the limit', async (store) => {
         const late = newDeviceGrant({ expiresAt: T0 + 300 * SECOND });
         const early = newDeviceGrant({ expiresAt: T0 + 100 * SECOND });
         const middle = newDeviceGrant({ expiresAt: T0 + 200 * SECOND });
         const live = newDeviceGrant({ expiresAt: T0 + 900 * SECOND });
         for (const grant of [late, early, middle, live]) await store.deviceGrants.create(grant);
         const now = T0 + 600 * SECOND;
-        const first = await store.deviceGrants.listExpiredPending(now, 2);
+        const first = await store.deviceGrants.claimExpired(now, 2);
         assert.deepEqual(first.map((grant) => grant.id), [early.id, middle.id]);
-        const second = await store.deviceGrants.listExpiredPending(now, 2);
+        const second = await store.deviceGrants.claimExpired(now, 2);
         assert.deepEqual(second.map((grant) => grant.id), [late.id]);
-        assert.deepEqual(await store.deviceGrants.listExpiredPending(now, 2), []);
+        assert.deepEqual(await store.deviceGrants.claimExpired(now, 2), []);
       });
 
-      it('listExpiredPending leaves out decided and redeemed grants', async (store) => {
+      it('claimExpired claims pending and decided grants that ended unredeemed, never redeemed ones', async (store) => {
         const denied = newDeviceGrant();
         await store.deviceGrants.create(denied);
         await store.deviceGrants.decide(denied.id, { status: 'denied', userId: null }, T0);
@@ -521,15 +521,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.deviceGrants.redeem(redeemed.id, 'family', null, T0 + 2 * SECOND);
         const pending = newDeviceGrant();
         await store.deviceGrants.create(pending);
-        const reported = await store.deviceGrants.listExpiredPending(T0 + 3600 * SECOND, 100);
-        assert.deepEqual(reported.map((grant) => grant.id), [pending.id]);
+        const reported = await store.deviceGrants.claimExpired(T0 + 3600 * SECOND, 100);
+        assert.deepEqual(reported.map((grant) => grant.id).sort(), [denied.id, approvedGrant.id, pending.id].sort());
+        assert.deepEqual(await store.deviceGrants.claimExpired(T0 + 3600 * SECOND, 100), [], 'each claimed once');
         assert.ok(await store.deviceGrants.findById(approvedGrant.id));
       });
 
-      it('concurrent listExpiredPending calls report each expired grant exactly once', async (store) => {
+      it('concurrent claimExpired calls report each expired grant exactly once', async (store) => {
         const grants = Array.from({ length: 30 }, (_, index) => newDeviceGrant({ expiresAt: T0 + (index + 1) * SECOND }));
         for (const grant of grants) await store.deviceGrants.create(grant);
-        const batches = await Promise.all(Array.from({ length: 6 }, () => store.deviceGrants.listExpiredPending(T0 + 600 * SECOND, 10)));
+        const batches = await Promise.all(Array.from({ length: 6 }, () => store.deviceGrants.claimExpired(T0 + 600 * SECOND, 10)));
         const reported = batches.flat().map((grant) => grant.id);
         assert.equal(reported.length, 30);
         assert.equal(new Set(reported).size, 30);

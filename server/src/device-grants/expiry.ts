@@ -6,7 +6,8 @@ import type { Store } from '../store/types.ts';
 /**
  * The one place that says "this code expired" (RFC 8628 §3.5: after `expires_in` the device gets
  * expired_token). At a grant's `expiresAt` it claims, through the store, every grant that is due
- * and not yet reported, and publishes `expired` on the bus for each; every push channel tells its
+ * and not yet reported, and publishes `expired` on the bus for each pending one (`closed` for one
+ * that was decided but never redeemed); every push channel tells its
  * devices from that event, and the sweeper calls `reportDue` as the safety net for grants no
  * running instance was watching (one created by an instance that has since died). The store's
  * claim is atomic across instances, so each expiry is published once however many instances
@@ -43,9 +44,15 @@ export function createExpiryScheduler(deps: { store: Store; bus: EventBus; clock
     let reported = 0;
     for (;;) {
       const now = clock.now();
-      const due = await store.deviceGrants.listExpiredPending(now, CLAIM_BATCH);
+      const due = await store.deviceGrants.claimExpired(now, CLAIM_BATCH);
       for (const grant of due) {
-        await bus.publish({ type: 'outcome', pushKey: grant.pushKey, deviceGrantId: grant.id, outcome: 'expired', at: now });
+        // A pending code's device is told `expired`; a decided one that nobody redeemed in time is
+        // closed, so what a channel still holds for it (a retained outcome, a broker account) goes.
+        await bus.publish(
+          grant.status === 'pending'
+            ? { type: 'outcome', pushKey: grant.pushKey, deviceGrantId: grant.id, outcome: 'expired', at: now }
+            : { type: 'closed', pushKey: grant.pushKey, deviceGrantId: grant.id, at: now },
+        );
       }
       reported += due.length;
       if (due.length < CLAIM_BATCH) return reported;

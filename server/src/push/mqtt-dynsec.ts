@@ -10,8 +10,8 @@ const CONTROL_TOPIC = '$CONTROL/dynamic-security/v1';
 const RESPONSE_TOPIC = `${CONTROL_TOPIC}/response`;
 /** The appliance's own publish rights (the admin role of `mosquitto_ctrl dynsec init` has none). */
 export const APPLIANCE_ROLE = 'devicegate-appliance';
-/** How often broker clients of grants past their expiry are looked for. */
-const EXPIRY_CHECK_MS = 5000;
+/** An expired grant's broker client goes this long after the `expired` message (see removeGrantSoon). */
+const REMOVE_AFTER_EXPIRED_MS = 5000;
 /** How often the broker's own list of grant roles is swept for ones no instance will delete. */
 const RECONCILE_MS = 5 * 60_000;
 /** Roles listed per control message while sweeping (a verbose role is a few hundred bytes). */
@@ -42,8 +42,8 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
   const { clock, logger } = deps;
   /** Correlation data → the waiter for its response. */
   const waiting = new Map<string, (error: string | undefined, data?: unknown) => void>();
-  /** Push key → when its grant expires: accounts this process created and has not deleted. */
-  const live = new Map<string, number>();
+  /** Push key → when to delete its broker client: expired grants, whose device is told first. */
+  const deleteSoon = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
 
@@ -93,7 +93,7 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
   }
 
   async function remove(pushKey: string): Promise<void> {
-    live.delete(pushKey);
+    deleteSoon.delete(pushKey);
     const errors = await send([{ command: 'deleteClient', username: pushKey }, { command: 'deleteRole', rolename: grantRole(pushKey) }], 10_000);
     const failed = errors.filter((error) => error && !/not found/i.test(error));
     if (failed.length > 0) logger.warn({ errors: failed }, 'deleting a grant broker client failed');
@@ -181,7 +181,6 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
      * before the broker caught up is refused once and retries (or polls).
      */
     async addGrant(pushKey: string, deviceCode: string, expiresAt: number): Promise<void> {
-      live.set(pushKey, expiresAt);
       const topic = grantTopic(pushKey);
       const role = grantRole(pushKey);
       // A broker that is away must not fail device authorization: the device still polls.
@@ -214,20 +213,21 @@ export function createDynsecAccounts(deps: { client: () => MqttClient | undefine
      * published just now reaches it. Delete it at the next check instead, a few seconds on.
      */
     removeGrantSoon(pushKey: string): void {
-      live.set(pushKey, clock.now() + EXPIRY_CHECK_MS);
+      deleteSoon.set(pushKey, clock.now() + REMOVE_AFTER_EXPIRED_MS);
     },
     reconcile,
     /**
-     * Deletes accounts of grants past expiry that no event closed (approved or denied, never
-     * redeemed), and sweeps the broker now and every few minutes for those nobody remembers.
+     * Deletes the accounts of expired grants once their device has been told, and sweeps the
+     * broker now and every few minutes for accounts nobody remembers. (A grant decided but never
+     * redeemed is closed by the expiry scheduler, like a redeemed one: removeGrant.)
      */
     start(): void {
       timer = setInterval(() => {
         const now = clock.now();
-        for (const [pushKey, expiresAt] of live) {
-          if (expiresAt <= now) void remove(pushKey).catch((error: unknown) => logger.error({ err: error }, 'deleting a grant broker client failed'));
+        for (const [pushKey, deleteAt] of deleteSoon) {
+          if (deleteAt <= now) void remove(pushKey).catch((error: unknown) => logger.error({ err: error }, 'deleting a grant broker client failed'));
         }
-      }, EXPIRY_CHECK_MS);
+      }, REMOVE_AFTER_EXPIRED_MS);
       timer.unref();
       const sweep = () => void reconcile().catch((error: unknown) => logger.warn({ err: error }, 'sweeping the broker for expired grant clients failed'));
       reconcileTimer = setInterval(sweep, RECONCILE_MS);

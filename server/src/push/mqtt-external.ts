@@ -51,8 +51,8 @@ export function createExternalMqttModule(context: AppContext): ApplianceModule {
       unsubscribe = bus.subscribe((event) => {
         if (isRemoteEvent(event)) return;
         void outcomes.handle(event);
-        // Redeemed or expired: the grant's broker client goes (approved or denied grants that
-        // expire unredeemed go by the accounts' own expiry check).
+        // Redeemed, or decided and expired unredeemed (the expiry scheduler closes those): the
+        // grant's broker client goes; a pending one that expired goes once its device is told.
         if (accounts && event.type === 'closed') {
           void accounts.removeGrant(event.pushKey).catch((error: unknown) => logger.error({ err: error }, 'deleting a grant broker client failed'));
         }

@@ -130,8 +130,12 @@ export interface DeviceGrants {
    * the one caller that won, null for everyone else (RFC 8628 §3.5: a code is used once).
    */
   redeem(id: string, grantId: string, dpopJkt: string | null, now: number): Promise<DeviceGrantRecord | null>;
-  /** Device grants past their expiry (pending ones first reported through `expiredPending`). */
-  listExpiredPending(now: number, limit: number): Promise<DeviceGrantRecord[]>;
+  /**
+   * Claims device grants whose lifetime has ended unredeemed (pending, approved or denied), oldest
+   * first, at most `limit`: each is returned to exactly one caller, once, across every instance
+   * sharing the store (device-grants/expiry.ts publishes what each claim means).
+   */
+  claimExpired(now: number, limit: number): Promise<DeviceGrantRecord[]>;
   /** Deletes rows that expired more than `retainSeconds` ago; returns how many. */
   sweep(now: number, retainSeconds: number): Promise<number>;
 }

@@ -93,14 +93,14 @@ export function createPostgresDeviceGrants({ one, all, changes, transaction }: D
       );
       return row ? toDeviceGrant(row) : null;
     },
-    async listExpiredPending(now, limit) {
+    async claimExpired(now, limit) {
       // Several instances sweep at once: SKIP LOCKED hands each row to one of them, and the
       // flag, set in the same statement, keeps it from being reported again.
       const rows = await all(
         `UPDATE device_grants SET expiry_reported = true
          WHERE id IN (
            SELECT id FROM device_grants
-           WHERE expires_at <= $1 AND status = 'pending' AND NOT expiry_reported
+           WHERE expires_at <= $1 AND status <> 'redeemed' AND NOT expiry_reported
            ORDER BY expires_at LIMIT $2
            FOR UPDATE SKIP LOCKED)
          RETURNING *`,

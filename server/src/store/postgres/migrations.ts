@@ -159,4 +159,9 @@ export const postgresMigrations: readonly string[] = [
   );
   CREATE INDEX replay_identifiers_expires ON replay_identifiers (expires_at);
   `,
+  /* 5: the expiry scheduler claims every grant that ends unredeemed, decided ones too */ `
+  DROP INDEX device_grants_unreported_expiry;
+  CREATE INDEX device_grants_unreported_expiry ON device_grants (expires_at)
+    WHERE status <> 'redeemed' AND NOT expiry_reported;
+  `,
 ];

@@ -22,7 +22,7 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
       WHERE id = @id AND status = 'pending' AND expires_at > @now`),
     redeem: db.prepare(`UPDATE device_grants SET status = 'redeemed', grant_id = @grantId, dpop_jkt = @jkt
       WHERE id = @id AND status = 'approved' AND expires_at > @now`),
-    expiredPending: db.prepare(`SELECT * FROM device_grants WHERE expires_at <= ? AND status = 'pending'
+    expiredUnreported: db.prepare(`SELECT * FROM device_grants WHERE expires_at <= ? AND status <> 'redeemed'
       AND expiry_reported = 0 ORDER BY expires_at LIMIT ?`),
     markReported: db.prepare('UPDATE device_grants SET expiry_reported = 1 WHERE id = ?'),
     sweep: db.prepare('DELETE FROM device_grants WHERE expires_at <= ?'),
@@ -60,8 +60,8 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
   const deviceGrantOf = (row: Row): DeviceGrantRecord => pollState.overlay(toDeviceGrant(row));
 
   // Reads, then writes: .immediate() (see sqlite-store.ts).
-  const listExpiredPending = db.transaction((now: number, limit: number) => {
-    const rows = (q.expiredPending.all(now, limit) as Row[]).map(deviceGrantOf);
+  const claimExpired = db.transaction((now: number, limit: number) => {
+    const rows = (q.expiredUnreported.all(now, limit) as Row[]).map(deviceGrantOf);
     for (const row of rows) q.markReported.run(row.id);
     return rows;
   });
@@ -96,8 +96,8 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
       if (q.redeem.run({ id, grantId, jkt, now }).changes !== 1) return null;
       return deviceGrantOf(q.byId.get(id) as Row);
     },
-    async listExpiredPending(now, limit) {
-      return listExpiredPending.immediate(now, limit);
+    async claimExpired(now, limit) {
+      return claimExpired.immediate(now, limit);
     },
     async sweep(now, retainSeconds) {
       pollState.prune(now);

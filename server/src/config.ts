@@ -36,7 +36,7 @@ export const limitsSchema = z
      * counters, or every limit is N times looser), else in process memory (one instance).
      */
     store: z.enum(['auto', 'memory', 'postgres']).default('auto'),
-    /** RFC 8628 §5.2 / checklist DA-8: a device asks once per sign-in; 30 a minute per client and address stops code-space floods. */
+    /** RFC 8628 §5.2, docs/security.md AUTHZ-LIMITED: a device asks once per sign-in; 30 a minute per client and address stops code-space floods. */
     deviceAuthorizationPerClientAndAddress: limitRule(30, 60),
     /** Polls are paced by slow_down (RFC 8628 §3.5); this stops a runaway client: 600 a minute is 50 devices at 5 s behind one address. */
     tokenPerAddress: limitRule(600, 60),
@@ -62,11 +62,12 @@ export const limitsSchema = z
     signInPerAccount: limitRule(5, 300),
     signInPerAddress: limitRule(20, 300),
     /**
-     * Checklist UC-3: per-address limits alone lose to a botnet, so failed user codes are also
-     * counted across all addresses. Above `threshold` per `duration` seconds an alarm is raised
-     * (audit event user_code_guess_alarm, error log) and, while it lasts, every code entry costs
-     * `tightenFactor` points (10 a minute becomes 2). 100 a minute is far above the mistypes of
-     * a single site; scale it with the number of people who enter codes at once.
+     * RFC 8628 §5.1, docs/security.md CODE-GUESSING: per-address limits alone lose to a botnet, so
+     * failed user codes are also counted across all addresses. Above `threshold` per `duration`
+     * seconds an alarm is raised (audit event user_code_guess_alarm, error log) and, while it
+     * lasts, every code entry costs `tightenFactor` points (10 a minute becomes 2). 100 a minute is
+     * far above the mistypes of a single site; scale it with the number of people who enter codes
+     * at once.
      */
     userCodeGuessAlarm: z
       .object({
@@ -109,7 +110,8 @@ export const configSchema = z
     grantLifetime: z.coerce.number().int().min(60).default(365 * 86400),
     /**
      * RFC 8628 §3.2 defaults for clients that set none: 10 minutes, 5 seconds. Short on purpose
-     * (RFC 10027 §6, checklist UC-4: 5-15 minutes): a phisher who relays a code has only this long.
+     * (RFC 10027 §6; docs/security.md CODE-SHORT-LIFE): a phisher who relays a code has only this
+     * long.
      */
     deviceCodeLifetime: z.coerce.number().int().min(30).max(3600).default(600),
     pollInterval: z.coerce.number().int().min(1).max(60).default(5),

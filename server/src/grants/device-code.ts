@@ -23,7 +23,8 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
   const deviceGrant = verdict.grant;
   if (deviceGrant.status === 'redeemed') throw invalidGrant('the device code was already used');
   if (deviceGrant.status === 'denied') throw accessDenied();
-  // An expired code answers expired_token, never authorization_pending (checklist TK-2).
+  // An expired code answers expired_token, never authorization_pending (RFC 8628 §3.5;
+  // docs/security.md POLL-EXPIRED).
   if (deviceGrant.expiresAt <= now) throw expiredToken();
   if (deviceGrant.status === 'pending') {
     if (verdict.kind === 'slow_down') throw slowDown(deviceGrant.interval);
@@ -32,7 +33,8 @@ export const deviceCodeGrant: GrantHandler = async ({ context, parameters, clien
 
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
   const grantId = randomId();
-  // RFC 9449 §5 / checklist DP-5: the token family is bound to the key of the redeeming proof.
+  // RFC 9449 §5, docs/security.md DPOP-AT-REDEMPTION: the token family is bound to the key of the
+  // redeeming proof.
   const redeemed = await store.deviceGrants.redeem(deviceGrant.id, grantId, dpopJkt, now);
   if (!redeemed) throw invalidGrant('the device code was already used');
   await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });

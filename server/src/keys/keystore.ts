@@ -6,7 +6,7 @@ import type { Sealer } from './sealing.ts';
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA';
 
 /**
- * Signing keys and their rotation (RFC 7517 key sets; checklist AT-5). Three states:
+ * Signing keys and their rotation (RFC 7517 key sets; docs/security.md KEYS-OVERLAP). Three states:
  *   next    – published in the JWKS, not yet signing, so verifiers learn it before it is used;
  *   current – signs everything;
  *   retired – still published until every token it signed has expired, then dropped.

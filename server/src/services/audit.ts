@@ -67,7 +67,8 @@ const LEVELS: Partial<Record<AuditEvent, 'warn' | 'error'>> = {
   refresh_token_reuse_detected: 'warn',
   rate_limited: 'warn',
   client_blocked: 'warn',
-  // Checklist UC-3: a distributed guess of user codes is an incident, not a statistic.
+  // docs/security.md CODE-GUESSING: a distributed guess of user codes is an incident, not a
+  // statistic.
   user_code_guess_alarm: 'error',
 };
 

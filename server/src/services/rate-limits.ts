@@ -82,12 +82,12 @@ export interface PostgresQueryable {
 const LOCK_LIMITS_TABLE = 0x64670004;
 
 /**
- * Counters in PostgreSQL, shared by every instance on the same database (issue 8). The table is
- * created once here rather than by each limiter. PostgreSQL does not serialize concurrent
- * CREATE TABLE IF NOT EXISTS (instances started at once fail with 23505 or 42710), so the
- * creation runs under a transaction-scoped advisory lock: the two statements of one simple query
- * are one implicit transaction, which ends (and unlocks) with the query, also on error. If the
- * database stops answering later, each instance falls back to its own memory counters (the
+ * Counters in PostgreSQL, shared by every instance on the same database (threat 18 in
+ * docs/security.md). The table is created once here rather than by each limiter. PostgreSQL does not serialize
+ * concurrent CREATE TABLE IF NOT EXISTS (instances started at once fail with 23505 or 42710), so
+ * the creation runs under a transaction-scoped advisory lock: the two statements of one simple
+ * query are one implicit transaction, which ends (and unlocks) with the query, also on error. If
+ * the database stops answering later, each instance falls back to its own memory counters (the
  * insurance limiter) instead of failing every request.
  */
 export async function createPostgresLimiterFactory(pool: PostgresQueryable): Promise<LimiterFactory> {

@@ -5,7 +5,7 @@ import type { Store } from '../store/types.ts';
 
 /**
  * Periodic housekeeping: tells waiting devices that their code expired (push), then deletes rows
- * past their retention (checklist DA-8: expired rows are garbage-collected).
+ * past their retention (docs/security.md SWEEP-EXPIRED).
  */
 export function createSweeper(deps: { store: Store; bus: EventBus; clock: Clock; logger: Logger; retentionSeconds: number }) {
   const { store, bus, clock, logger } = deps;

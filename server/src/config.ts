@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DevicegateError } from './errors.ts';
 
 /**
  * A boolean setting: true/false from JSON, or "true"/"1"/"yes"/"on" and "false"/"0"/"no"/"off"
@@ -203,9 +204,10 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema> & { issuer: string };
 
-export class ConfigError extends Error {
+/** A bad setting: one readable line naming it (the CLI prints it and exits 2). */
+export class ConfigError extends DevicegateError {
   constructor(message: string) {
-    super(message);
+    super('invalid_configuration', message);
     this.name = 'ConfigError';
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { DevicegateError } from '../errors.ts';
 import type { ReplayCache } from './replay-cache.ts';
 
 /**
@@ -25,12 +26,11 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 export type DpopErrorCode = 'invalid_dpop_proof' | 'use_dpop_nonce';
 
 /** Why a proof was refused; callers turn it into their own error response. */
-export class DpopProofError extends Error {
-  readonly code: DpopErrorCode;
+export class DpopProofError extends DevicegateError {
+  declare readonly code: DpopErrorCode;
   constructor(code: DpopErrorCode, description: string) {
-    super(description);
+    super(code, description);
     this.name = 'DpopProofError';
-    this.code = code;
   }
 }
 

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '../clock.ts';
 import { ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.ts';
+import { DevicegateError } from '../errors.ts';
 import type { ClientRecord } from '../store/types.ts';
 
 /** RFC 7523 §2.2: the client_assertion_type of a JWT client assertion. */
@@ -18,9 +19,10 @@ export const MAX_CLIENT_ASSERTION_LIFETIME_SECONDS = 300;
 const CLOCK_TOLERANCE_SECONDS = 10;
 const MAX_ASSERTION_LENGTH = 8192;
 
-export class ClientAssertionError extends Error {
+/** Why a client assertion (RFC 7523) was refused; its message becomes invalid_client's description. */
+export class ClientAssertionError extends DevicegateError {
   constructor(message: string) {
-    super(message);
+    super('invalid_client_assertion', message);
     this.name = 'ClientAssertionError';
   }
 }

@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.ts';
 import type { SigningKeyRecord, SigningKeys } from '../store/types.ts';
-import type { Sealer } from './sealing.ts';
+import { KeyError, type Sealer } from './sealing.ts';
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA';
 
@@ -114,7 +114,7 @@ export function createKeyStore(deps: {
     },
     async sign(payload, header, expiresInSeconds) {
       const { signer } = await load();
-      if (!signer) throw new Error('no current signing key; run `devicegate keys rotate`');
+      if (!signer) throw new KeyError('no_signing_key', 'no current signing key; run `devicegate keys rotate`');
       const now = Math.floor(deps.clock.now() / 1000);
       return new SignJWT(payload)
         .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: header.typ })

@@ -4,7 +4,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import { limitsSchema, type Config } from '../config.ts';
+import { ConfigError, limitsSchema, type Config } from '../config.ts';
 import { deriveKey } from '../secrets.ts';
 import type { AuditFields, AuditLog } from './audit.ts';
 
@@ -173,7 +173,7 @@ export async function createConfiguredLimiterFactory(config: Config): Promise<{ 
   const where = config.limits.store;
   const shared = where === 'postgres' || (where === 'auto' && config.databaseUrl !== undefined);
   if (!shared) return { makeLimiter: memoryLimiterFactory, close: async () => {} };
-  if (!config.databaseUrl) throw new Error('limits.store "postgres" needs a databaseUrl');
+  if (!config.databaseUrl) throw new ConfigError('limits.store "postgres" needs a databaseUrl');
   const { default: pg } = await import('pg');
   // A small pool of its own: counters must not queue behind the store's transactions.
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });

@@ -77,8 +77,6 @@ export const invalidScope = (description: string) => new OAuthError('invalid_sco
 export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
 export const unsupportedGrantType = (grantType: string) =>
   new OAuthError('unsupported_grant_type', `grant_type "${grantType.slice(0, 80)}" is not supported`);
-export const unsupportedTokenType = (description: string) =>
-  new OAuthError('unsupported_token_type', description);
 
 // RFC 8628 §3.5 device flow polling errors.
 export const authorizationPending = () =>

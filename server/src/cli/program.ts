@@ -394,5 +394,3 @@ export function buildProgram(io: CliIo): Command {
   registerAuditCommands(program, io, { addStateOptions, withStore });
   return program;
 }
-
-export { CommanderError };

@@ -14,7 +14,7 @@ export const CLIENT_ASSERTION_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA'
  * An assertion may live this long at most (RFC 7523 §3 item 4 asks for a limited time window);
  * its jti is remembered as long as it could be accepted, so the bound keeps the cache small.
  */
-export const MAX_CLIENT_ASSERTION_LIFETIME_SECONDS = 300;
+const MAX_CLIENT_ASSERTION_LIFETIME_SECONDS = 300;
 /** Clock skew allowed between a client and us on exp/nbf/iat. */
 const CLOCK_TOLERANCE_SECONDS = 10;
 const MAX_ASSERTION_LENGTH = 8192;

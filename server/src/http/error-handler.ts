@@ -5,7 +5,7 @@ import { notFound, OAuthError, serverError } from '../errors.ts';
  * The one place an OAuthError becomes a response: RFC 6749 §5.2 JSON, never cached. Its `detail`
  * (errors.ts) never goes into the body.
  */
-export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
+function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
   return reply
     .code(error.status)
     .headers({ 'cache-control': 'no-store', pragma: 'no-cache', ...error.headers })

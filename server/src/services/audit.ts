@@ -94,8 +94,3 @@ export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: A
     },
   };
 }
-
-/** Log-only audit (no store): kept for callers that have none. */
-export function createLoggerAuditLog(logger: Logger): AuditLog {
-  return createAuditLog({ logger });
-}

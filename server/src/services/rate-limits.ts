@@ -23,7 +23,7 @@ export interface LimitRule {
 }
 
 /** The defaults of config.ts, for callers that build limits without a configuration. */
-export const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
+const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
   const { store: _store, userCodeGuessAlarm: _alarm, ...rules } = limitsSchema.parse({});
   return rules;
 })();
@@ -64,11 +64,11 @@ export interface RateLimits {
 /** Makes one limiter: the seam where a shared store (PostgreSQL, Redis) plugs in. */
 export type LimiterFactory = (bucket: { name: string; points: number; duration: number }) => RateLimiterAbstract;
 
-export const memoryLimiterFactory: LimiterFactory = ({ name, points, duration }) =>
+const memoryLimiterFactory: LimiterFactory = ({ name, points, duration }) =>
   new RateLimiterMemory({ keyPrefix: name, points, duration });
 
 /** The table rate-limiter-flexible keeps its PostgreSQL counters in. */
-export const POSTGRES_LIMITS_TABLE = 'devicegate_rate_limits';
+const POSTGRES_LIMITS_TABLE = 'devicegate_rate_limits';
 
 /** What a pg.Pool offers that RateLimiterPostgres and the table creation need. */
 export interface PostgresQueryable {

@@ -90,6 +90,7 @@ export const configSchema = z
   .object({
     /** Loopback by default: an appliance is exposed on purpose, behind a TLS proxy. */
     host: z.string().min(1).default('127.0.0.1'),
+    /** Unprivileged, so no root is needed; the TLS proxy in front listens on 443. */
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Public base URL; the `iss` of every token. Defaults to http://<host>:<port>. */
     issuer: z.string().url().optional(),
@@ -99,11 +100,13 @@ export const configSchema = z
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     /** Trust X-Forwarded-For from a proxy, so limits and the consent page see the device's address. */
     trustProxy: flag().default(false),
+    /** Audit events, warnings and errors; request lines only at debug (docs/performance.md#request-logs-at-debug). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** ES256: short signatures, fast, supported everywhere JOSE is. */
     signingAlg: z.enum(['ES256', 'RS256', 'EdDSA']).default('ES256'),
     /** RFC 9700 §4.14 / RFC 9068: short-lived access tokens keep "JWT but revocable" honest. */
     accessTokenLifetime: z.coerce.number().int().min(30).max(86400).default(600),
+    /** The device reads its ID token once, right after sign-in; no reason to outlive the access token. */
     idTokenLifetime: z.coerce.number().int().min(30).max(86400).default(600),
     /** Idle lifetime of one refresh token: a device unused for 30 days signs in again. */
     refreshTokenLifetime: z.coerce.number().int().min(60).default(30 * 86400),
@@ -118,7 +121,7 @@ export const configSchema = z
     pollInterval: z.coerce.number().int().min(1).max(60).default(5),
     /** Short and typeable (RFC 8628 §3.2); the verification pages are mounted here. */
     verificationPath: z.string().regex(/^\/[a-z0-9/_-]*$/i).default('/device'),
-    /** Sign-in sessions of the verification pages. */
+    /** Sign-in sessions of the verification pages: a working day, so approving several devices is one sign-in. */
     sessionLifetime: z.coerce.number().int().min(60).default(8 * 3600),
     /** Largest request body accepted by the OAuth endpoints; real requests are far smaller. */
     maxBodyBytes: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
@@ -131,6 +134,7 @@ export const configSchema = z
     drainDelay: z.coerce.number().int().min(0).max(300).default(0),
     /** Expired rows are kept this long (for "expired" vs "unknown" answers), then swept. */
     sweepRetention: z.coerce.number().int().min(0).default(3600),
+    /** A sweep is a few indexed DELETEs, so it runs often and rows go soon after their retention. */
     sweepInterval: z.coerce.number().int().min(1).default(30),
     /** Demo client and user on first start with an empty store (quickstart). */
     demo: flag().default(true),
@@ -139,10 +143,13 @@ export const configSchema = z
     masterKey: z.string().optional(),
     push: z
       .object({
+        /** On: it costs nothing until a device connects, and standard clients ignore the push member. */
         websocket: flag().default(true),
         /** Embedded MQTT broker (aedes) so the quickstart needs nothing else. */
         mqttEmbedded: flag().default(true),
+        /** Loopback, like `host`. */
         mqttHost: z.string().default('127.0.0.1'),
+        /** MQTT's registered port, which every client library assumes. */
         mqttPort: z.coerce.number().int().min(0).max(65535).default(1883),
         /** External broker (e.g. mosquitto) to publish to; replaces the embedded one. */
         mqttUrl: z.string().regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL').optional(),
@@ -169,7 +176,8 @@ export const configSchema = z
         /**
          * Open connections per push channel (WebSocket, embedded MQTT), in total and per address:
          * bounded so a flood cannot exhaust sockets and memory. Many devices may share one address
-         * behind a NAT: raise the per-address limit for such sites and for load tests.
+         * behind a NAT: raise the per-address limit for such sites and for load tests. 20,000 in
+         * total is twice the 10,000 waiting devices the bench holds (docs/performance.md#goals).
          */
         maxConnections: z.coerce.number().int().min(1).default(20_000),
         maxConnectionsPerAddress: z.coerce.number().int().min(1).default(200),

@@ -1,6 +1,6 @@
-// `npm run bench`: every figure of issue 6 in one run, each load generator in a process of its
-// own, every server on 127.0.0.1, every loop bounded. Writes bench/results/latest.md (and a dated
-// copy, and latest.json) and prints the table. See bench/README.md.
+// `npm run bench`: every figure of docs/performance.md#goals in one run, each load generator in a
+// process of its own, every server on 127.0.0.1, every loop bounded. Writes bench/results/latest.md
+// (and a dated copy, and latest.json) and prints the table. See bench/README.md.
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -1,6 +1,6 @@
 // The bench's markdown: one table, each figure beside the bare Node server's where a ratio means
 // something (throughput; memory per waiting device beside its push library alone), and the goals
-// of issue 6 marked met or missed.
+// of docs/performance.md#goals marked met or missed.
 import type { LatencySummary } from '@devicegate/simulators';
 import type { DeviceClientFigures } from './device-client-start.ts';
 import type { LoadResult, MemorySample } from './processes.ts';

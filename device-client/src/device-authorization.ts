@@ -17,7 +17,7 @@ export interface DeviceAuthorization {
   push?: PushEndpoints;
 }
 
-export const DEFAULT_INTERVAL_SECONDS = 5;
+const DEFAULT_INTERVAL_SECONDS = 5;
 
 export interface DeviceAuthorizationRequest {
   scope?: string;

@@ -70,7 +70,7 @@ export function dpopKeyFromPrivateJwk(jwk: JsonWebKey): DpopKey {
 }
 
 /** RFC 9449 §4.2: htu is the target URI without query and fragment. */
-export function proofTarget(url: string | URL): string {
+function proofTarget(url: string | URL): string {
   const target = new URL(url);
   target.search = '';
   target.hash = '';

@@ -46,8 +46,6 @@ export class DeviceClientError extends Error {
   }
 }
 
-export const isDeviceClientError = (value: unknown): value is DeviceClientError => value instanceof DeviceClientError;
-
 export function abortedError(signal?: AbortSignal): DeviceClientError {
   const reason = signal?.reason;
   const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';

@@ -2,7 +2,7 @@ import { abortedError, DeviceClientError, oneLine } from './errors.ts';
 import type { FetchFunction } from './runtime.ts';
 
 /** One request never waits longer than this for the appliance (the caller's signal still wins). */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** How the client proves who it is (RFC 6749 §2.3). Public clients only send client_id. */
 export interface ClientCredentials {

@@ -5,9 +5,9 @@ import { backoffDelay, type Runtime } from './runtime.ts';
 import { parseTokenResponse, type TokenSet } from './tokens.ts';
 
 /** Longest wait between retries after network failures or 5xx answers. */
-export const RETRY_CAP_MS = 60_000;
+const RETRY_CAP_MS = 60_000;
 /** RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent requests". */
-export const SLOW_DOWN_STEP_MS = 5_000;
+const SLOW_DOWN_STEP_MS = 5_000;
 
 /** Lets a push message cut a wait short: "the outcome is known, make one token request now". */
 export interface Wake {

@@ -14,7 +14,7 @@ export interface TokenSet {
   scope?: string;
 }
 
-export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
+const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
 
 export function parseTokenResponse(body: Record<string, unknown>, now: number): TokenSet {
   if (typeof body.access_token !== 'string' || body.access_token === '') {
@@ -47,7 +47,7 @@ export interface TokenRequestContext {
  * nonce the server sends is kept for the next request, so a polling device meets use_dpop_nonce
  * on its first request only.
  */
-export async function tokenEndpointRequest(context: TokenRequestContext, params: Record<string, string>): Promise<HttpOutcome> {
+async function tokenEndpointRequest(context: TokenRequestContext, params: Record<string, string>): Promise<HttpOutcome> {
   const { dpop } = context;
   const send = () =>
     postForm(context.tokenEndpoint, params, context.client, {

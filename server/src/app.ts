@@ -35,8 +35,9 @@ export async function createApp(context: AppContext, options: { modules?: Applia
     childLoggerFactory: (logger, bindings, options) => (context.logger.isLevelEnabled('debug') ? logger.child(bindings, options) : logger),
   });
   // Request lines at debug, not info: at info they cost 15-20 % of the CPU time of a device
-  // authorization or a poll (issue 6, bench), and what matters at info is recorded already
-  // (audit events, warnings, errors). `--log-level debug` shows both lines of every request.
+  // authorization or a poll (docs/performance.md#request-logs-at-debug), and what matters at info
+  // is recorded already (audit events, warnings, errors). `--log-level debug` shows both lines of
+  // every request.
   const logRequests = context.logger.isLevelEnabled('debug');
   if (logRequests) {
     app.addHook('onRequest', (request, _reply, done) => {

@@ -19,5 +19,3 @@ export function createManualClock(start = Date.now()): Clock & { advance(ms: num
     },
   };
 }
-
-export const seconds = (ms: number): number => Math.floor(ms / 1000);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DevicegateError } from './errors.ts';
 
 /**
  * A boolean setting: true/false from JSON, or "true"/"1"/"yes"/"on" and "false"/"0"/"no"/"off"
@@ -36,7 +37,7 @@ export const limitsSchema = z
      * counters, or every limit is N times looser), else in process memory (one instance).
      */
     store: z.enum(['auto', 'memory', 'postgres']).default('auto'),
-    /** RFC 8628 §5.2 / checklist DA-8: a device asks once per sign-in; 30 a minute per client and address stops code-space floods. */
+    /** RFC 8628 §5.2, docs/security.md AUTHZ-LIMITED: a device asks once per sign-in; 30 a minute per client and address stops code-space floods. */
     deviceAuthorizationPerClientAndAddress: limitRule(30, 60),
     /** Polls are paced by slow_down (RFC 8628 §3.5); this stops a runaway client: 600 a minute is 50 devices at 5 s behind one address. */
     tokenPerAddress: limitRule(600, 60),
@@ -62,11 +63,12 @@ export const limitsSchema = z
     signInPerAccount: limitRule(5, 300),
     signInPerAddress: limitRule(20, 300),
     /**
-     * Checklist UC-3: per-address limits alone lose to a botnet, so failed user codes are also
-     * counted across all addresses. Above `threshold` per `duration` seconds an alarm is raised
-     * (audit event user_code_guess_alarm, error log) and, while it lasts, every code entry costs
-     * `tightenFactor` points (10 a minute becomes 2). 100 a minute is far above the mistypes of
-     * a single site; scale it with the number of people who enter codes at once.
+     * RFC 8628 §5.1, docs/security.md CODE-GUESSING: per-address limits alone lose to a botnet, so
+     * failed user codes are also counted across all addresses. Above `threshold` per `duration`
+     * seconds an alarm is raised (audit event user_code_guess_alarm, error log) and, while it
+     * lasts, every code entry costs `tightenFactor` points (10 a minute becomes 2). 100 a minute is
+     * far above the mistypes of a single site; scale it with the number of people who enter codes
+     * at once.
      */
     userCodeGuessAlarm: z
       .object({
@@ -88,6 +90,7 @@ export const configSchema = z
   .object({
     /** Loopback by default: an appliance is exposed on purpose, behind a TLS proxy. */
     host: z.string().min(1).default('127.0.0.1'),
+    /** Unprivileged, so no root is needed; the TLS proxy in front listens on 443. */
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Public base URL; the `iss` of every token. Defaults to http://<host>:<port>. */
     issuer: z.string().url().optional(),
@@ -97,11 +100,13 @@ export const configSchema = z
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     /** Trust X-Forwarded-For from a proxy, so limits and the consent page see the device's address. */
     trustProxy: flag().default(false),
+    /** Audit events, warnings and errors; request lines only at debug (docs/performance.md#request-logs-at-debug). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** ES256: short signatures, fast, supported everywhere JOSE is. */
     signingAlg: z.enum(['ES256', 'RS256', 'EdDSA']).default('ES256'),
     /** RFC 9700 §4.14 / RFC 9068: short-lived access tokens keep "JWT but revocable" honest. */
     accessTokenLifetime: z.coerce.number().int().min(30).max(86400).default(600),
+    /** The device reads its ID token once, right after sign-in; no reason to outlive the access token. */
     idTokenLifetime: z.coerce.number().int().min(30).max(86400).default(600),
     /** Idle lifetime of one refresh token: a device unused for 30 days signs in again. */
     refreshTokenLifetime: z.coerce.number().int().min(60).default(30 * 86400),
@@ -109,13 +114,14 @@ export const configSchema = z
     grantLifetime: z.coerce.number().int().min(60).default(365 * 86400),
     /**
      * RFC 8628 §3.2 defaults for clients that set none: 10 minutes, 5 seconds. Short on purpose
-     * (RFC 10027 §6, checklist UC-4: 5-15 minutes): a phisher who relays a code has only this long.
+     * (RFC 10027 §6; docs/security.md CODE-SHORT-LIFE): a phisher who relays a code has only this
+     * long.
      */
     deviceCodeLifetime: z.coerce.number().int().min(30).max(3600).default(600),
     pollInterval: z.coerce.number().int().min(1).max(60).default(5),
     /** Short and typeable (RFC 8628 §3.2); the verification pages are mounted here. */
     verificationPath: z.string().regex(/^\/[a-z0-9/_-]*$/i).default('/device'),
-    /** Sign-in sessions of the verification pages. */
+    /** Sign-in sessions of the verification pages: a working day, so approving several devices is one sign-in. */
     sessionLifetime: z.coerce.number().int().min(60).default(8 * 3600),
     /** Largest request body accepted by the OAuth endpoints; real requests are far smaller. */
     maxBodyBytes: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
@@ -128,6 +134,7 @@ export const configSchema = z
     drainDelay: z.coerce.number().int().min(0).max(300).default(0),
     /** Expired rows are kept this long (for "expired" vs "unknown" answers), then swept. */
     sweepRetention: z.coerce.number().int().min(0).default(3600),
+    /** A sweep is a few indexed DELETEs, so it runs often and rows go soon after their retention. */
     sweepInterval: z.coerce.number().int().min(1).default(30),
     /** Demo client and user on first start with an empty store (quickstart). */
     demo: flag().default(true),
@@ -136,10 +143,13 @@ export const configSchema = z
     masterKey: z.string().optional(),
     push: z
       .object({
+        /** On: it costs nothing until a device connects, and standard clients ignore the push member. */
         websocket: flag().default(true),
         /** Embedded MQTT broker (aedes) so the quickstart needs nothing else. */
         mqttEmbedded: flag().default(true),
+        /** Loopback, like `host`. */
         mqttHost: z.string().default('127.0.0.1'),
+        /** MQTT's registered port, which every client library assumes. */
         mqttPort: z.coerce.number().int().min(0).max(65535).default(1883),
         /** External broker (e.g. mosquitto) to publish to; replaces the embedded one. */
         mqttUrl: z.string().regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL').optional(),
@@ -166,7 +176,8 @@ export const configSchema = z
         /**
          * Open connections per push channel (WebSocket, embedded MQTT), in total and per address:
          * bounded so a flood cannot exhaust sockets and memory. Many devices may share one address
-         * behind a NAT: raise the per-address limit for such sites and for load tests.
+         * behind a NAT: raise the per-address limit for such sites and for load tests. 20,000 in
+         * total is twice the 10,000 waiting devices the bench holds (docs/performance.md#goals).
          */
         maxConnections: z.coerce.number().int().min(1).default(20_000),
         maxConnectionsPerAddress: z.coerce.number().int().min(1).default(200),
@@ -201,9 +212,10 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema> & { issuer: string };
 
-export class ConfigError extends Error {
+/** A bad setting: one readable line naming it (the CLI prints it and exits 2). */
+export class ConfigError extends DevicegateError {
   constructor(message: string) {
-    super(message);
+    super('invalid_configuration', message);
     this.name = 'ConfigError';
   }
 }

@@ -8,9 +8,10 @@ import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
  */
 
 /**
- * Randomness is drawn from the CSPRNG 4 KiB at a time and each byte handed out once, as Node's
- * own randomUUID does: one call per ~85 secrets instead of one each (6.2 us -> 0.35 us for a
- * device code and an id, issue 6 bench). The bytes are the CSPRNG's either way.
+ * Randomness is drawn from the CSPRNG 4 KiB at a time and each byte handed out once, as Node's own
+ * randomUUID does: one call per ~85 secrets instead of one each (6.2 us -> 0.35 us for a device
+ * code and an id: docs/performance.md#random-bytes-from-a-pool). The bytes are the CSPRNG's either
+ * way.
  */
 const POOL_BYTES = 4096;
 const pool = Buffer.alloc(POOL_BYTES);
@@ -58,10 +59,10 @@ export function randomId(): string {
 
 /**
  * An identifier that sorts by creation time (not a secret): the time in milliseconds as 12 hex
- * digits, then 96 random bits. Rows keyed by it append to the end of their index instead of
- * landing on a random page: a random key costs SQLite a page written to its log per insert, a
- * quarter of a device authorization's store time (issue 6, bench). It reveals when the row was
- * made, which the pages show anyway.
+ * digits, then 96 random bits. Rows keyed by it append to the end of their index instead of landing
+ * on a random page: a random key costs SQLite a page written to its log per insert, a quarter of a
+ * device authorization's store time (docs/performance.md#time-ordered-ids). It reveals when the row
+ * was made, which the pages show anyway.
  */
 export function timeOrderedId(nowMs: number): string {
   return Math.max(0, Math.floor(nowMs)).toString(16).padStart(12, '0') + randomBase64url(12);

@@ -27,7 +27,7 @@ export interface ProvisionOptions {
   log?: (line: string) => void;
 }
 
-export function defaultDevicegateBin(): string {
+function defaultDevicegateBin(): string {
   const entry = createRequire(import.meta.url).resolve('@devicegate/appliance');
   return path.join(path.dirname(entry), '..', 'bin', 'devicegate.js');
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const devicegateBin = path.join(repoRoot, 'appliance/bin/devicegate.js');
+const devicegateBin = path.join(repoRoot, 'appliance/bin/devicegate.js');
 
 export interface CliResult {
   code: number | null;
@@ -15,7 +15,7 @@ export interface CliResult {
 }
 
 /** The environment without any DEVICEGATE_* setting of the developer's shell. */
-export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('DEVICEGATE_')) env[name] = value;
   return { ...env, ...extra };

@@ -1,7 +1,8 @@
-// Secrets never reach the logs (issue 2, "Operating it"): `devicegate serve --log-level debug`
-// through a whole device flow (sign-in and consent on the real pages), refresh, introspection,
-// userinfo, revocation, a wrong password and failed client authentication; then no device code,
-// user code, token, cookie, client secret or password appears in anything the process wrote.
+// Secrets never reach the logs (README "Operating it"; docs/security.md threat 13): `devicegate
+// serve --log-level debug` through a whole device flow (sign-in and consent on the real pages),
+// refresh, introspection, userinfo, revocation, a wrong password and failed client authentication;
+// then no device code, user code, token, cookie, client secret or password appears in anything the
+// process wrote.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

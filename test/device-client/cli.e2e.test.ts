@@ -111,7 +111,7 @@ for (const channel of ['websocket', 'mqtt'] as const) {
     const login = await jsonLogin(dg, [...loginArgs, '--channel', channel], env, 'approve', t);
     const first = login.events[0];
     if (first?.event === 'error' && /offers no .* push channel/.test(first.message)) {
-      t.skip(`the appliance offers no ${channel} push yet (issue 4)`);
+      t.skip(`the appliance offers no ${channel} push (docs/push.md)`);
       return;
     }
     assert.equal(login.code, 0, login.stderr);

@@ -111,7 +111,7 @@ async function pushLogin(t: Decider & { skip(message?: string): void; signal: Ab
     login = await startLogin({ issuer: dg.issuer, clientId: PUSH_CLIENT_ID, scope: DEVICE_SCOPE, channel, onEvent: log.onEvent, signal: t.signal });
   } catch (error) {
     if (error instanceof DeviceClientError && error.code === 'push') {
-      t.skip(`the appliance offers no ${channel} push yet (issue 4)`);
+      t.skip(`the appliance offers no ${channel} push (docs/push.md)`);
       return;
     }
     throw error;

@@ -178,7 +178,7 @@ test('the lock serializes writers, and a lock left by a dead process is taken ov
   assert.equal(await store.withLock('default', async () => 'taken over'), 'taken over');
 });
 
-test('room for the DPoP key of issue 7: a dpop member survives the round trip', async () => {
+test('room for the DPoP key (device-client/README.md): a dpop member survives the round trip', async () => {
   const store = storeIn(tempDir());
   const withKey: ProfileRecord = { ...record(), dpop: { privateJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' } } };
   await store.save('default', withKey);

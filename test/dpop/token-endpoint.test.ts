@@ -1,5 +1,6 @@
-// RFC 9449 at the token endpoint: proofs on the device_code and refresh_token grants, bound
-// tokens, bound refresh tokens (checklist DP-1..DP-4), server nonces, proof validation.
+// RFC 9449 at the token endpoint: proofs on the device_code and refresh_token grants, bound tokens,
+// bound refresh tokens (docs/security.md DPOP-ANY-GRANT, DPOP-PROOF, DPOP-NONCE,
+// DPOP-BOUND-REFRESH), server nonces, proof validation.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';

@@ -43,7 +43,7 @@ describe('push over the embedded MQTT broker', () => {
     await device.end();
   });
 
-  test('a device may also authenticate with its client_id as username (issue 4)', async () => {
+  test('a device may also authenticate with its client_id as username (docs/push.md)', async () => {
     const authorization = await authorizeDevice(dg);
     const device = await connectDevice(authorization, { username: 'demo-tv' });
     assert.deepEqual(await device.subscribe(authorization.push.mqtt!.topic), [1]);

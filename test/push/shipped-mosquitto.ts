@@ -26,7 +26,7 @@ function passwordFileLine(username: string, password: string): string {
 }
 
 /** A self-signed certificate for 127.0.0.1, for the device listener's TLS. */
-export function selfSignedCertificate(): { certificate: string; key: string } {
+function selfSignedCertificate(): { certificate: string; key: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'devicegate-cert-'));
   try {
     execFileSync('openssl', [
@@ -57,7 +57,7 @@ export interface ShippedMosquitto {
  * on the test's port, the appliance listener on `appliancePort`, files under {{DIR}}, logs on
  * stderr. Every pattern must still match, so the test fails loudly when the shipped file drifts.
  */
-export function adaptShippedConfig(file: string, appliancePort: number, filePaths: Array<[RegExp, string]>): string {
+function adaptShippedConfig(file: string, appliancePort: number, filePaths: Array<[RegExp, string]>): string {
   const replacements: Array<[RegExp, string]> = [
     [/^listener 8883$/m, 'listener {{PORT}} 127.0.0.1'],
     [/^listener 1884 127\.0\.0\.1$/m, `listener ${appliancePort} 127.0.0.1`],
@@ -85,7 +85,7 @@ export interface ShippedConfiguration {
 }
 
 /** deploy/mosquitto: password file and ACL files keyed to the push key (push.mqttAuth = acl). */
-export const aclConfiguration: ShippedConfiguration = {
+const aclConfiguration: ShippedConfiguration = {
   configFile: path.join(deployDir, 'mosquitto.conf'),
   filePaths: [[/\/etc\/mosquitto\/devicegate\//g, '{{DIR}}/']],
   files: (appliancePassword) => ({

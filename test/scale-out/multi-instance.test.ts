@@ -1,8 +1,9 @@
-// Issue 8, end to end: three appliance instances (A, B, C) on one real PostgreSQL and one real
-// mosquitto with the shipped configuration (deploy/mosquitto), all serving one issuer (behind one
-// name in production; here each is reached on its own loopback port). A device may start on one
-// instance, its person approve on a second, and a third tell it; nothing is lost when an
-// instance dies mid-flow; single use, rate limits and DPoP replay detection hold across them.
+// Scale out (docs/deploy.md), end to end: three appliance instances (A, B, C) on one real
+// PostgreSQL and one real mosquitto with the shipped configuration (deploy/mosquitto), all serving
+// one issuer (behind one name in production; here each is reached on its own loopback port). A
+// device may start on one instance, its person approve on a second, and a third tell it; nothing is
+// lost when an instance dies mid-flow; single use, rate limits and DPoP replay detection hold
+// across them.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';

@@ -1,7 +1,7 @@
-// Abuse limits on the OAuth endpoints (RFC 8628 §5.2, checklist DA-8): a flood from one address
-// is throttled with 429 + Retry-After while other addresses are served, and the refusal lands in
-// the audit log once per window. Addresses are simulated with X-Forwarded-For, so only this
-// test's appliance trusts the proxy header.
+// Abuse limits on the OAuth endpoints (RFC 8628 §5.2; docs/security.md AUTHZ-LIMITED): a flood from
+// one address is throttled with 429 + Retry-After while other addresses are served, and the refusal
+// lands in the audit log once per window. Addresses are simulated with X-Forwarded-For, so only
+// this test's appliance trusts the proxy header.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';

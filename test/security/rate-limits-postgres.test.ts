@@ -1,6 +1,7 @@
-// Limits must hold across instances (issue 8): with a databaseUrl, `limits.store: auto` keeps
-// every counter in PostgreSQL through rate-limiter-flexible's RateLimiterPostgres, so two
-// appliance instances spend one budget, and the user code guess alarm counts misses from both.
+// Limits must hold across instances (docs/security.md threat 18): with a databaseUrl,
+// `limits.store: auto` keeps every counter in PostgreSQL through rate-limiter-flexible's
+// RateLimiterPostgres, so two appliance instances spend one budget, and the user code guess alarm
+// counts misses from both.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';

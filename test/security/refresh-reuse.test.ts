@@ -1,6 +1,6 @@
-// RFC 9700 §4.14.2 (checklist RT-1, RT-2): a refresh token presented again after it was rotated
-// means a copy is in someone else's hands. The whole grant is revoked (the legitimate holder's new
-// tokens too) and the event is in the audit log.
+// RFC 9700 §4.14.2 (docs/security.md REFRESH-ROTATE, REFRESH-REUSE): a refresh token presented
+// again after it was rotated means a copy is in someone else's hands. The whole grant is revoked
+// (the legitimate holder's new tokens too) and the event is in the audit log.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';

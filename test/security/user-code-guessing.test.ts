@@ -1,7 +1,8 @@
-// RFC 8628 §5.1 (checklist UC-3): user code guessing is stopped, driven over HTTP through the real
-// verification pages (form posts with CSRF tokens and cookies). One guesser is stopped by the
-// per-address and per-session limits; a botnet that stays under them trips the global alarm
-// (audit event user_code_guess_alarm, error-level log), which then tightens code entry for all.
+// RFC 8628 §5.1 (docs/security.md CODE-GUESSING): user code guessing is stopped, driven over HTTP
+// through the real verification pages (form posts with CSRF tokens and cookies). One guesser is
+// stopped by the per-address and per-session limits; a botnet that stays under them trips the
+// global alarm (audit event user_code_guess_alarm, error-level log), which then tightens code entry
+// for all.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';

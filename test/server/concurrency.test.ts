@@ -1,6 +1,6 @@
-// Single use under concurrency (RFC 8628 §3.5; checklist TK-5, UC-5): a device code is redeemed
-// once however many polls arrive together, and a user code is decided once however many
-// browsers decide it together.
+// Single use under concurrency (RFC 8628 §3.5; docs/security.md POLL-SINGLE-USE,
+// CODE-ONE-DECISION): a device code is redeemed once however many polls arrive together, and a user
+// code is decided once however many browsers decide it together.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';

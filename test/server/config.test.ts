@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig } from '../../server/src/config.ts';
-import { environmentVariables } from '../../server/src/config.ts';
+import { ConfigError, configSchema, environmentVariables, loadConfig } from '../../server/src/config.ts';
 
 const readme = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
 
@@ -45,9 +44,55 @@ test('an unknown setting in a config file is refused by name', () => {
   assert.throws(() => loadConfig({ file }), /Unrecognized key.*prot/);
 });
 
-test('the README configuration reference names every environment variable and setting', () => {
-  for (const [name, key] of Object.entries(environmentVariables)) {
-    assert.ok(readme.includes(`\`${name}\``), `README lacks ${name}`);
-    assert.ok(readme.includes(`\`${key}\``), `README lacks setting ${key}`);
+/** The README's configuration table: setting → its environment variable and default cells. */
+function readmeConfigurationTable(): Map<string, { environment: string; defaultValue: string }> {
+  const section = readme.slice(readme.indexOf('\n## Configuration\n'), readme.indexOf('\n## Command line\n'));
+  const rows = new Map<string, { environment: string; defaultValue: string }>();
+  for (const line of section.split('\n')) {
+    if (!line.startsWith('| `')) continue;
+    const cells = line.slice(1, -1).split('|').map((cell) => cell.trim());
+    const setting = /^`([\w.*]+)`$/.exec(cells[0] ?? '')?.[1];
+    if (!setting || cells.length < 4) continue;
+    assert.ok(!rows.has(setting), `README names ${setting} twice`);
+    rows.set(setting, { environment: cells[1]!, defaultValue: cells[2]! });
   }
+  return rows;
+}
+
+/** Every setting's default as the schema gives it, nested objects flattened one level (push.*, dpop.*, limits.*). */
+function schemaDefaults(): Map<string, unknown> {
+  const defaults = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(configSchema.shape)) {
+    const inner = value._def.innerType?._def;
+    if (inner?.typeName === 'ZodObject') {
+      const nested = configSchema.shape[key as keyof typeof configSchema.shape].parse(undefined) as Record<string, unknown>;
+      const shape = (inner.shape as () => Record<string, unknown>)();
+      for (const name of Object.keys(shape)) defaults.set(`${key}.${name}`, nested[name]);
+    } else {
+      defaults.set(key, value.safeParse(undefined).success ? value.parse(undefined) : undefined);
+    }
+  }
+  return defaults;
+}
+
+test('the README configuration table lists every setting with its environment variable and its default', () => {
+  const table = readmeConfigurationTable();
+  const variableOf = new Map(Object.entries(environmentVariables).map(([name, key]) => [key, name]));
+  for (const [setting, value] of schemaDefaults()) {
+    // The abuse limits' buckets share one row (their defaults and reasons: config.ts, docs/security.md).
+    const row = table.get(setting) ?? (setting.startsWith('limits.') ? table.get('limits.*') : undefined);
+    assert.ok(row, `README lacks setting ${setting}`);
+    if (row === table.get('limits.*')) continue;
+    const variable = variableOf.get(setting);
+    assert.equal(row.environment, variable ? `\`${variable}\`` : '', `README's environment variable of ${setting}`);
+    if (value === undefined) {
+      // No schema default (computed, or none): the README says in words or with placeholders
+      // (`http://<host>:<port>`) what happens, never a value the schema does not have.
+      assert.ok(!/^`[^`<]*`$/.test(row.defaultValue), `README gives ${setting} a literal default (${row.defaultValue}) the schema does not have`);
+    } else {
+      assert.equal(row.defaultValue, `\`${String(value)}\``, `README's default of ${setting}`);
+    }
+  }
+  const known = schemaDefaults();
+  for (const setting of table.keys()) assert.ok(setting === 'limits.*' || known.has(setting), `README names ${setting}, which is no setting`);
 });

@@ -113,7 +113,7 @@ export async function introspect(dg: TestAppliance, token: string, introspector:
   return postForm(dg.issuer, '/oauth/introspect', { token }, { authorization: basicAuthorization(introspector.clientId, introspector.secret) });
 }
 
-export const INTROSPECTOR = { clientId: 'resource-server', secret: 'resource-server-secret-0123456789' } as const;
+const INTROSPECTOR = { clientId: 'resource-server', secret: 'resource-server-secret-0123456789' } as const;
 
 /** A confidential client allowed to introspect, as an API behind devicegate would be. */
 export async function addIntrospector(dg: TestAppliance): Promise<{ clientId: string; secret: string }> {

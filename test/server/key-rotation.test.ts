@@ -1,7 +1,8 @@
-// Signing key rotation (checklist AT-5) with the real CLI against the running appliance's data
-// directory: the next key is published before it signs, the old key stays published until its
-// tokens have expired, and the running server picks the rotation up on its next key reload.
-// The server's clock is a manual one, so "the next reload" is a clock step, not a sleep.
+// Signing key rotation (docs/security.md KEYS-OVERLAP) with the real CLI against the running
+// appliance's data directory: the next key is published before it signs, the old key stays
+// published until its tokens have expired, and the running server picks the rotation up on its next
+// key reload. The server's clock is a manual one, so "the next reload" is a clock step, not a
+// sleep.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createManualClock } from '@devicegate/server';

@@ -1,9 +1,9 @@
-// Hostile input (issue 2, "Bad input"): several hundred malformed requests, generated from a
-// fixed seed so every run sends the same ones, to every endpoint of the OAuth core: wrong
-// methods, content types, garbage and huge bodies, unicode, repeated parameters, bad Basic
-// headers, bad bearer tokens, path junk. Each must be answered (bounded wait, never a hang) with
-// a 4xx JSON error, or a 200 where the request is legitimately valid, and never a 5xx; the
-// appliance must be healthy afterwards.
+// Hostile input (RFC 6749 §5.2 errors; docs/security.md threat 15): several hundred malformed
+// requests, generated from a fixed seed so every run sends the same ones, to every endpoint of the
+// OAuth core: wrong methods, content types, garbage and huge bodies, unicode, repeated parameters,
+// bad Basic headers, bad bearer tokens, path junk. Each must be answered (bounded wait, never a
+// hang) with a 4xx JSON error, or a 200 where the request is legitimately valid, and never a 5xx;
+// the appliance must be healthy afterwards.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
@@ -370,10 +370,10 @@ function judge(item: Case, answer: Answer): string | null {
 let dg: TestAppliance;
 let fixtures: Fixtures;
 before(async () => {
-  // This file tests input handling, not abuse limits (issue 7 has their own tests): the
-  // per-address buckets are raised, as config.ts advises for load tests, so hundreds of bad
-  // requests from 127.0.0.1 still reach the endpoints' own checks. A 429 would still pass as
-  // a 4xx JSON error; it would only test less.
+  // This file tests input handling, not abuse limits (test/security/abuse-limits.test.ts has their
+  // own): the per-address buckets are raised, as config.ts advises for load tests, so hundreds of
+  // bad requests from 127.0.0.1 still reach the endpoints' own checks. A 429 would still pass as a
+  // 4xx JSON error; it would only test less.
   const generous = { points: 100_000, duration: 60 };
   dg = await startTestAppliance({
     overrides: {

@@ -1,5 +1,6 @@
-// A client secret verified a moment ago skips argon2 on the next request (issue 6), and nothing
-// else changes: wrong secrets, rotated secrets and blocked clients are refused as before.
+// A client secret verified a moment ago skips argon2 on the next request
+// (docs/performance.md#verified-client-secrets), and nothing else changes: wrong secrets, rotated
+// secrets and blocked clients are refused as before.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '@devicegate/server';

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type LaunchOptions, type Page } from 'playwright-core';
 import type { ImpactValue, Result as AxeResult } from 'axe-core';
 
-export const chromiumPath = process.env.DEVICEGATE_CHROMIUM ?? '/usr/bin/chromium';
+const chromiumPath = process.env.DEVICEGATE_CHROMIUM ?? '/usr/bin/chromium';
 
 export function chromiumAvailable(): boolean {
   return existsSync(chromiumPath);

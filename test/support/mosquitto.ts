@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { acceptsTcp, removeDir, startDaemon, waitUntilReady } from './daemon.ts';
 import { freePort } from './ports.ts';
 
-export const mosquittoBinary = process.env.DEVICEGATE_MOSQUITTO ?? '/usr/sbin/mosquitto';
+const mosquittoBinary = process.env.DEVICEGATE_MOSQUITTO ?? '/usr/sbin/mosquitto';
 
 export function mosquittoAvailable(): boolean {
   return existsSync(mosquittoBinary);

@@ -16,7 +16,7 @@ const execFileAsync = promisify(execFile);
 const ROLE = 'devicegate';
 
 /** The server binaries: DEVICEGATE_PG_BIN, else Debian's newest /usr/lib/postgresql/N/bin. */
-export function postgresBinDir(): string | undefined {
+function postgresBinDir(): string | undefined {
   const fromEnv = process.env.DEVICEGATE_PG_BIN;
   if (fromEnv) return fromEnv;
   const base = '/usr/lib/postgresql';

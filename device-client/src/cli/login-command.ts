@@ -6,7 +6,7 @@ import { bigText } from './big-text.ts';
 import { EXIT } from './exit-codes.ts';
 import type { CliIo, Output } from './io.ts';
 
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   const total = Math.max(0, Math.ceil(ms / 1000));
   const minutes = Math.floor(total / 60);
   const seconds = total % 60;

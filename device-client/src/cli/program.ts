@@ -8,7 +8,7 @@ import { createOutput, type CliIo, type Output } from './io.ts';
 import { runLogin } from './login-command.ts';
 import { printStatus } from './status-command.ts';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
 /** Options every command takes. Secrets never come from flags (argv is visible in `ps`). */
 interface CommonOptions {

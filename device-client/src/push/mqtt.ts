@@ -6,7 +6,7 @@ import { PushRefusedError, type PushTls, type PushTransport } from './transport.
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * devicegate's MQTT push (issue 4, docs/push.md): username = the grant's push key
+ * devicegate's MQTT push (docs/push.md): username = the grant's push key
  * (`push.mqtt.username`; the client_id where an older appliance gave none, which only its embedded
  * broker accepts), password = device_code, clean session, QoS 1 subscription to exactly this
  * grant's topic. The outcome may already be waiting there as a retained message. Payloads are the

@@ -5,8 +5,8 @@ import { backoffDelay, type Runtime } from '../runtime.ts';
 import { PushRefusedError, type PushTransport } from './transport.ts';
 
 /** Reconnect delays: from 1 s, doubling, at most 30 s, with jitter. */
-export const PUSH_RETRY_BASE_MS = 1_000;
-export const PUSH_RETRY_CAP_MS = 30_000;
+const PUSH_RETRY_BASE_MS = 1_000;
+const PUSH_RETRY_CAP_MS = 30_000;
 
 /**
  * Keeps one push channel up until an outcome arrives or `signal` aborts (the login ended). A lost

@@ -6,8 +6,9 @@ import { PushRefusedError, type PushTls, type PushTransport } from './transport.
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
- * devicegate's WebSocket push (issue 4): the device code travels in the first frame, never in the
- * URL, where proxies would log it. The appliance answers `pending`, later one outcome, then closes.
+ * devicegate's WebSocket push (docs/push.md#websocket): the device code travels in the first frame,
+ * never in the URL, where proxies would log it. The appliance answers `pending`, later one outcome,
+ * then closes.
  */
 export function websocketTransport(url: string, deviceCode: string, tls: PushTls = {}): PushTransport {
   return {

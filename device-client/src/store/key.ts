@@ -5,7 +5,7 @@ import { DeviceClientError } from '../errors.ts';
 import { fsyncDirectory, unlinkQuietly } from './atomic-write.ts';
 import { defaultKeyFile, type Environment } from './paths.ts';
 
-export const KEY_BYTES = 32;
+const KEY_BYTES = 32;
 
 /** Where the store key comes from: firmware (option or DEVICEGATE_DEVICE_KEY) or a key file. */
 export interface KeySource {
@@ -23,7 +23,7 @@ export interface StoreKey {
   file?: string;
 }
 
-export function parseKey(value: Uint8Array | string, where: string): Buffer {
+function parseKey(value: Uint8Array | string, where: string): Buffer {
   let bytes: Buffer;
   if (typeof value !== 'string') bytes = Buffer.from(value);
   else {
@@ -38,7 +38,7 @@ export function parseKey(value: Uint8Array | string, where: string): Buffer {
   return bytes;
 }
 
-export function keyIdOf(key: Buffer): string {
+function keyIdOf(key: Buffer): string {
   return createHmac('sha256', key).update('devicegate device store key id').digest('base64url').slice(0, 12);
 }
 

@@ -26,11 +26,11 @@ const instant = (value: string) => {
 };
 
 /** One JSON line per event: id, ISO instant, event name, and its fields apart (so no field can pose as one of those). */
-export const auditJsonLine = (event: AuditEventRecord): string =>
+const auditJsonLine = (event: AuditEventRecord): string =>
   `${JSON.stringify({ id: event.id, at: new Date(event.at).toISOString(), event: event.event, fields: event.fields })}\n`;
 
 /** For people: instant, event, then key=value pairs (values with spaces quoted). */
-export const auditTextLine = (event: AuditEventRecord): string => {
+const auditTextLine = (event: AuditEventRecord): string => {
   const fields = Object.entries(event.fields).map(([key, value]) => {
     const text = String(value);
     return `${key}=${/[\s"=]/.test(text) ? JSON.stringify(text) : text}`;

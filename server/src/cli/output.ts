@@ -1,8 +1,13 @@
-/** A user-facing CLI failure: printed as one line, exit code chosen by the command. */
-export class CliError extends Error {
+import { DevicegateError } from '../errors.ts';
+
+/**
+ * A user-facing CLI failure: printed as one line, exit code chosen by the command (2 for usage and
+ * configuration errors, code `usage`; else 1, code `failed`).
+ */
+export class CliError extends DevicegateError {
   readonly exitCode: number;
   constructor(message: string, exitCode = 1) {
-    super(message);
+    super(exitCode === 2 ? 'usage' : 'failed', message);
     this.name = 'CliError';
     this.exitCode = exitCode;
   }

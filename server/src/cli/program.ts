@@ -394,5 +394,3 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
   registerAuditCommands(program, io, { addStateOptions, withStore });
   return program;
 }
-
-export { CommanderError };

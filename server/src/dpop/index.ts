@@ -5,7 +5,7 @@ import type { DpopNonces } from './nonce.ts';
 import { DpopProofError, dpopHeader, verifyDpopProof, type VerifiedProof } from './proof.ts';
 import { ReplayCacheFullError, type ReplayCache } from './replay-cache.ts';
 
-export { DPOP_SIGNING_ALGS, DpopProofError, accessTokenHash, verifyDpopProof, type VerifiedProof } from './proof.ts';
+export { DpopProofError, verifyDpopProof, type VerifiedProof } from './proof.ts';
 export { createMemoryReplayCache, type ReplayCache } from './replay-cache.ts';
 export { createDpopNonces, type DpopNonces } from './nonce.ts';
 export { dpopChallenge } from './errors.ts';

@@ -5,8 +5,8 @@ import type { NonceCheck } from './proof.ts';
 /**
  * Server-issued DPoP nonces (RFC 9449 §8) without state: a nonce is an HMAC of the current time
  * window under a secret derived from the master key, so every instance that shares the master key
- * issues and accepts the same nonces (checklist DP-3). A nonce is accepted in its own window and
- * the next one, so it lives between one and two windows.
+ * issues and accepts the same nonces (docs/security.md DPOP-NONCE). A nonce is accepted in its own
+ * window and the next one, so it lives between one and two windows.
  */
 export interface DpopNonces extends NonceCheck {
   /** The nonce to hand out now (DPoP-Nonce header). */

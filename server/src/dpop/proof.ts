@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { DevicegateError } from '../errors.ts';
 import type { ReplayCache } from './replay-cache.ts';
 
 /**
@@ -15,7 +16,7 @@ import type { ReplayCache } from './replay-cache.ts';
 export const DPOP_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'PS256', 'RS384', 'PS384', 'RS512', 'PS512'];
 
 /** RFC 9449 §11.1: proofs are short-lived; `iat` may be this far from our clock either way. */
-export const DPOP_IAT_WINDOW_SECONDS = 60;
+const DPOP_IAT_WINDOW_SECONDS = 60;
 
 /** A proof is a compact JWS with a public key in its header; anything longer is not one. */
 const MAX_PROOF_LENGTH = 8192;
@@ -25,12 +26,11 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 export type DpopErrorCode = 'invalid_dpop_proof' | 'use_dpop_nonce';
 
 /** Why a proof was refused; callers turn it into their own error response. */
-export class DpopProofError extends Error {
-  readonly code: DpopErrorCode;
+export class DpopProofError extends DevicegateError {
+  declare readonly code: DpopErrorCode;
   constructor(code: DpopErrorCode, description: string) {
-    super(description);
+    super(code, description);
     this.name = 'DpopProofError';
-    this.code = code;
   }
 }
 
@@ -60,7 +60,7 @@ export interface VerifiedProof {
 }
 
 /** base64url(SHA-256(access token)), the `ath` claim (RFC 9449 §4.2). */
-export function accessTokenHash(accessToken: string): string {
+function accessTokenHash(accessToken: string): string {
   return createHash('sha256').update(accessToken, 'ascii').digest('base64url');
 }
 

@@ -1,3 +1,5 @@
+import { DevicegateError } from '../errors.ts';
+
 /**
  * Single-use identifiers seen recently: DPoP proof `jti`s (RFC 9449 §11.1) and client assertion
  * `jti`s (RFC 7523 §3 item 7). One small interface so a shared backend (PostgreSQL, Redis) can
@@ -12,9 +14,9 @@ export interface ReplayCache {
 }
 
 /** Thrown when the cache is full of live entries: refusing is safer than forgetting. */
-export class ReplayCacheFullError extends Error {
+export class ReplayCacheFullError extends DevicegateError {
   constructor() {
-    super('the replay cache is full');
+    super('replay_cache_full', 'the replay cache is full');
     this.name = 'ReplayCacheFullError';
   }
 }

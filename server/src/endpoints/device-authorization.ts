@@ -32,7 +32,8 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
 
   app.post(paths.deviceAuthorization, async (request, reply) => {
     const parameters = oauthParameters(request.body);
-    // Checklist DA-8: per client and address, before any work, so no one floods the code space.
+    // docs/security.md AUTHZ-LIMITED: per client and address, before any work, so no one floods the
+    // code space.
     await enforceLimit(context.rateLimits, 'deviceAuthorizationPerClientAndAddress', clientAndAddress(request, parameters), { path: paths.deviceAuthorization });
     const { client } = await context.authenticateClient(request, parameters);
     if (!client.grantTypes.includes(DEVICE_CODE_GRANT_TYPE)) {

@@ -11,9 +11,9 @@ export const SUPPORTED_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time',
 export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
 /**
- * Metadata for OIDC Discovery and RFC 8414, the same document at both well-known paths; the
- * issuer equals the base of the well-known URL exactly (checklist MD-1). Extra members from
- * other modules (push endpoints, DPoP) are merged in through `extraMetadata`.
+ * Metadata for OIDC Discovery and RFC 8414, the same document at both well-known paths; the issuer
+ * equals the base of the well-known URL exactly (RFC 8414 §3.3; docs/security.md META-ISSUER).
+ * Extra members from other modules (push endpoints, DPoP) are merged in through `extraMetadata`.
  */
 export function buildMetadata(context: AppContext, extraMetadata: () => Record<string, unknown>): Record<string, unknown> {
   const { issuer } = context.config;
@@ -40,7 +40,7 @@ export function buildMetadata(context: AppContext, extraMetadata: () => Record<s
     revocation_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_SIGNING_ALGS,
     introspection_endpoint_auth_methods_supported: authMethods.filter((method) => method !== 'none'),
     introspection_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_SIGNING_ALGS,
-    // RFC 9449 §5.1 (checklist MD-2).
+    // RFC 9449 §5.1 (docs/security.md META-DPOP).
     dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     service_documentation: `${issuer}${context.config.verificationPath}`,
     ...extraMetadata(),

@@ -21,7 +21,7 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   if (verdict.kind === 'unknown') throw invalidGrant('the device code is invalid');
   const deviceGrant = verdict.grant;
   // The answer for each state (device-grants/state.ts, RFC 8628 §3.5): an expired code answers
-  // expired_token, never authorization_pending.
+  // expired_token, never authorization_pending (docs/security.md POLL-EXPIRED).
   switch (deviceGrantState(deviceGrant, now)) {
     case 'redeemed':
       throw invalidGrant('the device code was already used');
@@ -38,7 +38,8 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
 
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
   const grantId = randomId();
-  // RFC 9449 §5 / checklist DP-5: the token family is bound to the key of the redeeming proof.
+  // RFC 9449 §5, docs/security.md DPOP-AT-REDEMPTION: the token family is bound to the key of the
+  // redeeming proof.
   const redeemed = await store.deviceGrants.redeem(deviceGrant.id, grantId, dpopJkt, now);
   if (!redeemed) throw invalidGrant('the device code was already used');
   await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });

@@ -20,15 +20,16 @@ const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) =
   const grant = await store.grants.get(record.grantId);
   if (!grant || grant.revokedAt !== null || grant.expiresAt <= now) throw invalidGrant('the grant was revoked or has expired');
 
-  // RFC 9449 §5 / checklist DP-4: a public client's refresh token is bound to the DPoP key its
-  // family was issued to, so a copied token is useless without that key. Checked before rotation:
-  // a holder without the key can neither use the token nor burn the device's own by reuse.
-  // (A confidential client's refresh token is bound by its client authentication instead.)
+  // RFC 9449 §5, docs/security.md DPOP-BOUND-REFRESH: a public client's refresh token is bound to
+  // the DPoP key its family was issued to, so a copied token is useless without that key. Checked
+  // before rotation: a holder without the key can neither use the token nor burn the device's own
+  // by reuse. (A confidential client's refresh token is bound by its client authentication
+  // instead.)
   if (grant.dpopJkt !== null && !isConfidentialClient(client) && dpopJkt !== grant.dpopJkt) {
     throw invalidGrant(dpopJkt ? 'the refresh token is bound to another DPoP key' : 'the refresh token is DPoP-bound; send a DPoP proof made with its key');
   }
 
-  // RFC 6749 §6: the scope may only narrow (checklist RT-4).
+  // RFC 6749 §6: the scope may only narrow (docs/security.md REFRESH-NARROW).
   const requested = parseScope(parameters.scope);
   if (requested && requested.some((scope) => !record.scopes.includes(scope))) {
     throw invalidScope('a refresh cannot add scopes the grant does not have');
@@ -44,7 +45,7 @@ const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) =
   }
   if (rotation.kind === 'invalid') throw invalidGrant('the refresh token is invalid');
 
-  // Re-check the account on every refresh (checklist RT-5).
+  // Re-check the account on every refresh (docs/security.md REFRESH-RECHECK).
   const user = grant.userId ? await store.users.get(grant.userId) : null;
   if (!user || user.disabled) {
     await store.grants.revoke(grant.id, now, 'user_disabled');

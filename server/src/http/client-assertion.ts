@@ -1,6 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '../clock.ts';
 import { ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.ts';
+import { DevicegateError } from '../errors.ts';
 import type { ClientRecord } from '../store/types.ts';
 
 /** RFC 7523 §2.2: the client_assertion_type of a JWT client assertion. */
@@ -13,14 +14,15 @@ export const CLIENT_ASSERTION_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA'
  * An assertion may live this long at most (RFC 7523 §3 item 4 asks for a limited time window);
  * its jti is remembered as long as it could be accepted, so the bound keeps the cache small.
  */
-export const MAX_CLIENT_ASSERTION_LIFETIME_SECONDS = 300;
+const MAX_CLIENT_ASSERTION_LIFETIME_SECONDS = 300;
 /** Clock skew allowed between a client and us on exp/nbf/iat. */
 const CLOCK_TOLERANCE_SECONDS = 10;
 const MAX_ASSERTION_LENGTH = 8192;
 
-export class ClientAssertionError extends Error {
+/** Why a client assertion (RFC 7523) was refused; its message becomes invalid_client's description. */
+export class ClientAssertionError extends DevicegateError {
   constructor(message: string) {
-    super(message);
+    super('invalid_client_assertion', message);
     this.name = 'ClientAssertionError';
   }
 }

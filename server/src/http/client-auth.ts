@@ -38,6 +38,10 @@ function parseBasic(header: string): { clientId: string; secret: string } | null
  * `verifyAssertion` is given. Unknown, disabled or wrong-secret clients all get the same
  * invalid_client, after the same argon2 work, so neither the answer nor its timing tells which.
  */
+/** Which cause one invalid_client answer hides, for the operator's log only (never the response). */
+const whyRefused = (client: ClientRecord | null, otherwise: string): string =>
+  client === null ? 'no such client' : client.disabled ? 'the client is blocked' : otherwise;
+
 export function createClientAuthenticator(deps: { clients: Clients; clock: Clock; verifyAssertion?: ClientAssertionVerifier }) {
   const verified = createVerifiedSecrets({ now: () => deps.clock.now() });
   /** RFC 7521 §4.2: client_assertion_type + client_assertion, and no other credentials. */
@@ -54,7 +58,9 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
       throw invalidClient('client_id does not match the client assertion', false);
     }
     const client = await deps.clients.get(clientId);
-    if (!client || client.disabled || !hasClientKeys(client)) throw invalidClient('unknown client or client authentication failed', false);
+    if (!client || client.disabled || !hasClientKeys(client)) {
+      throw invalidClient('unknown client or client authentication failed', false, whyRefused(client, 'the client has no registered keys'));
+    }
     try {
       await deps.verifyAssertion(assertion, client);
     } catch (error) {
@@ -97,7 +103,9 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
     const client = await deps.clients.get(clientId);
     if (method === 'none') {
       // A public client names itself; a confidential one must prove it holds its secret.
-      if (!client || client.disabled || isConfidentialClient(client)) throw invalidClient('unknown client or client authentication failed', usedBasic);
+      if (!client || client.disabled || isConfidentialClient(client)) {
+        throw invalidClient('unknown client or client authentication failed', usedBasic, whyRefused(client, 'a confidential client sent no credentials'));
+      }
       return { client, method };
     }
     // A secret verified a moment ago skips argon2 (see verified-secrets.ts); failures never do.
@@ -106,7 +114,7 @@ export function createClientAuthenticator(deps: { clients: Clients; clock: Clock
     const secretMatches = remembered || (await verifyPassword(storedHash, secret ?? ''));
     if (secretMatches && !remembered && client?.secretHash) verified.remember(client.clientId, client.secretHash, secret ?? '');
     if (!client || client.disabled || client.secretHash === null || !secretMatches) {
-      throw invalidClient('unknown client or client authentication failed', usedBasic);
+      throw invalidClient('unknown client or client authentication failed', usedBasic, whyRefused(client, client?.secretHash ? 'wrong secret' : 'the client has no secret'));
     }
     return { client, method };
   };

@@ -1,8 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { notFound, OAuthError, serverError } from '../errors.ts';
 
-/** The one place an OAuthError becomes a response: RFC 6749 §5.2 JSON, never cached. */
-export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
+/**
+ * The one place an OAuthError becomes a response: RFC 6749 §5.2 JSON, never cached. Its `detail`
+ * (errors.ts) never goes into the body.
+ */
+function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
   return reply
     .code(error.status)
     .headers({ 'cache-control': 'no-store', pragma: 'no-cache', ...error.headers })
@@ -34,6 +37,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const oauthError = toOAuthError(error);
     if (oauthError.status >= 500) request.log.error({ err: error }, 'unhandled error');
+    // What the answer's description leaves out on purpose, for an operator at debug.
+    else if (oauthError.detail) request.log.debug({ error: oauthError.code, detail: oauthError.detail }, 'request refused');
     return sendOAuthError(reply, oauthError);
   });
   app.setNotFoundHandler((_request, reply) => sendOAuthError(reply, notFound()));

@@ -13,7 +13,7 @@ export function registerFormParser(app: FastifyInstance, bodyLimit: number): voi
   });
 }
 
-export const MAX_PARAMETER_LENGTH = 4096;
+const MAX_PARAMETER_LENGTH = 4096;
 
 /** One value per name, each bounded; anything else is invalid_request. */
 export function oauthParameters(body: unknown): Record<string, string> {

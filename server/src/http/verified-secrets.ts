@@ -2,8 +2,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Client secrets that were verified a moment ago, so a resource server that introspects on every
- * call, or a confidential device, does not pay argon2 on every request (issue 6: introspection
- * was held at ~20 requests/s by one argon2 verification each).
+ * call, or a confidential device, does not pay argon2 on every request (introspection was held at
+ * ~20 requests/s by one argon2 verification each: docs/performance.md#verified-client-secrets).
  *
  * Only successes are kept; a wrong secret still costs the full argon2 verification, so guessing
  * is exactly as slow as before. An entry is keyed by the client and its stored hash (a rotated

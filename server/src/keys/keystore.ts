@@ -1,12 +1,12 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.ts';
 import type { SigningKeyRecord, SigningKeys } from '../store/types.ts';
-import type { Sealer } from './sealing.ts';
+import { KeyError, type Sealer } from './sealing.ts';
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA';
 
 /**
- * Signing keys and their rotation (RFC 7517 key sets; checklist AT-5). Three states:
+ * Signing keys and their rotation (RFC 7517 key sets; docs/security.md KEYS-OVERLAP). Three states:
  *   next    – published in the JWKS, not yet signing, so verifiers learn it before it is used;
  *   current – signs everything;
  *   retired – still published until every token it signed has expired, then dropped.
@@ -114,7 +114,7 @@ export function createKeyStore(deps: {
     },
     async sign(payload, header, expiresInSeconds) {
       const { signer } = await load();
-      if (!signer) throw new Error('no current signing key; run `devicegate keys rotate`');
+      if (!signer) throw new KeyError('no_signing_key', 'no current signing key; run `devicegate keys rotate`');
       const now = Math.floor(deps.clock.now() / 1000);
       return new SignJWT(payload)
         .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: header.typ })

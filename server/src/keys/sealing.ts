@@ -1,6 +1,19 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DevicegateError } from '../errors.ts';
+
+/** The master key or the signing keys cannot be used as they are; the message says what to fix. */
+export class KeyError extends DevicegateError {
+  constructor(
+    code: 'master_key_invalid' | 'master_key_exposed' | 'sealed_value_malformed' | 'unseal_failed' | 'no_signing_key',
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(code, message, options);
+    this.name = 'KeyError';
+  }
+}
 
 /**
  * Seals private signing keys (AES-256-GCM) under a master key, so a copy of the database alone
@@ -13,7 +26,7 @@ export interface Sealer {
 }
 
 export function createSealer(masterKey: Buffer): Sealer {
-  if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
+  if (masterKey.length !== 32) throw new KeyError('master_key_invalid', 'master key must be 32 bytes');
   return {
     seal(plaintext) {
       const iv = randomBytes(12);
@@ -23,13 +36,13 @@ export function createSealer(masterKey: Buffer): Sealer {
     },
     unseal(sealed) {
       const [version, iv, body, tag] = sealed.split('.');
-      if (version !== 'v1' || !iv || body === undefined || !tag) throw new Error('sealed value is malformed');
+      if (version !== 'v1' || !iv || body === undefined || !tag) throw new KeyError('sealed_value_malformed', 'sealed value is malformed');
       const decipher = createDecipheriv('aes-256-gcm', masterKey, Buffer.from(iv, 'base64url'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       try {
         return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
-      } catch {
-        throw new Error('cannot unseal signing key: wrong master key or tampered data');
+      } catch (error) {
+        throw new KeyError('unseal_failed', 'cannot unseal signing key: wrong master key or tampered data', { cause: error });
       }
     },
   };
@@ -44,7 +57,7 @@ export function parseMasterKey(text: string): Buffer {
     Buffer.from(trimmed, 'base64'),
   ];
   const key = candidates.find((candidate) => candidate?.length === 32);
-  if (!key) throw new Error('master key must be 32 bytes, written as hex, base64 or base64url');
+  if (!key) throw new KeyError('master_key_invalid', 'master key must be 32 bytes, written as hex, base64 or base64url');
   return key;
 }
 
@@ -53,7 +66,7 @@ export function loadOrCreateMasterKeyFile(dataDir: string): Buffer {
   const file = path.join(dataDir, 'master.key');
   if (existsSync(file)) {
     const mode = statSync(file).mode & 0o077;
-    if (mode !== 0) throw new Error(`${file} is readable by group or others; chmod 600 it`);
+    if (mode !== 0) throw new KeyError('master_key_exposed', `${file} is readable by group or others; chmod 600 it`);
     return parseMasterKey(readFileSync(file, 'utf8'));
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -1,10 +1,10 @@
 /**
- * Deadlines of many waiting connections on one timer instead of a timer each (issue 6: server
- * memory per waiting device; a Node timer and its closure are a few hundred bytes, times ten
- * thousand). Deadlines fall into slots of `resolutionMs`; one interval, running only while
- * anything is scheduled, fires the slots that are due. A deadline fires at most `resolutionMs`
- * late, never early. A cancelled item leaves its slot at once, so a finished connection is not
- * kept alive until its old deadline.
+ * Deadlines of many waiting connections on one timer instead of a timer each (server memory per
+ * waiting device, docs/performance.md#one-deadline-timer: a Node timer and its closure are a few
+ * hundred bytes, times ten thousand). Deadlines fall into slots of `resolutionMs`; one interval,
+ * running only while anything is scheduled, fires the slots that are due. A deadline fires at most
+ * `resolutionMs` late, never early. A cancelled item leaves its slot at once, so a finished
+ * connection is not kept alive until its old deadline.
  */
 export interface Scheduled {
   /** When this item is due (ms on the monotonic clock); undefined when nothing is scheduled. */

@@ -5,7 +5,7 @@ import { createExternalMqttModule } from './mqtt-external.ts';
 import { createWebSocketPushModule } from './websocket.ts';
 
 /**
- * The push channels the configuration enables (issue 4; docs/push.md): the WebSocket at /push,
+ * The push channels the configuration enables (docs/push.md): the WebSocket at /push,
  * and MQTT through an external broker when push.mqttUrl is set, else the embedded one unless
  * push.mqttEmbedded is false.
  */

@@ -19,7 +19,7 @@ const MAX_PAYLOAD_BYTES = 4096;
  * Each connection is pinged every push.pingInterval seconds (a peer that has not answered the
  * previous ping by then is gone), in slices, one every second, so the event loop never writes
  * to ten thousand sockets in one go: that stalled every push behind it for tens of milliseconds
- * every 30 s (the issue 6 approval-to-device tail).
+ * every 30 s, the tail of approval to device (docs/performance.md#websocket-pings-in-slices).
  */
 const PING_SLICE_MS = 1000;
 /** On shutdown, how long closing handshakes may take before sockets are cut. */
@@ -32,11 +32,11 @@ const CLOSE_POLICY = 1008;
 const CLOSE_SERVER_ERROR = 1011;
 
 /**
- * One open connection. Kept small on purpose (issue 6: under 2 KB per waiting device): one object
- * per socket, found from the socket by a property, so the socket's listeners are shared functions
- * rather than closures per connection; the subscribe deadline on the module's shared deadline
- * timer (a grant's expiry comes from the expiry scheduler, per time slot, not per connection);
- * the waiting index holds the connection itself, not a Set per grant.
+ * One open connection. Kept small on purpose (docs/performance.md#small-websocket-connections): one
+ * object per socket, found from the socket by a property, so the socket's listeners are shared
+ * functions rather than closures per connection; the subscribe deadline on the module's shared
+ * deadline timer (a grant's expiry comes from the expiry scheduler, per time slot, not per
+ * connection); the waiting index holds the connection itself, not a Set per grant.
  */
 interface Connection extends Scheduled {
   socket: WebSocket;
@@ -54,11 +54,11 @@ type ConnectedSocket = WebSocket & { [CONNECTION]: Connection };
 const connectionOf = (socket: WebSocket): Connection => (socket as ConnectedSocket)[CONNECTION];
 
 /**
- * Push over WebSocket (issue 4). The device opens `/push` and sends
+ * Push over WebSocket (docs/push.md#websocket). The device opens `/push` and sends
  * `{"type":"subscribe","device_code":"..."}` as its first frame: the code never travels in a URL,
  * where proxies log it. The appliance answers `pending` with expires_in, later exactly one of
  * approved/denied/expired, then closes normally. The push only tells the device to make its one
- * token request now; tokens never travel here (RFC 8628 §3.5, checklist TK-8/TK-9).
+ * token request now; tokens never travel here (RFC 8628 §3.5; docs/security.md PUSH-NO-TOKENS).
  *
  * Waiting connections are indexed by push key in one Map and the module listens on the bus once,
  * so an approval costs one Map lookup however many devices wait.

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { DPOP_SIGNING_ALGS, DpopProofError, dpopHeader, verifyDpopProof } from '../dpop/proof.ts';
 import { createMemoryReplayCache, ReplayCacheFullError, type ReplayCache } from '../dpop/replay-cache.ts';
+import { DevicegateError } from '../errors.ts';
 
 /**
  * Accepting devicegate access tokens in an API (a resource server): RFC 9068 JWT access tokens
@@ -69,13 +70,13 @@ export type TokenErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient
  * Why a request was refused, with the status and the WWW-Authenticate challenge to answer with
  * (RFC 6750 §3, RFC 9449 §7.1). No error code when no token was sent at all (RFC 6750 §3.1).
  */
-export class TokenVerificationError extends Error {
+export class TokenVerificationError extends DevicegateError {
   readonly status: number;
   readonly error: TokenErrorCode | null;
   readonly description: string;
   readonly wwwAuthenticate: string;
   constructor(status: number, error: TokenErrorCode | null, description: string, wwwAuthenticate: string) {
-    super(description);
+    super(error ?? 'token_required', description);
     this.name = 'TokenVerificationError';
     this.status = status;
     this.error = error;

@@ -25,7 +25,7 @@ export async function enforceLimit(
  * the expensive part (a store lookup, an argon2 verification). Bounded, and only ever a key of a
  * limit that also names the address, so claiming another client's id spends only one's own budget.
  */
-export function claimedClientId(request: FastifyRequest, parameters: Record<string, string>): string {
+function claimedClientId(request: FastifyRequest, parameters: Record<string, string>): string {
   let clientId: string | undefined = parameters.client_id;
   const authorization = request.headers.authorization;
   if (!clientId && typeof authorization === 'string') {

@@ -67,7 +67,8 @@ const LEVELS: Partial<Record<AuditEvent, 'warn' | 'error'>> = {
   refresh_token_reuse_detected: 'warn',
   rate_limited: 'warn',
   client_blocked: 'warn',
-  // Checklist UC-3: a distributed guess of user codes is an incident, not a statistic.
+  // docs/security.md CODE-GUESSING: a distributed guess of user codes is an incident, not a
+  // statistic.
   user_code_guess_alarm: 'error',
 };
 
@@ -92,9 +93,4 @@ export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: A
       while (pending.size > 0) await Promise.all([...pending]);
     },
   };
-}
-
-/** Log-only audit (no store): kept for callers that have none. */
-export function createLoggerAuditLog(logger: Logger): AuditLog {
-  return createAuditLog({ logger });
 }

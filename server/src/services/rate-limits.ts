@@ -4,7 +4,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import { limitsSchema, type Config } from '../config.ts';
+import { ConfigError, limitsSchema, type Config } from '../config.ts';
 import { deriveKey } from '../secrets.ts';
 import type { AuditFields, AuditLog } from './audit.ts';
 
@@ -23,7 +23,7 @@ export interface LimitRule {
 }
 
 /** The defaults of config.ts, for callers that build limits without a configuration. */
-export const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
+const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
   const { store: _store, userCodeGuessAlarm: _alarm, ...rules } = limitsSchema.parse({});
   return rules;
 })();
@@ -64,11 +64,11 @@ export interface RateLimits {
 /** Makes one limiter: the seam where a shared store (PostgreSQL, Redis) plugs in. */
 export type LimiterFactory = (bucket: { name: string; points: number; duration: number }) => RateLimiterAbstract;
 
-export const memoryLimiterFactory: LimiterFactory = ({ name, points, duration }) =>
+const memoryLimiterFactory: LimiterFactory = ({ name, points, duration }) =>
   new RateLimiterMemory({ keyPrefix: name, points, duration });
 
 /** The table rate-limiter-flexible keeps its PostgreSQL counters in. */
-export const POSTGRES_LIMITS_TABLE = 'devicegate_rate_limits';
+const POSTGRES_LIMITS_TABLE = 'devicegate_rate_limits';
 
 /** What a pg.Pool offers that RateLimiterPostgres and the table creation need. */
 export interface PostgresQueryable {
@@ -82,12 +82,12 @@ export interface PostgresQueryable {
 const LOCK_LIMITS_TABLE = 0x64670004;
 
 /**
- * Counters in PostgreSQL, shared by every instance on the same database (issue 8). The table is
- * created once here rather than by each limiter. PostgreSQL does not serialize concurrent
- * CREATE TABLE IF NOT EXISTS (instances started at once fail with 23505 or 42710), so the
- * creation runs under a transaction-scoped advisory lock: the two statements of one simple query
- * are one implicit transaction, which ends (and unlocks) with the query, also on error. If the
- * database stops answering later, each instance falls back to its own memory counters (the
+ * Counters in PostgreSQL, shared by every instance on the same database (threat 18 in
+ * docs/security.md). The table is created once here rather than by each limiter. PostgreSQL does not serialize
+ * concurrent CREATE TABLE IF NOT EXISTS (instances started at once fail with 23505 or 42710), so
+ * the creation runs under a transaction-scoped advisory lock: the two statements of one simple
+ * query are one implicit transaction, which ends (and unlocks) with the query, also on error. If
+ * the database stops answering later, each instance falls back to its own memory counters (the
  * insurance limiter) instead of failing every request.
  */
 export async function createPostgresLimiterFactory(pool: PostgresQueryable): Promise<LimiterFactory> {
@@ -173,7 +173,7 @@ export async function createConfiguredLimiterFactory(config: Config): Promise<{ 
   const where = config.limits.store;
   const shared = where === 'postgres' || (where === 'auto' && config.databaseUrl !== undefined);
   if (!shared) return { makeLimiter: memoryLimiterFactory, close: async () => {} };
-  if (!config.databaseUrl) throw new Error('limits.store "postgres" needs a databaseUrl');
+  if (!config.databaseUrl) throw new ConfigError('limits.store "postgres" needs a databaseUrl');
   const { default: pg } = await import('pg');
   // A small pool of its own: counters must not queue behind the store's transactions.
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });

@@ -6,7 +6,7 @@ import type { Store } from '../store/types.ts';
 /**
  * Periodic housekeeping: reports expired device codes no running instance was watching (the
  * expiry scheduler's safety net: a grant whose instance died before its code expired), then
- * deletes rows past their retention (checklist DA-8: expired rows are garbage-collected).
+ * deletes rows past their retention (docs/security.md SWEEP-EXPIRED).
  */
 export function createSweeper(deps: { store: Store; expiry: ExpiryScheduler; clock: Clock; logger: Logger; retentionSeconds: number }) {
   const { store, expiry, clock, logger } = deps;

@@ -4,13 +4,14 @@ import type { AuditLog } from './audit.ts';
 import type { LimiterFactory } from './rate-limits.ts';
 
 /**
- * The global alarm on user code guessing (RFC 8628 §5.1, checklist UC-3). Per-address and
- * per-session limits stop one guesser; a botnet spreads its guesses over thousands of addresses,
- * each under its own limit. So failed user codes are also counted across all addresses: when a
- * window holds more than `threshold` failures, the alarm fires once for that window (audit event
- * `user_code_guess_alarm`, error-level log) and stays active until the window ends, during which
- * code entry is tightened (see user-code-entry.ts). The counter is built by the same limiter
- * factory as the rate limits, so several instances share it when their limits are shared.
+ * The global alarm on user code guessing (RFC 8628 §5.1; docs/security.md CODE-GUESSING).
+ * Per-address and per-session limits stop one guesser; a botnet spreads its guesses over thousands
+ * of addresses, each under its own limit. So failed user codes are also counted across all
+ * addresses: when a window holds more than `threshold` failures, the alarm fires once for that
+ * window (audit event `user_code_guess_alarm`, error-level log) and stays active until the window
+ * ends, during which code entry is tightened (see user-code-entry.ts). The counter is built by the
+ * same limiter factory as the rate limits, so several instances share it when their limits are
+ * shared.
  */
 export interface UserCodeGuessAlarm {
   /** Counts one failed user code entry. */

@@ -5,7 +5,10 @@ import type { UserCodeGuessAlarm } from './user-code-alarm.ts';
 
 export type UserCodeLookup =
   | { kind: 'found'; pending: PendingApproval }
-  /** Unknown, expired, already decided or of a blocked client: one answer for all (checklist UC-6). */
+  /**
+   * Unknown, expired, already decided or of a blocked client: one answer for all
+   * (docs/security.md CODE-NO-ORACLE).
+   */
   | { kind: 'not_found' }
   | { kind: 'throttled'; retryAfterSeconds: number };
 

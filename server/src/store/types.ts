@@ -1,3 +1,5 @@
+import { DevicegateError } from '../errors.ts';
+
 /**
  * The storage interfaces of the appliance, one per concern (after ory/fosite), so a backend
  * implements only what it must. Every method is async so PostgreSQL can implement the same
@@ -333,16 +335,16 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export class UserCodeTakenError extends Error {
+export class UserCodeTakenError extends DevicegateError {
   constructor() {
-    super('user code already in use');
+    super('user_code_taken', 'user code already in use');
     this.name = 'UserCodeTakenError';
   }
 }
 
-export class UsernameTakenError extends Error {
+export class UsernameTakenError extends DevicegateError {
   constructor(username: string) {
-    super(`username "${username}" is already taken`);
+    super('username_taken', `username "${username}" is already taken`);
     this.name = 'UsernameTakenError';
   }
 }

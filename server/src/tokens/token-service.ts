@@ -143,7 +143,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
   return { issueAccessToken, issueIdToken, issueRefreshToken, tokensForGrant };
 }
 
-export function mayHaveRefreshToken(client: ClientRecord, scopes: readonly string[]): boolean {
+function mayHaveRefreshToken(client: ClientRecord, scopes: readonly string[]): boolean {
   return scopes.includes('offline_access') && client.grantTypes.includes('refresh_token');
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../../device-client/src/cli/program.ts';
 
-export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'device-client', 'bin', 'devicegate-device.js');
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'device-client', 'bin', 'devicegate-device.js');
 
 export interface CliResult {
   code: number;

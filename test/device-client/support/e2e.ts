@@ -43,7 +43,7 @@ export async function startDeviceAppliance(
 }
 
 /** Whether the appliance serves the verification pages (GET verification_uri is an HTML page). */
-export async function pagesMounted(dg: TestAppliance): Promise<boolean> {
+async function pagesMounted(dg: TestAppliance): Promise<boolean> {
   const response = await fetch(`${dg.issuer}/device`).catch(() => null);
   if (!response) return false;
   await response.arrayBuffer();

@@ -14,7 +14,7 @@ const decode = (value: string) =>
   value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
 /** Values of the form fields a submit would send: hidden inputs and checked checkboxes. */
-export function formFields(html: string): URLSearchParams {
+function formFields(html: string): URLSearchParams {
   const fields = new URLSearchParams();
   for (const match of html.matchAll(/<input\b([^>]*)>/g)) {
     const attributes = match[1]!;
@@ -25,12 +25,6 @@ export function formFields(html: string): URLSearchParams {
     if (type === 'hidden' || (type === 'checkbox' && /\bchecked\b/.test(attributes))) fields.append(name, decode(value));
   }
   return fields;
-}
-
-export function csrfOf(html: string): string {
-  const token = formFields(html).get('csrf');
-  if (!token) throw new Error('no CSRF token on the page');
-  return token;
 }
 
 export class Browser {

@@ -9,7 +9,7 @@ import { grantedScopes } from '../scopes.ts';
  * Step 3, consent. The device request comes from the flow cookie (GET) or the form (POST), both
  * holding the device grant's id, which only someone who typed its live user code has learned.
  * The decision is one-time: the approval service's conditional update has exactly one winner
- * (checklist UC-5); the loser is told the code can no longer be used.
+ * (docs/security.md CODE-ONE-DECISION); the loser is told the code can no longer be used.
  */
 export function registerConsent(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {
   const { port, sessions, base } = deps;

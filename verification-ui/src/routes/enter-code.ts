@@ -43,7 +43,8 @@ export function registerEnterCode(scope: FastifyInstance, deps: PagesDependencie
     }
     if (lookup.kind === 'not_found') {
       // One message for unknown, used and expired codes: no oracle for which codes exist
-      // (checklist UC-6). The lookup recorded the miss with the address only, never the code.
+      // (docs/security.md CODE-NO-ORACLE). The lookup recorded the miss with the address only,
+      // never the code.
       return respond.send(reply, page, enterCodePage(page, { value: typed, error: page.locale.t('code.invalid') }), 400);
     }
     const { request: found } = lookup;

@@ -152,7 +152,7 @@ export const postgresMigrations: readonly string[] = [
   CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
   `,
-  /* 4: single-use jti of DPoP proofs and client assertions, shared by all instances (issue 8) */ `
+  /* 4: single-use jti of DPoP proofs and client assertions, shared by all instances (docs/deploy.md, scale out) */ `
   CREATE TABLE replay_identifiers (
     key TEXT PRIMARY KEY,
     expires_at BIGINT NOT NULL

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
  * Moves SQLite's WAL checkpoints off the event loop. By default SQLite checkpoints inside the
  * commit that crosses 1,000 log pages: that commit then copies pages into the database file and
  * waits for an fsync, stalling every request behind it (about half the wall time of a
- * device-grant insert in the issue 6 bench). Here a worker thread with its own connection runs a
+ * device-grant insert, docs/performance.md
  * PASSIVE checkpoint every `intervalMs` instead, and the main connection keeps a much higher
  * automatic threshold only as a safety net, should the worker fall behind or die.
  *

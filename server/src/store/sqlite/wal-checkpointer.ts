@@ -5,9 +5,10 @@ import { Worker } from 'node:worker_threads';
  * Moves SQLite's WAL checkpoints off the event loop. By default SQLite checkpoints inside the
  * commit that crosses 1,000 log pages: that commit then copies pages into the database file and
  * waits for an fsync, stalling every request behind it (about half the wall time of a
- * device-grant insert, docs/performance.md
- * PASSIVE checkpoint every `intervalMs` instead, and the main connection keeps a much higher
- * automatic threshold only as a safety net, should the worker fall behind or die.
+ * device-grant insert; docs/performance.md#wal-checkpoints-on-a-worker). Here a worker thread
+ * with its own connection runs a PASSIVE checkpoint every `intervalMs` instead, and the main
+ * connection keeps a much higher automatic threshold only as a safety net, should the worker fall
+ * behind or die.
  *
  * The worker starts lazily, once the log has grown past `startAboveBytes`: most stores (the CLI,
  * tests, a quiet appliance) never write that much, and a thread costs memory and start-up time.

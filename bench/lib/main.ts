@@ -95,7 +95,7 @@ const pollBody = (code: PendingCode, clientId = POLL_CLIENT) =>
 
 async function bare(): Promise<void> {
   say('bare Node http server');
-  const server = await startChild<{ url: string }>(path.join(benchDir, 'lib', 'bare-server.mjs'), { execArgv: [] });
+  const server = await startChild<{ url: string }>(path.join(benchDir, 'lib', 'hello-server.mjs'), { execArgv: [] });
   bareServer = server;
   try {
     results.throughput.bare = await load(server, server.ready.url, { kind: 'fixed', method: 'GET' });

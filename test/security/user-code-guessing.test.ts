@@ -4,10 +4,10 @@
 // global alarm (audit event user_code_guess_alarm, error-level log), which then tightens code entry
 // for all.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../server/src/logger.ts';
 import { DEMO_PASSWORD, startTestAppliance, type TestAppliance } from '../support/appliance.ts';
+import { logLines as captureLogLines } from '../support/log-lines.ts';
 import { deviceAuthorize, pollToken } from '../server/http.ts';
 import { approveThroughPages, Browser } from './support/browser.ts';
 
@@ -78,14 +78,8 @@ describe('one guesser', () => {
 describe('a botnet under the per-address limits', () => {
   const THRESHOLD = 30;
   let dg: TestAppliance;
-  const logLines: Record<string, unknown>[] = [];
+  const { sink, lines: logLines } = captureLogLines();
   before(async () => {
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
-        done();
-      },
-    });
     dg = await startTestAppliance({
       overrides: { trustProxy: true, limits: { userCodeGuessAlarm: { threshold: THRESHOLD, duration: 600, tightenFactor: 5 } } },
       deps: { logger: createLogger('warn', sink) },

@@ -2,7 +2,6 @@
 // code and keeps its own name and message; an internal detail reaches the operator's debug log,
 // never the response.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { CliError } from '../../server/src/cli/output.ts';
@@ -15,6 +14,7 @@ import { KeyError } from '../../server/src/keys/sealing.ts';
 import { TokenVerificationError } from '../../server/src/resource-server/index.ts';
 import { UserCodeTakenError, UsernameTakenError } from '../../server/src/store/types.ts';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
+import { logLines } from '../support/log-lines.ts';
 import { basicAuthorization, postForm } from './http.ts';
 
 describe('every error of the server shares one base', () => {
@@ -50,13 +50,7 @@ describe('every error of the server shares one base', () => {
 });
 
 describe('an internal detail stays out of the response', () => {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { sink, lines } = logLines();
   let dg: TestAppliance;
   before(async () => {
     dg = await startTestAppliance({ modules: 'none', deps: { logger: pino({ level: 'debug' }, sink) } });

@@ -1,21 +1,15 @@
 // Refresh tokens (RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §11): issued only with
 // offline_access, rotated on every use, reuse revokes the whole grant, scope only narrows.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { createManualClock } from '@devicegate/server';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
+import { logLines as captureLogLines } from '../support/log-lines.ts';
 import { addIntrospector, introspect, postForm, refresh, signInDevice } from './http.ts';
 
 const clock = createManualClock();
-const logLines: Record<string, unknown>[] = [];
-const logSink = new Writable({
-  write(chunk: Buffer, _encoding, done) {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logLines.push(JSON.parse(line) as Record<string, unknown>);
-    done();
-  },
-});
+const { sink: logSink, lines: logLines } = captureLogLines();
 
 let dg: TestAppliance;
 let introspector: { clientId: string; secret: string };

@@ -7,7 +7,6 @@
  */
 export { deviceGrantState, secondsLeft, type DeviceGrantState } from './state.ts';
 export { deviceCodeHashOf, pushKeyOf, MAX_DEVICE_CODE_LENGTH } from './keys.ts';
-export { formatUserCode, generateUserCode, normalizeUserCode, USER_CODE_ALPHABET, USER_CODE_LENGTH } from './user-code.ts';
 export { createDeviceAuthorizer, type AuthorizedDevice, type DeviceAuthorizer } from './authorize.ts';
 export { createApprovalService, type ApprovalService, type PendingApproval } from './decisions.ts';
 export { createExpiryScheduler, type ExpiryScheduler } from './expiry.ts';

@@ -5,7 +5,7 @@ export { loadConfig, configSchema, ConfigError, type Config, type ConfigInput } 
 export { createManualClock, systemClock, type Clock } from './clock.ts';
 export type { AppContext } from './context.ts';
 export type { ApplianceModule, AuthorizedGrant } from './modules.ts';
-export { buildProgram, type ServeCommand } from './cli/program.ts';
+export { buildProgram, runProgram, type ServeCommand } from './cli/program.ts';
 export { CliError, type CliIo } from './cli/output.ts';
 export { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 export type * from './store/types.ts';

@@ -11,9 +11,12 @@ const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
 
 function run(command: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [command, ...args], { cwd, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // No colour: CI=true makes dependency-cruiser's colour detection paint the rule names.
+    const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+    execFile(process.execPath, [command, ...args], { cwd, env, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}` });
+      // eslint-disable-next-line no-control-regex -- and strip whatever colour is left
+      resolve({ code, output: `${stdout}${stderr}`.replace(/\x1b\[[0-9;]*m/g, '') });
     });
   });
 }

@@ -95,6 +95,23 @@ async function withStore<T>(io: CliIo, options: Record<string, unknown>, run: (s
  */
 export type ServeCommand = (config: Config, io: CliIo) => Promise<void>;
 
+/**
+ * Parses argv and turns every failure into one readable line and an exit code: 0 for --help and
+ * --version, 2 for usage (commander's own errors and CliError(…, 2)), else 1. It lives here, beside
+ * the program, because `instanceof CommanderError` only holds for the commander copy that built it.
+ */
+export async function runProgram(program: Command, argv: readonly string[], io: Pick<CliIo, 'stderr'>): Promise<number> {
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError && error.exitCode === 0) return 0;
+    const message = (error instanceof Error ? error.message : String(error)).replace(/^error: /, '');
+    io.stderr(`${program.name()}: ${message.split('\n')[0]}\n`);
+    return error instanceof CliError ? error.exitCode : error instanceof CommanderError ? 2 : 1;
+  }
+}
+
 export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Command {
   const program = new Command('devicegate')
     .description('OAuth 2.0 Device Authorization Grant (RFC 8628) appliance with OpenID Connect and push')

@@ -11,7 +11,6 @@ import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { createDpopService } from './dpop/index.ts';
 import { createDpopNonces } from './dpop/nonce.ts';
-import { createMemoryReplayCache } from './dpop/replay-cache.ts';
 import { createStoreReplayCache } from './dpop/store-replay-cache.ts';
 import { createClientAssertionVerifier } from './http/client-assertion.ts';
 import { createClientAuthenticator } from './http/client-auth.ts';
@@ -83,11 +82,9 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
   const approval = createApprovalService({ store, bus, clock, audit });
   const expiry = createExpiryScheduler({ store, bus, clock, logger });
-  // In the store when it is shared (PostgreSQL: a jti used on one instance is refused on all),
-  // else in process memory (one instance).
-  const replayCache = store.replayIdentifiers
-    ? createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() })
-    : createMemoryReplayCache({ now: () => clock.now() });
+  // In the store: a jti used on one instance is refused on all (PostgreSQL), and one used before a
+  // restart is refused after it (both backends; docs/security.md DPOP-PROOF).
+  const replayCache = createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() });
   const context: AppContext = {
     config,
     store,

@@ -898,6 +898,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
     });
 
+    describe('replay identifiers', () => {
+      it('a key is fresh once, a replay while remembered, and fresh again once expired', async (store) => {
+        assert.equal(await store.replayIdentifiers.remember('jti-a', T0 + 60 * SECOND, T0), true);
+        assert.equal(await store.replayIdentifiers.remember('jti-a', T0 + 120 * SECOND, T0 + SECOND), false);
+        // The replay did not extend the record: it ends when first recorded.
+        assert.equal(await store.replayIdentifiers.remember('jti-a', T0 + 180 * SECOND, T0 + 60 * SECOND), true);
+      });
+
+      it('of concurrent first uses exactly one is fresh', async (store) => {
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.replayIdentifiers.remember('jti-race', T0 + 60 * SECOND, T0)));
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+
+      it('sweep deletes expired records only', async (store) => {
+        await store.replayIdentifiers.remember('jti-old', T0 + SECOND, T0);
+        await store.replayIdentifiers.remember('jti-live', T0 + 60 * SECOND, T0);
+        assert.equal(await store.replayIdentifiers.sweep(T0 + SECOND), 1);
+        assert.equal(await store.replayIdentifiers.remember('jti-live', T0 + 120 * SECOND, T0 + SECOND), false);
+      });
+    });
+
     describe('the store itself', () => {
       it('ping answers true while the store is open', async (store) => {
         assert.equal(await store.ping(), true);

@@ -300,8 +300,8 @@ export interface AuditEvents {
 /**
  * Single-use identifiers seen recently (DPoP proof and client assertion `jti`s, RFC 9449 §11.1,
  * RFC 7523 §3), shared by every instance on one database: a proof replayed to another instance
- * must fail too. Keys arrive hashed (fixed length). Optional: a backend that serves one instance
- * (SQLite) leaves them to the in-process cache of ../dpop/replay-cache.ts.
+ * must fail too, and one refused before a restart stays refused after it (docs/security.md
+ * DPOP-PROOF). Keys arrive hashed (fixed length).
  */
 export interface ReplayIdentifiers {
   /**
@@ -323,8 +323,7 @@ export interface Store {
   signingKeys: SigningKeys;
   sessions: Sessions;
   auditEvents: AuditEvents;
-  /** Present where several instances share the store (PostgreSQL). */
-  replayIdentifiers?: ReplayIdentifiers;
+  replayIdentifiers: ReplayIdentifiers;
   /**
    * Runs `work` while no other instance runs work under the same name (first-start bootstrap of
    * keys and the demo account). Absent on a store that serves one instance.

@@ -133,4 +133,11 @@ export const sqliteMigrations: readonly string[] = [
   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
   `,
+  /* 4: single-use jti of DPoP proofs and client assertions, kept across restarts (docs/security.md DPOP-PROOF) */ `
+  CREATE TABLE replay_identifiers (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX replay_identifiers_expires ON replay_identifiers (expires_at);
+  `,
 ];

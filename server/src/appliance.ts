@@ -100,7 +100,13 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       createClientAuthenticator({
         clients: store.clients,
         clock,
-        verifyAssertion: createClientAssertionVerifier({ issuer: config.issuer, tokenEndpoint: `${config.issuer}${paths.token}`, clock, replayCache }),
+        verifyAssertion: createClientAssertionVerifier({
+          issuer: config.issuer,
+          tokenEndpoint: `${config.issuer}${paths.token}`,
+          clock,
+          replayCache,
+          acceptTokenEndpointAudience: config.clientAssertionTokenEndpointAudience,
+        }),
       }),
       rateLimits,
     ),

@@ -192,6 +192,13 @@ export const configSchema = z
       })
       .default({}),
     limits: limitsSchema.default({}),
+    /**
+     * private_key_jwt assertions must name the issuer as their one `aud` (docs/security.md
+     * ASSERTION-AUDIENCE): the token endpoint URL as audience is what the audience-injection
+     * attack on RFC 7523 exploits. Off, so the safe rule holds; turn it on only while clients that
+     * still put the token endpoint URL in `aud` are updated (a single string either way).
+     */
+    clientAssertionTokenEndpointAudience: flag().default(false),
     /** DPoP (RFC 9449) at the token endpoint. */
     dpop: z
       .object({
@@ -259,6 +266,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
   DEVICEGATE_PUSH_PING_INTERVAL: 'push.pingInterval',
   DEVICEGATE_LIMITS_STORE: 'limits.store',
+  DEVICEGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE: 'clientAssertionTokenEndpointAudience',
   DEVICEGATE_DPOP_NONCE_REQUIRED: 'dpop.nonceRequired',
   DEVICEGATE_DPOP_NONCE_WINDOW: 'dpop.nonceWindow',
 };

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -51,8 +51,30 @@ export async function openStore(config: Config): Promise<Store> {
     const { createPostgresStore } = await import('./store/postgres/postgres-store.ts');
     return createPostgresStore({ connectionString: config.databaseUrl });
   }
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  return createSqliteStore({ filename: path.join(config.dataDir, 'devicegate.sqlite') });
+  const filename = path.join(config.dataDir, 'devicegate.sqlite');
+  protectDataFiles(config.dataDir, filename);
+  return createSqliteStore({ filename });
+}
+
+/**
+ * The data directory holds argon2 hashes, live user codes and the master key file: owner only
+ * (docs/security.md DATA-FILES). mkdir's mode applies only to a directory it creates, and SQLite
+ * creates its file with the process umask, so an existing directory is tightened to 0700 and the
+ * database is created (or tightened) to 0600 before SQLite opens it; SQLite gives its -wal and
+ * -shm files the database file's permissions.
+ */
+export function protectDataFiles(dataDir: string, filename: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  closeSync(openSync(filename, 'a', 0o600));
+  chmodSync(filename, 0o600);
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(`${filename}${suffix}`, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 function openMasterKey(config: Config): Buffer {

@@ -23,6 +23,7 @@ import type { ApplianceModule } from './modules.ts';
 import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } from './device-grants/index.ts';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
 import { createAuditLog } from './services/audit.ts';
+import { createConsentFlows } from './services/consent-flows.ts';
 import { bootstrap } from './services/bootstrap.ts';
 import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.ts';
 import { createUserCodeGuessAlarm } from './services/user-code-alarm.ts';
@@ -107,6 +108,9 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   // In the store: a jti used on one instance is refused on all (PostgreSQL), and one used before a
   // restart is refused after it (both backends; docs/security.md DPOP-PROOF).
   const replayCache = createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() });
+  // Keys derived from the master key: every instance sharing it issues and accepts the same values.
+  const masterKey = openMasterKey(config).toString('base64url');
+  const derivedSecret = (label: string) => Buffer.from(deriveKey(label, masterKey), 'base64url');
   const context: AppContext = {
     config,
     store,
@@ -138,7 +142,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       replayCache,
       // Derived from the master key, so every instance sharing it issues and accepts the same nonces.
       nonces: createDpopNonces({
-        secret: Buffer.from(deriveKey('dpop-nonce', openMasterKey(config).toString('base64url')), 'base64url'),
+        secret: derivedSecret('dpop-nonce'),
         now: () => clock.now(),
         windowSeconds: config.dpop.nonceWindow,
         required: config.dpop.nonceRequired,
@@ -155,6 +159,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
+    consentFlows: createConsentFlows({ secret: derivedSecret('consent-flow') }),
   };
   return context;
 }

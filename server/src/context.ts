@@ -8,6 +8,7 @@ import type { ClientAuthenticator } from './http/client-auth.ts';
 import type { KeyStore } from './keys/keystore.ts';
 import type { ApprovalService, DeviceAuthorizer, ExpiryScheduler } from './device-grants/index.ts';
 import type { AuditLog } from './services/audit.ts';
+import type { ConsentFlows } from './services/consent-flows.ts';
 import type { RateLimits } from './services/rate-limits.ts';
 import type { UserCodeEntry } from './services/user-code-entry.ts';
 import type { Store } from './store/types.ts';
@@ -42,4 +43,6 @@ export interface AppContext {
   expiry: ExpiryScheduler;
   /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */
   userCodeEntry: UserCodeEntry;
+  /** Tickets that bind consent to the browser flow that typed the user code. */
+  consentFlows: ConsentFlows;
 }

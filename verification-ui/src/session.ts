@@ -46,7 +46,7 @@ export function cookiePolicy(issuer: string): { secure: boolean; names: CookieNa
 }
 
 const SECRET_FORMAT = /^[A-Za-z0-9_-]{43}$/;
-const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}$/;
+const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}\.[A-Za-z0-9_-]{43}$/;
 const ONE_YEAR = 365 * 86400;
 
 export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settings'>) {
@@ -102,16 +102,17 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
 
   /**
    * The device request a person is confirming, between entering its code and approving it: the
-   * device grant's id (random, 128 bits), learned only by typing a live user code, kept in a
-   * cookie so it is never in a URL or a log.
+   * ticket the port handed out when this browser typed the live user code (the request id and a
+   * MAC over it; docs/security.md CONSENT-BOUND), kept in an HttpOnly cookie so it is never in a
+   * URL, a form or a log.
    */
   const flow = {
     get(request: FastifyRequest): string | null {
       const value = request.cookies[names.flow];
       return value && FLOW_FORMAT.test(value) ? value : null;
     },
-    set(reply: FastifyReply, deviceGrantId: string, maxAgeSeconds: number): void {
-      reply.setCookie(names.flow, deviceGrantId, { ...base, maxAge: Math.max(1, Math.ceil(maxAgeSeconds)) });
+    set(reply: FastifyReply, ticket: string, maxAgeSeconds: number): void {
+      reply.setCookie(names.flow, ticket, { ...base, maxAge: Math.max(1, Math.ceil(maxAgeSeconds)) });
     },
     clear(reply: FastifyReply): void {
       reply.clearCookie(names.flow, base);

@@ -20,12 +20,14 @@ export interface VerificationPort {
   enterUserCode(typed: string, who: { address: string; sessionKey: string }): Promise<CodeEntry>;
   /**
    * A device request that can be decided now (pending, not expired, client not blocked), as the
-   * person at `address` sees it (RFC 10027 §6: whether they share the device's network).
+   * person at `address` sees it (RFC 10027 §6: whether they share the device's network). `flow` is
+   * the ticket code entry handed out (CodeEntry), never a bare request id: only the browser that
+   * typed the code can reach or decide its request (docs/security.md CONSENT-BOUND).
    */
-  findPendingRequest(requestId: string, person: { address: string }): Promise<PendingRequest | null>;
-  /** The decision; false when someone else decided first or the request is no longer pending. */
-  approve(decision: { requestId: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
-  deny(decision: { requestId: string; account: Account }): Promise<boolean>;
+  findPendingRequest(flow: string, person: { address: string }): Promise<PendingRequest | null>;
+  /** The decision; false when someone else decided first, the request is no longer pending or the ticket is not valid. */
+  approve(decision: { flow: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
+  deny(decision: { flow: string; account: Account }): Promise<boolean>;
   /** A request this account decided, for the "done" page; null for anyone else's. */
   findDecidedRequest(requestId: string, account: Account): Promise<DecidedRequest | null>;
 
@@ -91,7 +93,8 @@ export interface PendingRequest extends DeviceRequest {
 }
 
 export type CodeEntry =
-  | { kind: 'found'; request: DeviceRequest }
+  /** `flow`: the ticket the browser keeps (in its HttpOnly flow cookie) to reach consent. */
+  | { kind: 'found'; request: DeviceRequest; flow: string }
   /** Unknown, expired, already decided or of a blocked client: one answer for all (no oracle). */
   | { kind: 'not_found' }
   | { kind: 'throttled'; retryAfterSeconds: number };
@@ -125,7 +128,7 @@ function sessionOf(record: SessionRecord): Session {
 }
 
 export function createVerificationPort(context: AppContext): VerificationPort {
-  const { store, clock, config, approval, audit, rateLimits, userCodeEntry } = context;
+  const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows } = context;
 
   function requestOf(deviceGrant: DeviceGrantRecord, clientName: string): DeviceRequest {
     return {
@@ -163,20 +166,26 @@ export function createVerificationPort(context: AppContext): VerificationPort {
     async enterUserCode(typed, who) {
       const lookup = await userCodeEntry.lookup(typed, { address: who.address, sessionId: who.sessionKey });
       if (lookup.kind !== 'found') return lookup;
-      return { kind: 'found', request: requestOf(lookup.pending.deviceGrant, lookup.pending.client.name) };
+      const { deviceGrant, client } = lookup.pending;
+      return { kind: 'found', request: requestOf(deviceGrant, client.name), flow: consentFlows.issue(deviceGrant.id) };
     },
 
-    async findPendingRequest(requestId, person) {
-      const pending = await approval.findPendingById(requestId);
+    async findPendingRequest(flow, person) {
+      const requestId = consentFlows.open(flow);
+      const pending = requestId ? await approval.findPendingById(requestId) : null;
       if (!pending) return null;
       return { ...requestOf(pending.deviceGrant, pending.client.name), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
     },
 
-    async approve({ requestId, account, grantedScopes, authTime }) {
+    async approve({ flow, account, grantedScopes, authTime }) {
+      const requestId = consentFlows.open(flow);
+      if (!requestId) return false;
       return approval.approve({ deviceGrantId: requestId, userId: account.id, grantedScopes, authTime });
     },
 
-    async deny({ requestId, account }) {
+    async deny({ flow, account }) {
+      const requestId = consentFlows.open(flow);
+      if (!requestId) return false;
       return approval.deny({ deviceGrantId: requestId, userId: account.id });
     },
 

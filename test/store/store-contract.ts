@@ -863,6 +863,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.sessions.remove(record.idHash);
       });
 
+      it('removeByUser ends every session of that account and no other', async (store) => {
+        const first = session({ userId: 'user-a' });
+        const second = session({ userId: 'user-a' });
+        const other = session({ userId: 'user-b' });
+        for (const record of [first, second, other]) await store.sessions.create(record);
+        assert.equal(await store.sessions.removeByUser('user-a'), 2);
+        assert.equal(await store.sessions.get(first.idHash, T0), null);
+        assert.equal(await store.sessions.get(second.idHash, T0), null);
+        assert.ok(await store.sessions.get(other.idHash, T0));
+      });
+
       it('sweep deletes expired sessions only', async (store) => {
         const expired = session({ expiresAt: T0 + SECOND });
         const live = session();

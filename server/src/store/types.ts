@@ -276,6 +276,8 @@ export interface Sessions {
   create(session: SessionRecord): Promise<void>;
   get(idHash: string, now: number): Promise<SessionRecord | null>;
   remove(idHash: string): Promise<void>;
+  /** Ends every session of one account (a new password signs the account out everywhere); returns how many. */
+  removeByUser(userId: string): Promise<number>;
   sweep(now: number): Promise<number>;
 }
 

@@ -24,6 +24,7 @@ import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } 
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
 import { createAuditLog } from './services/audit.ts';
 import { createConsentFlows } from './services/consent-flows.ts';
+import { createKnownBrowsers } from './services/known-browsers.ts';
 import { bootstrap } from './services/bootstrap.ts';
 import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.ts';
 import { createUserCodeGuessAlarm } from './services/user-code-alarm.ts';
@@ -160,6 +161,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
     consentFlows: createConsentFlows({ secret: derivedSecret('consent-flow') }),
+    knownBrowsers: createKnownBrowsers({ secret: derivedSecret('known-browser') }),
   };
   return context;
 }

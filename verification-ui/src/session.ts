@@ -28,6 +28,7 @@ export interface CookieNames {
   session: string;
   flow: string;
   language: string;
+  knownBrowser: string;
 }
 
 /**
@@ -41,13 +42,16 @@ export function cookiePolicy(issuer: string): { secure: boolean; names: CookieNa
   const prefix = secure ? '__Host-' : '';
   return {
     secure,
-    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang` },
+    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang`, knownBrowser: `${prefix}devicegate-known` },
   };
 }
 
 const SECRET_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}\.[A-Za-z0-9_-]{43}$/;
 const ONE_YEAR = 365 * 86400;
+const KNOWN_BROWSER_FORMAT = /^[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{43}$/;
+/** A browser used within about a quarter stays known; one unused longer is treated as new. */
+const KNOWN_BROWSER_DAYS = 90;
 
 export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settings'>) {
   const { sessions, settings } = port;
@@ -119,6 +123,20 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
     },
   };
 
+  /**
+   * The ticket of a browser that signed in before (docs/security.md SIGN-IN-NO-LOCKOUT): kept for
+   * 90 days, HttpOnly, and only ever sent back to the port, which alone can check it.
+   */
+  const knownBrowser = {
+    get(request: FastifyRequest): string | null {
+      const value = request.cookies[names.knownBrowser];
+      return value && KNOWN_BROWSER_FORMAT.test(value) ? value : null;
+    },
+    set(reply: FastifyReply, ticket: string): void {
+      reply.setCookie(names.knownBrowser, ticket, { ...base, maxAge: KNOWN_BROWSER_DAYS * 86400 });
+    },
+  };
+
   const language = {
     get(request: FastifyRequest): string | undefined {
       return request.cookies[names.language];
@@ -128,7 +146,7 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
     },
   };
 
-  return { visitor, csrfValid, signIn, signOut, flow, language, names };
+  return { visitor, csrfValid, signIn, signOut, flow, knownBrowser, language, names };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -31,8 +31,12 @@ export interface VerificationPort {
   /** A request this account decided, for the "done" page; null for anyone else's. */
   findDecidedRequest(requestId: string, account: Account): Promise<DecidedRequest | null>;
 
-  /** A local account's password, behind per-address and per-account limits. */
-  signInWithPassword(attempt: { username: string; password: string; address: string }): Promise<SignInResult>;
+  /**
+   * A local account's password, behind per-address and per-account limits. `knownBrowser` is the
+   * ticket an earlier successful sign-in returned: that browser is counted apart, so failures from
+   * elsewhere cannot lock its owner out (docs/security.md SIGN-IN-NO-LOCKOUT).
+   */
+  signInWithPassword(attempt: { username: string; password: string; address: string; knownBrowser?: string | null }): Promise<SignInResult>;
   sessions: {
     /** Starts a session under the hash of the browser's secret (never the secret itself). */
     start(session: { idHash: string; account: Account; authTime: number }): Promise<Session>;
@@ -106,7 +110,8 @@ export interface DecidedRequest {
 }
 
 export type SignInResult =
-  | { kind: 'signed_in'; account: Account }
+  /** `knownBrowser`: the ticket for the browser to keep and present at its next sign-in. */
+  | { kind: 'signed_in'; account: Account; knownBrowser: string }
   | { kind: 'failed' }
   | { kind: 'throttled'; retryAfterSeconds: number };
 
@@ -128,7 +133,7 @@ function sessionOf(record: SessionRecord): Session {
 }
 
 export function createVerificationPort(context: AppContext): VerificationPort {
-  const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows } = context;
+  const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows, knownBrowsers } = context;
 
   function requestOf(deviceGrant: DeviceGrantRecord, clientName: string): DeviceRequest {
     return {
@@ -198,9 +203,18 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       return { status: 'approved', deviceLabel: deviceGrant.deviceName ?? client?.name ?? deviceGrant.clientId };
     },
 
-    async signInWithPassword({ username, password, address }) {
+    async signInWithPassword({ username, password, address, knownBrowser }) {
       const accountKey = username.toLowerCase();
-      const wait = await consumeAll([['signInPerAddress', address], ['signInPerAccount', accountKey]], address);
+      // A browser that signed in to this account before has a bucket of its own for the account
+      // and skips the per-address one (its ticket is good for this one account only, so it is no
+      // help to a password sprayer). Everyone else shares the account's bucket, so five failures
+      // still hold back a guesser, but no longer the owner (docs/security.md SIGN-IN-NO-LOCKOUT).
+      const browserId = knownBrowser ? knownBrowsers.open(knownBrowser, accountKey) : null;
+      const accountBucket = browserId ? `${accountKey}\nknown:${browserId}` : accountKey;
+      const buckets: Array<[LimitName, string]> = browserId
+        ? [['signInPerAccount', accountBucket]]
+        : [['signInPerAddress', address], ['signInPerAccount', accountBucket]];
+      const wait = await consumeAll(buckets, address);
       if (wait !== null) return { kind: 'throttled', retryAfterSeconds: wait };
       const user = await store.users.getByUsername(username);
       const usable = user !== null && !user.disabled;
@@ -211,9 +225,9 @@ export function createVerificationPort(context: AppContext): VerificationPort {
         audit.record('sign_in_failed', { address, userId: user?.id ?? null });
         return { kind: 'failed' };
       }
-      await rateLimits.reset('signInPerAccount', accountKey);
-      audit.record('sign_in_succeeded', { address, userId: user.id });
-      return { kind: 'signed_in', account: accountOf(user) };
+      await rateLimits.reset('signInPerAccount', accountBucket);
+      audit.record('sign_in_succeeded', { address, userId: user.id, knownBrowser: browserId !== null });
+      return { kind: 'signed_in', account: accountOf(user), knownBrowser: knownBrowsers.issue(accountKey) };
     },
 
     sessions: {

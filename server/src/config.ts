@@ -66,7 +66,8 @@ export const limitsSchema = z
      * RFC 8628 §5.1, docs/security.md CODE-GUESSING: per-address limits alone lose to a botnet, so
      * failed user codes are also counted across all addresses. Above `threshold` per `duration`
      * seconds an alarm is raised (audit event user_code_guess_alarm, error log) and, while it
-     * lasts, every code entry costs `tightenFactor` points (10 a minute becomes 2). 100 a minute is
+     * lasts, every code entry costs `tightenFactor` points (10 a minute becomes 2), and past
+     * `maxFailures` it is closed until the window ends (CODE-GUESSING). 100 a minute is
      * far above the mistypes of a single site; scale it with the number of people who enter codes
      * at once.
      */
@@ -75,6 +76,14 @@ export const limitsSchema = z
         threshold: z.coerce.number().int().min(1).default(100),
         duration: z.coerce.number().int().min(1).max(3600).default(60),
         tightenFactor: z.coerce.number().int().min(1).max(100).default(5),
+        /**
+         * The cap on the total: once a window holds this many failed codes, code entry is closed
+         * for everyone until the window ends (429 with Retry-After), so no botnet, however many
+         * addresses it has, makes more than this many guesses a window. 300 a minute is 432,000 a
+         * day: with 1,000 live codes among 20^8 that finds one code every 60 days or so; the price
+         * is that an attack closes code entry for the rest of each minute it runs.
+         */
+        maxFailures: z.coerce.number().int().min(1).default(300),
       })
       .strict()
       .default({}),

@@ -190,6 +190,13 @@ export const configSchema = z
          */
         maxConnections: z.coerce.number().int().min(1).default(20_000),
         maxConnectionsPerAddress: z.coerce.number().int().min(1).default(200),
+        /**
+         * WebSocket connections waiting on one device code (docs/security.md PUSH-BOUNDED). A
+         * device needs one, two for a moment after a reconnect while the dropped one is still
+         * being noticed (up to two ping intervals); 4 leaves room for that and refuses fan-out by
+         * whoever holds the code.
+         */
+        maxSubscribersPerDeviceCode: z.coerce.number().int().min(1).max(100).default(4),
         /** Seconds a new connection may take to subscribe (WebSocket) or CONNECT (MQTT) before it is dropped. */
         subscribeTimeout: z.coerce.number().int().min(1).max(60).default(5),
         /**
@@ -272,6 +279,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_BUS: 'push.bus',
   DEVICEGATE_PUSH_MAX_CONNECTIONS: 'push.maxConnections',
   DEVICEGATE_PUSH_MAX_CONNECTIONS_PER_ADDRESS: 'push.maxConnectionsPerAddress',
+  DEVICEGATE_PUSH_MAX_SUBSCRIBERS_PER_DEVICE_CODE: 'push.maxSubscribersPerDeviceCode',
   DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
   DEVICEGATE_PUSH_PING_INTERVAL: 'push.pingInterval',
   DEVICEGATE_LIMITS_STORE: 'limits.store',

@@ -68,6 +68,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     dpopRequired: false,
     jwks: null,
     jwksUri: null,
+    phishing: { allowedNetworks: [], sameNetworkRequired: false, registeredDevicesOnly: false, userCodeDenyPrefixes: [], deviceNameFilter: 'neutralise' },
     createdAt: T0,
     ...overrides,
   };
@@ -747,6 +748,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           audience: 'https://api.example.com',
           disabled: true,
           dpopRequired: true,
+          phishing: {
+            allowedNetworks: ['192.0.2.0/24', '2001:db8::/32'],
+            sameNetworkRequired: true,
+            registeredDevicesOnly: true,
+            userCodeDenyPrefixes: ['MSFT', 'HLP'],
+            deviceNameFilter: 'refuse',
+          },
         });
         await store.clients.put(device);
         await store.clients.put(service);
@@ -771,6 +779,31 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.clients.remove(client.clientId), true);
         assert.equal(await store.clients.get(client.clientId), null);
         assert.equal(await store.clients.remove(client.clientId), false);
+      });
+    });
+
+    describe('registered devices', () => {
+      const device = (clientId: string, jkt: string, at = T0) => ({ id: unique('device'), clientId, jkt, name: 'Kiosk 3', createdAt: at });
+
+      it('enroll, find, list (per client, oldest first) and remove', async (store) => {
+        const first = device('kiosk', 'jkt-1');
+        const second = { ...device('kiosk', 'jkt-2', T0 + SECOND), name: null };
+        const other = device('tv', 'jkt-1');
+        for (const record of [first, second, other]) assert.equal(await store.registeredDevices.enroll(record), true);
+        assert.deepEqual(await store.registeredDevices.find('kiosk', 'jkt-1'), first);
+        assert.equal(await store.registeredDevices.find('kiosk', 'jkt-3'), null);
+        assert.equal(await store.registeredDevices.find('other-client', 'jkt-2'), null, 'a key counts only for the client it was enrolled for');
+        assert.deepEqual(await store.registeredDevices.list('kiosk'), [first, second]);
+        assert.equal((await store.registeredDevices.list()).length, 3);
+        assert.equal(await store.registeredDevices.remove(first.id), true);
+        assert.equal(await store.registeredDevices.remove(first.id), false);
+        assert.equal(await store.registeredDevices.find('kiosk', 'jkt-1'), null);
+      });
+
+      it('a key is enrolled once per client', async (store) => {
+        assert.equal(await store.registeredDevices.enroll(device('kiosk', 'jkt-same')), true);
+        assert.equal(await store.registeredDevices.enroll(device('kiosk', 'jkt-same')), false);
+        assert.equal((await store.registeredDevices.list('kiosk')).length, 1);
       });
     });
 

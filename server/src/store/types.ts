@@ -41,7 +41,49 @@ export interface ClientRecord {
    */
   jwks: { keys: Record<string, unknown>[] } | null;
   jwksUri: string | null;
+  /** Cross-device phishing controls (RFC 10027 §6; docs/security.md "Cross-device phishing controls"). */
+  phishing: PhishingControls;
   createdAt: number;
+}
+
+/** Per-client defences against device code phishing (RFC 10027 §6), all off by default. */
+export interface PhishingControls {
+  /** CIDR blocks device authorization is allowed from; empty: anywhere. */
+  allowedNetworks: string[];
+  /** Approval is refused when the approving browser is not on the device's network. */
+  sameNetworkRequired: boolean;
+  /** Only devices holding a key the operator enrolled (`devicegate devices enroll`) get a code. */
+  registeredDevicesOnly: boolean;
+  /** User codes never start with these (normalized) prefixes. */
+  userCodeDenyPrefixes: string[];
+  /** A device name that reads like instructions is shown neutralised, or refused at authorization. */
+  deviceNameFilter: 'neutralise' | 'refuse';
+}
+
+export const noPhishingControls: PhishingControls = Object.freeze({
+  allowedNetworks: [],
+  sameNetworkRequired: false,
+  registeredDevicesOnly: false,
+  userCodeDenyPrefixes: [],
+  deviceNameFilter: 'neutralise',
+}) as PhishingControls;
+
+/** A device key the operator enrolled for a client ("registered devices only"). */
+export interface RegisteredDeviceRecord {
+  id: string;
+  clientId: string;
+  /** RFC 7638 thumbprint (SHA-256) of the device's DPoP public key. */
+  jkt: string;
+  name: string | null;
+  createdAt: number;
+}
+
+export interface RegisteredDevices {
+  /** False when the key is already enrolled for that client. */
+  enroll(device: RegisteredDeviceRecord): Promise<boolean>;
+  find(clientId: string, jkt: string): Promise<RegisteredDeviceRecord | null>;
+  list(clientId?: string): Promise<RegisteredDeviceRecord[]>;
+  remove(id: string): Promise<boolean>;
 }
 
 export interface UserRecord {
@@ -326,6 +368,7 @@ export interface Store {
   sessions: Sessions;
   auditEvents: AuditEvents;
   replayIdentifiers: ReplayIdentifiers;
+  registeredDevices: RegisteredDevices;
   /**
    * Runs `work` while no other instance runs work under the same name (first-start bootstrap of
    * keys and the demo account). Absent on a store that serves one instance.

@@ -140,4 +140,15 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX replay_identifiers_expires ON replay_identifiers (expires_at);
   `,
+  /* 5: cross-device phishing controls per client, and device keys the operator enrolled (docs/security.md) */ `
+  ALTER TABLE clients ADD COLUMN phishing_controls TEXT;
+  CREATE TABLE registered_devices (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    jkt TEXT NOT NULL,
+    name TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (client_id, jkt)
+  );
+  `,
 ];

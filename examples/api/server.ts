@@ -5,8 +5,10 @@
 //   node --import tsx examples/api/server.ts    # this API on http://127.0.0.1:3000
 //
 // Environment: DEVICEGATE_ISSUER (default http://127.0.0.1:8080), API_PORT (3000), API_HOST
-// (127.0.0.1), API_AUDIENCE (default: the issuer, the aud of tokens of clients without
-// --audience), API_BASE_URL (this API's public URL, for the DPoP htu check; set it in production,
+// (127.0.0.1), API_AUDIENCE (this API's identifier, the --audience its clients were registered
+// with; default: the issuer, the aud of tokens of clients without --audience, which every client
+// shares, so then API_CLIENT_IDS, comma-separated, default demo-tv, names the clients served:
+// server/src/resource-server/README.md), API_BASE_URL (this API's public URL, for the DPoP htu check; set it in production,
 // else the URL is rebuilt from the Host header),
 // API_INTROSPECTION_CLIENT_ID and API_INTROSPECTION_CLIENT_SECRET (a client registered with
 // --confidential --introspect; then revoked tokens are refused within API_INTROSPECTION_CACHE
@@ -64,7 +66,15 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     env.API_INTROSPECTION_CLIENT_ID && env.API_INTROSPECTION_CLIENT_SECRET
       ? { clientId: env.API_INTROSPECTION_CLIENT_ID, clientSecret: env.API_INTROSPECTION_CLIENT_SECRET, cacheSeconds: Number(env.API_INTROSPECTION_CACHE ?? 30) }
       : undefined;
-  const server = createExampleApi({ issuer, audience: env.API_AUDIENCE ?? issuer, introspection, baseUrl: env.API_BASE_URL });
+  const clientIds = env.API_CLIENT_IDS?.split(',').map((id) => id.trim()).filter(Boolean);
+  const server = createExampleApi({
+    issuer,
+    audience: env.API_AUDIENCE ?? issuer,
+    // The issuer is every client's default audience: serve only the demo client's tokens then.
+    clientIds: clientIds ?? (env.API_AUDIENCE ? undefined : ['demo-tv']),
+    introspection,
+    baseUrl: env.API_BASE_URL,
+  });
   server.listen(port, host, () => {
     const address = server.address();
     const actualPort = typeof address === 'object' && address ? address.port : port;

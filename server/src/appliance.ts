@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -11,7 +11,6 @@ import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { createDpopService } from './dpop/index.ts';
 import { createDpopNonces } from './dpop/nonce.ts';
-import { createMemoryReplayCache } from './dpop/replay-cache.ts';
 import { createStoreReplayCache } from './dpop/store-replay-cache.ts';
 import { createClientAssertionVerifier } from './http/client-assertion.ts';
 import { createClientAuthenticator } from './http/client-auth.ts';
@@ -24,6 +23,8 @@ import type { ApplianceModule } from './modules.ts';
 import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } from './device-grants/index.ts';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
 import { createAuditLog } from './services/audit.ts';
+import { createConsentFlows } from './services/consent-flows.ts';
+import { createKnownBrowsers } from './services/known-browsers.ts';
 import { bootstrap } from './services/bootstrap.ts';
 import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.ts';
 import { createUserCodeGuessAlarm } from './services/user-code-alarm.ts';
@@ -52,8 +53,30 @@ export async function openStore(config: Config): Promise<Store> {
     const { createPostgresStore } = await import('./store/postgres/postgres-store.ts');
     return createPostgresStore({ connectionString: config.databaseUrl });
   }
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  return createSqliteStore({ filename: path.join(config.dataDir, 'devicegate.sqlite') });
+  const filename = path.join(config.dataDir, 'devicegate.sqlite');
+  protectDataFiles(config.dataDir, filename);
+  return createSqliteStore({ filename });
+}
+
+/**
+ * The data directory holds argon2 hashes, live user codes and the master key file: owner only
+ * (docs/security.md DATA-FILES). mkdir's mode applies only to a directory it creates, and SQLite
+ * creates its file with the process umask, so an existing directory is tightened to 0700 and the
+ * database is created (or tightened) to 0600 before SQLite opens it; SQLite gives its -wal and
+ * -shm files the database file's permissions.
+ */
+export function protectDataFiles(dataDir: string, filename: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  closeSync(openSync(filename, 'a', 0o600));
+  chmodSync(filename, 0o600);
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(`${filename}${suffix}`, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 function openMasterKey(config: Config): Buffer {
@@ -83,11 +106,12 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
   const approval = createApprovalService({ store, bus, clock, audit });
   const expiry = createExpiryScheduler({ store, bus, clock, logger });
-  // In the store when it is shared (PostgreSQL: a jti used on one instance is refused on all),
-  // else in process memory (one instance).
-  const replayCache = store.replayIdentifiers
-    ? createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() })
-    : createMemoryReplayCache({ now: () => clock.now() });
+  // In the store: a jti used on one instance is refused on all (PostgreSQL), and one used before a
+  // restart is refused after it (both backends; docs/security.md DPOP-PROOF).
+  const replayCache = createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() });
+  // Keys derived from the master key: every instance sharing it issues and accepts the same values.
+  const masterKey = openMasterKey(config).toString('base64url');
+  const derivedSecret = (label: string) => Buffer.from(deriveKey(label, masterKey), 'base64url');
   const context: AppContext = {
     config,
     store,
@@ -103,7 +127,13 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       createClientAuthenticator({
         clients: store.clients,
         clock,
-        verifyAssertion: createClientAssertionVerifier({ issuer: config.issuer, tokenEndpoint: `${config.issuer}${paths.token}`, clock, replayCache }),
+        verifyAssertion: createClientAssertionVerifier({
+          issuer: config.issuer,
+          tokenEndpoint: `${config.issuer}${paths.token}`,
+          clock,
+          replayCache,
+          acceptTokenEndpointAudience: config.clientAssertionTokenEndpointAudience,
+        }),
       }),
       rateLimits,
     ),
@@ -113,7 +143,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       replayCache,
       // Derived from the master key, so every instance sharing it issues and accepts the same nonces.
       nonces: createDpopNonces({
-        secret: Buffer.from(deriveKey('dpop-nonce', openMasterKey(config).toString('base64url')), 'base64url'),
+        secret: derivedSecret('dpop-nonce'),
         now: () => clock.now(),
         windowSeconds: config.dpop.nonceWindow,
         required: config.dpop.nonceRequired,
@@ -130,6 +160,8 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
+    consentFlows: createConsentFlows({ secret: derivedSecret('consent-flow') }),
+    knownBrowsers: createKnownBrowsers({ secret: derivedSecret('known-browser') }),
   };
   return context;
 }

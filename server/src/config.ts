@@ -66,7 +66,8 @@ export const limitsSchema = z
      * RFC 8628 §5.1, docs/security.md CODE-GUESSING: per-address limits alone lose to a botnet, so
      * failed user codes are also counted across all addresses. Above `threshold` per `duration`
      * seconds an alarm is raised (audit event user_code_guess_alarm, error log) and, while it
-     * lasts, every code entry costs `tightenFactor` points (10 a minute becomes 2). 100 a minute is
+     * lasts, every code entry costs `tightenFactor` points (10 a minute becomes 2), and past
+     * `maxFailures` it is closed until the window ends (CODE-GUESSING). 100 a minute is
      * far above the mistypes of a single site; scale it with the number of people who enter codes
      * at once.
      */
@@ -75,6 +76,14 @@ export const limitsSchema = z
         threshold: z.coerce.number().int().min(1).default(100),
         duration: z.coerce.number().int().min(1).max(3600).default(60),
         tightenFactor: z.coerce.number().int().min(1).max(100).default(5),
+        /**
+         * The cap on the total: once a window holds this many failed codes, code entry is closed
+         * for everyone until the window ends (429 with Retry-After), so no botnet, however many
+         * addresses it has, makes more than this many guesses a window. 300 a minute is 432,000 a
+         * day: with 1,000 live codes among 20^8 that finds one code every 60 days or so; the price
+         * is that an attack closes code entry for the rest of each minute it runs.
+         */
+        maxFailures: z.coerce.number().int().min(1).default(300),
       })
       .strict()
       .default({}),
@@ -181,6 +190,13 @@ export const configSchema = z
          */
         maxConnections: z.coerce.number().int().min(1).default(20_000),
         maxConnectionsPerAddress: z.coerce.number().int().min(1).default(200),
+        /**
+         * WebSocket connections waiting on one device code (docs/security.md PUSH-BOUNDED). A
+         * device needs one, two for a moment after a reconnect while the dropped one is still
+         * being noticed (up to two ping intervals); 4 leaves room for that and refuses fan-out by
+         * whoever holds the code.
+         */
+        maxSubscribersPerDeviceCode: z.coerce.number().int().min(1).max(100).default(4),
         /** Seconds a new connection may take to subscribe (WebSocket) or CONNECT (MQTT) before it is dropped. */
         subscribeTimeout: z.coerce.number().int().min(1).max(60).default(5),
         /**
@@ -192,6 +208,13 @@ export const configSchema = z
       })
       .default({}),
     limits: limitsSchema.default({}),
+    /**
+     * private_key_jwt assertions must name the issuer as their one `aud` (docs/security.md
+     * ASSERTION-AUDIENCE): the token endpoint URL as audience is what the audience-injection
+     * attack on RFC 7523 exploits. Off, so the safe rule holds; turn it on only while clients that
+     * still put the token endpoint URL in `aud` are updated (a single string either way).
+     */
+    clientAssertionTokenEndpointAudience: flag().default(false),
     /** DPoP (RFC 9449) at the token endpoint. */
     dpop: z
       .object({
@@ -256,9 +279,11 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_BUS: 'push.bus',
   DEVICEGATE_PUSH_MAX_CONNECTIONS: 'push.maxConnections',
   DEVICEGATE_PUSH_MAX_CONNECTIONS_PER_ADDRESS: 'push.maxConnectionsPerAddress',
+  DEVICEGATE_PUSH_MAX_SUBSCRIBERS_PER_DEVICE_CODE: 'push.maxSubscribersPerDeviceCode',
   DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
   DEVICEGATE_PUSH_PING_INTERVAL: 'push.pingInterval',
   DEVICEGATE_LIMITS_STORE: 'limits.store',
+  DEVICEGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE: 'clientAssertionTokenEndpointAudience',
   DEVICEGATE_DPOP_NONCE_REQUIRED: 'dpop.nonceRequired',
   DEVICEGATE_DPOP_NONCE_WINDOW: 'dpop.nonceWindow',
 };

@@ -8,6 +8,8 @@ import type { ClientAuthenticator } from './http/client-auth.ts';
 import type { KeyStore } from './keys/keystore.ts';
 import type { ApprovalService, DeviceAuthorizer, ExpiryScheduler } from './device-grants/index.ts';
 import type { AuditLog } from './services/audit.ts';
+import type { ConsentFlows } from './services/consent-flows.ts';
+import type { KnownBrowsers } from './services/known-browsers.ts';
 import type { RateLimits } from './services/rate-limits.ts';
 import type { UserCodeEntry } from './services/user-code-entry.ts';
 import type { Store } from './store/types.ts';
@@ -42,4 +44,8 @@ export interface AppContext {
   expiry: ExpiryScheduler;
   /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */
   userCodeEntry: UserCodeEntry;
+  /** Tickets that bind consent to the browser flow that typed the user code. */
+  consentFlows: ConsentFlows;
+  /** Tickets of browsers that signed in to an account before: their sign-ins are not locked out by others' failures. */
+  knownBrowsers: KnownBrowsers;
 }

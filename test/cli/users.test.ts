@@ -83,6 +83,32 @@ test('users passwd replaces the password', async () => {
   assert.equal(await verifyPassword(hash, 'correct horse battery'), false);
 });
 
+test("users passwd ends the user's page sessions, and only theirs", async () => {
+  const store = await createSqliteStore({ filename: path.join(dataDir, 'devicegate.sqlite') });
+  const alice = (await store.users.getByUsername('alice'))!;
+  assert.equal((await cli(['users', 'add', 'dave', '--password-stdin'], 'dave password\n')).code, 0);
+  const dave = (await store.users.getByUsername('dave'))!;
+  const now = Date.now();
+  const open = (idHash: string, userId: string) => store.sessions.create({ idHash, userId, createdAt: now, expiresAt: now + 8 * 3600_000, authTime: now });
+  try {
+    await open('alice-laptop', alice.id);
+    await open('alice-phone', alice.id);
+    await open('dave-laptop', dave.id);
+  } finally {
+    await store.close();
+  }
+  const result = await cli(['users', 'passwd', 'alice', '--password-stdin'], 'yet another password\n');
+  assert.equal(result.code, 0, result.stderr);
+  const after = await createSqliteStore({ filename: path.join(dataDir, 'devicegate.sqlite') });
+  try {
+    assert.equal(await after.sessions.get('alice-laptop', now), null);
+    assert.equal(await after.sessions.get('alice-phone', now), null);
+    assert.ok(await after.sessions.get('dave-laptop', now));
+  } finally {
+    await after.close();
+  }
+});
+
 test('users passwd of an unknown user fails', async () => {
   assertOneLineError(await cli(['users', 'passwd', 'nobody', '--password-stdin'], 'whatever password\n'), /no user/);
 });

@@ -50,7 +50,7 @@ after(async () => {
 interface AssertionOptions {
   clientId?: string;
   key?: CryptoKeyPair;
-  aud?: string;
+  aud?: string | string[];
   exp?: number;
   jti?: string;
   alg?: string;
@@ -87,9 +87,46 @@ test('a client authenticates with private_key_jwt through oauth4webapi and gets 
   assert.equal(tokens.scope, 'api.read');
 });
 
-test('an assertion whose aud is the token endpoint URL is accepted', async () => {
+test('an assertion whose aud is the token endpoint URL is refused: the issuer is the one audience', async () => {
   const result = await clientCredentials(await assertion({ aud: `${dg.issuer}/oauth/token` }));
-  assert.equal(result.status, 200);
+  assert.equal(result.status, 401);
+  assert.equal(result.body.error, 'invalid_client');
+});
+
+test('an assertion whose aud is an array holding the issuer beside another audience is refused', async () => {
+  const result = await clientCredentials(await assertion({ aud: [dg.issuer, 'https://other-as.example'] }));
+  assert.equal(result.status, 401);
+  assert.equal(result.body.error, 'invalid_client');
+});
+
+test('an assertion whose aud is an array of the issuer alone is refused: a single string only', async () => {
+  const result = await clientCredentials(await assertion({ aud: [dg.issuer] }));
+  assert.equal(result.status, 401);
+});
+
+test('with clientAssertionTokenEndpointAudience the token endpoint URL is accepted as the single aud, an array still not', async () => {
+  const transition = await startTestAppliance({ modules: 'none', overrides: { clientAssertionTokenEndpointAudience: true } });
+  try {
+    const key = await newKey('m2m-1');
+    await transition.addClient({ clientId: 'm2m', grantTypes: ['client_credentials'], scopes: ['api.read'], jwks: { keys: [key.jwk] } });
+    const tokenEndpoint = `${transition.issuer}/oauth/token`;
+    const send = async (aud: string | string[]) =>
+      (
+        await fetch(tokenEndpoint, {
+          method: 'POST',
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_assertion_type: ASSERTION_TYPE,
+            client_assertion: await assertion({ key: key.pair, aud }),
+          }),
+        })
+      ).status;
+    assert.equal(await send(tokenEndpoint), 200);
+    assert.equal(await send(transition.issuer), 200);
+    assert.equal(await send([tokenEndpoint, 'https://other-as.example']), 401);
+  } finally {
+    await transition.stop();
+  }
 });
 
 test('an assertion signed by a key that is not registered is refused with invalid_client', async () => {

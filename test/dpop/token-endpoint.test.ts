@@ -150,6 +150,41 @@ test('a thief without the key cannot burn the device refresh token: the device r
   assert.ok(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token);
 });
 
+test('a confidential client whose grant was redeemed with DPoP cannot refresh without a proof: it stays DPoP-bound (DPOP-STAYS-BOUND)', async () => {
+  await dg.addClient({ clientId: 'confidential-tv' }, 'confidential-tv-secret');
+  const credentials = { client_id: 'confidential-tv', client_secret: 'confidential-tv-secret' };
+  const authorization = await fetch(`${dg.issuer}/oauth/device_authorization`, {
+    method: 'POST',
+    body: new URLSearchParams({ ...credentials, scope: 'openid offline_access' }),
+  });
+  assert.equal(authorization.status, 200);
+  const { device_code, user_code } = (await authorization.json()) as { device_code: string; user_code: string };
+  assert.equal(await dg.appliance.context.approval.approveUserCode(user_code, dg.demoUserId), true);
+  const key = await newDpopKey();
+  const redeemed = await tokenRequest(
+    dg.issuer,
+    { ...credentials, grant_type: DEVICE_CODE_GRANT_TYPE, device_code },
+    await makeProof(key, { htu: tokenUrl, nonce: nonce() }),
+  );
+  assert.equal(redeemed.body.token_type, 'DPoP');
+  const refreshToken = redeemed.body.refresh_token as string;
+
+  const bare = await tokenRequest(dg.issuer, { ...credentials, grant_type: 'refresh_token', refresh_token: refreshToken });
+  assert.equal(bare.status, 400);
+  assert.equal(bare.body.error, 'invalid_dpop_proof');
+
+  // RFC 9449 §5: a confidential client may present another key; its tokens are bound to that one.
+  const other = await newDpopKey();
+  const refreshed = await tokenRequest(
+    dg.issuer,
+    { ...credentials, grant_type: 'refresh_token', refresh_token: refreshToken },
+    await makeProof(other, { htu: tokenUrl, nonce: nonce() }),
+  );
+  assert.equal(refreshed.status, 200);
+  assert.equal(refreshed.body.token_type, 'DPoP');
+  assert.deepEqual(jwtPayload(refreshed.body.access_token as string).cnf, { jkt: other.jkt });
+});
+
 test('a replayed DPoP proof (same jti) is refused with invalid_dpop_proof', async () => {
   const key = await newDpopKey();
   const proof = await makeProof(key, { htu: tokenUrl, nonce: nonce() });

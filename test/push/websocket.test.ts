@@ -106,6 +106,28 @@ describe('push over WebSocket', () => {
     await Promise.all([one.next('approved'), two.next('approved')]);
   });
 
+  test('one device code holds at most push.maxSubscribersPerDeviceCode waiting connections; the next is refused (PUSH-BOUNDED)', async () => {
+    const authorization = await authorizeDevice(dg);
+    const { maxSubscribersPerDeviceCode } = dg.appliance.context.config.push;
+    const admitted = [];
+    for (let index = 0; index < maxSubscribersPerDeviceCode; index++) {
+      const device = await openWebSocket(authorization.push.websocket!, { deviceCode: authorization.device_code });
+      await device.next('pending');
+      admitted.push(device);
+    }
+    const extra = await openWebSocket(authorization.push.websocket!, { deviceCode: authorization.device_code });
+    const error = await extra.next('error');
+    assert.equal(error.type === 'error' && error.error, 'slow_down');
+    assert.equal((await extra.closed()).code, 1008);
+    // Once one of them leaves, a reconnecting device is admitted again, and every waiting one is told.
+    const leaving = admitted.shift()!;
+    leaving.socket.close();
+    await leaving.closed();
+    const reconnected = await waitUntilAdmitted(authorization.push.websocket!, authorization.device_code);
+    await approve(dg, authorization);
+    await Promise.all([reconnected, ...admitted].map((device) => device.next('approved')));
+  });
+
   test('an unknown device code gets an error and a policy close', async () => {
     const authorization = await authorizeDevice(dg);
     const device = await openWebSocket(authorization.push.websocket!, { deviceCode: 'not-a-device-code' });
@@ -155,6 +177,18 @@ describe('push over WebSocket', () => {
     assert.equal(await upgradeStatus(`${dg.issuer.replace(/^http/, 'ws')}/elsewhere`), 404);
   });
 });
+
+/** Subscribes until a slot is free: the server counts a closed connection out a moment after the client closed it. */
+async function waitUntilAdmitted(url: string, deviceCode: string) {
+  for (let attempt = 1; ; attempt++) {
+    const device = await openWebSocket(url, { deviceCode });
+    const first = await Promise.race([device.next('pending'), device.next('error')]);
+    if (first.type === 'pending') return device;
+    await device.closed();
+    if (attempt >= 50) throw new Error('never admitted');
+    await delay(20);
+  }
+}
 
 /** Opens a connection, retrying while the server has not yet counted a just-closed one out. */
 async function openWhenAdmitted(url: string) {

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createManualClock } from '@devicegate/server';
-import { createTokenVerifier, type TokenVerifierOptions, type VerifiedToken } from '@devicegate/server/resource-server';
+import { createTokenVerifier, TokenVerifierConfigurationError, type TokenVerifierOptions, type VerifiedToken } from '@devicegate/server/resource-server';
 import * as oauth from 'oauth4webapi';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
 import { approvedDeviceCode, DEVICE_CODE_GRANT_TYPE, discover, insecure, makeProof, newDpopKey, redeemWithDpop, tokenRequest } from '../dpop/support.ts';
@@ -33,7 +33,7 @@ after(async () => {
 
 /** A one-route API behind `requireToken`, answering the verified token as JSON. */
 async function startApi(options: Partial<TokenVerifierOptions> = {}, scopes: string[] = []): Promise<string> {
-  const verifier = createTokenVerifier({ issuer: dg.issuer, audience: dg.issuer, ...options });
+  const verifier = createTokenVerifier({ issuer: dg.issuer, audience: dg.issuer, clientIds: ['demo-tv'], ...options });
   const guard = verifier.requireToken({ scopes });
   const server = createServer((request, response) =>
     guard(request, response, (error) => {
@@ -90,6 +90,22 @@ test('an expired access token is refused', async () => {
   assert.equal(result.status, 401);
   assert.equal(result.body.error, 'invalid_token');
   assert.match(String(result.body.error_description), /expired/);
+});
+
+test('a verifier whose audience is the issuer, without clientIds, refuses to start (RS-AUDIENCE)', () => {
+  assert.throws(() => createTokenVerifier({ issuer: dg.issuer, audience: dg.issuer }), TokenVerifierConfigurationError);
+  assert.throws(() => createTokenVerifier({ issuer: dg.issuer, audience: ['https://api.example', `${dg.issuer}/`] }), /clientIds/);
+  assert.doesNotThrow(() => createTokenVerifier({ issuer: dg.issuer, audience: 'https://api.example' }));
+});
+
+test("with the issuer as audience, another client's token is refused: only clientIds are served", async () => {
+  await dg.addClient({ clientId: 'other-app' });
+  const url = await startApi({ clientIds: ['demo-tv'] });
+  const deviceCode = await approvedDeviceCode(dg, 'other-app', 'openid');
+  const { body } = await tokenRequest(dg.issuer, { client_id: 'other-app', grant_type: DEVICE_CODE_GRANT_TYPE, device_code: deviceCode });
+  const result = await fetch(url, { headers: { authorization: `Bearer ${body.access_token as string}` } });
+  assert.equal(result.status, 401);
+  assert.match(result.headers.get('www-authenticate') ?? '', /invalid_token/);
 });
 
 test('a token for another audience is refused', async () => {

@@ -2,7 +2,8 @@
 // person's: IPv4 /24, IPv6 /48, loopback its own network; unknown never counts as "the same".
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { networkOf, sameNetwork } from '../../server/src/services/network-match.ts';
+import { limitKeyOfAddress, networkOf, sameNetwork } from '../../server/src/services/network-match.ts';
+import { createRateLimits } from '../../server/src/services/rate-limits.ts';
 
 test('IPv4 addresses in one /24 are the same network, across /24s they are not', () => {
   assert.equal(sameNetwork('203.0.113.7', '203.0.113.250'), true);
@@ -55,4 +56,26 @@ test('a zone index says which interface, not which network', () => {
 test('networkOf names the network for display', () => {
   assert.equal(networkOf('203.0.113.77'), '203.0.113.0/24');
   assert.equal(networkOf('2001:db8:abcd:12::1'), '2001:db8:abcd::/48');
+});
+
+test('limits count an IPv6 address by its /64 and an IPv4 address by itself (LIMIT-BY-NETWORK)', () => {
+  assert.equal(limitKeyOfAddress('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+  assert.equal(limitKeyOfAddress('2001:db8:1:2::1'), limitKeyOfAddress('2001:db8:1:2:ffff::9'));
+  assert.notEqual(limitKeyOfAddress('2001:db8:1:2::1'), limitKeyOfAddress('2001:db8:1:3::1'));
+  assert.equal(limitKeyOfAddress('192.0.2.7'), '192.0.2.7');
+  assert.notEqual(limitKeyOfAddress('192.0.2.7'), limitKeyOfAddress('192.0.2.8'));
+  assert.equal(limitKeyOfAddress('::ffff:192.0.2.7'), '192.0.2.7');
+  assert.equal(limitKeyOfAddress('not an address'), 'not an address');
+});
+
+test('the endpoint limits key on the /64: device authorization from one /64 shares one budget', async () => {
+  const limits = createRateLimits({ rules: { deviceAuthorizationPerClientAndAddress: { points: 2, duration: 60 }, tokenPerAddress: { points: 2, duration: 60 } } });
+  const key = (address: string) => `demo-tv ${address}`;
+  assert.equal((await limits.consume('deviceAuthorizationPerClientAndAddress', key('2001:db8::1'))).allowed, true);
+  assert.equal((await limits.consume('deviceAuthorizationPerClientAndAddress', key('2001:db8::2'))).allowed, true);
+  assert.equal((await limits.consume('deviceAuthorizationPerClientAndAddress', key('2001:db8::3'))).allowed, false);
+  assert.equal((await limits.consume('deviceAuthorizationPerClientAndAddress', key('2001:db8:0:1::3'))).allowed, true);
+  assert.equal((await limits.consume('tokenPerAddress', '2001:db8::a')).allowed, true);
+  assert.equal((await limits.consume('tokenPerAddress', '2001:db8::b')).allowed, true);
+  assert.equal((await limits.consume('tokenPerAddress', '2001:db8::c')).allowed, false);
 });

@@ -118,3 +118,48 @@ describe('a botnet under the per-address limits', () => {
     assert.equal(tokens.status, 200);
   });
 });
+
+describe('the cap on the total', () => {
+  const THRESHOLD = 4;
+  const MAX_FAILURES = 8;
+  let dg: TestAppliance;
+  before(async () => {
+    dg = await startTestAppliance({
+      overrides: { trustProxy: true, limits: { userCodeGuessAlarm: { threshold: THRESHOLD, duration: 600, tightenFactor: 1, maxFailures: MAX_FAILURES } } },
+    });
+  });
+  after(() => dg.stop());
+
+  test('once a window holds maxFailures failed codes, code entry is closed for every address, a right code too', async () => {
+    // One guess from each of MAX_FAILURES addresses: each far under its own limit.
+    for (let bot = 0; bot < MAX_FAILURES; bot++) {
+      assert.equal((await enterCode(new Browser(dg.issuer, `198.18.50.${bot + 1}`), wrongCode(7000 + bot))).status, 400);
+    }
+    const freshBot = await enterCode(new Browser(dg.issuer, '198.18.51.1'), wrongCode(7100));
+    assert.equal(freshBot.status, 429, 'no more guesses this window, however many addresses');
+    assert.ok(Number(freshBot.headers.get('retry-after')) >= 1);
+    const device = await deviceAuthorize(dg, { client_id: 'demo-tv' });
+    assert.equal((await enterCode(new Browser(dg.issuer, '198.51.100.90'), device.user_code)).status, 429);
+    assert.equal((await audit(dg, 'user_code_rejected')).length, MAX_FAILURES, 'the refused entries were never looked up');
+    assert.equal((await audit(dg, 'user_code_entry_closed')).length, 1);
+  });
+});
+
+describe('IPv6 addresses', () => {
+  let dg: TestAppliance;
+  before(async () => {
+    dg = await startTestAppliance({ overrides: { trustProxy: true } });
+  });
+  after(() => dg.stop());
+
+  test('one /64 is one address for the limits: hopping within it gains no guesses', async () => {
+    const { points } = dg.appliance.context.config.limits.userCodeEntryPerAddress;
+    const statuses: number[] = [];
+    // A fresh browser session and a fresh address of the same /64 for every guess.
+    for (let i = 0; i <= points; i++) statuses.push((await enterCode(new Browser(dg.issuer, `2001:db8:5:7::${(i + 1).toString(16)}`), wrongCode(8000 + i))).status);
+    assert.deepEqual(statuses, [...Array(points).fill(400), 429]);
+    // Another /64 (another site) has its own budget; so does each IPv4 address.
+    assert.equal((await enterCode(new Browser(dg.issuer, '2001:db8:5:8::1'), wrongCode(8100))).status, 400);
+    assert.equal((await enterCode(new Browser(dg.issuer, '192.0.2.201'), wrongCode(8101))).status, 400);
+  });
+});

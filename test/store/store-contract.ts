@@ -68,6 +68,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     dpopRequired: false,
     jwks: null,
     jwksUri: null,
+    phishing: { allowedNetworks: [], sameNetworkRequired: false, registeredDevicesOnly: false, userCodeDenyPrefixes: [], deviceNameFilter: 'neutralise' },
     createdAt: T0,
     ...overrides,
   };
@@ -747,6 +748,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           audience: 'https://api.example.com',
           disabled: true,
           dpopRequired: true,
+          phishing: {
+            allowedNetworks: ['192.0.2.0/24', '2001:db8::/32'],
+            sameNetworkRequired: true,
+            registeredDevicesOnly: true,
+            userCodeDenyPrefixes: ['MSFT', 'HLP'],
+            deviceNameFilter: 'refuse',
+          },
         });
         await store.clients.put(device);
         await store.clients.put(service);
@@ -771,6 +779,31 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.clients.remove(client.clientId), true);
         assert.equal(await store.clients.get(client.clientId), null);
         assert.equal(await store.clients.remove(client.clientId), false);
+      });
+    });
+
+    describe('registered devices', () => {
+      const device = (clientId: string, jkt: string, at = T0) => ({ id: unique('device'), clientId, jkt, name: 'Kiosk 3', createdAt: at });
+
+      it('enroll, find, list (per client, oldest first) and remove', async (store) => {
+        const first = device('kiosk', 'jkt-1');
+        const second = { ...device('kiosk', 'jkt-2', T0 + SECOND), name: null };
+        const other = device('tv', 'jkt-1');
+        for (const record of [first, second, other]) assert.equal(await store.registeredDevices.enroll(record), true);
+        assert.deepEqual(await store.registeredDevices.find('kiosk', 'jkt-1'), first);
+        assert.equal(await store.registeredDevices.find('kiosk', 'jkt-3'), null);
+        assert.equal(await store.registeredDevices.find('other-client', 'jkt-2'), null, 'a key counts only for the client it was enrolled for');
+        assert.deepEqual(await store.registeredDevices.list('kiosk'), [first, second]);
+        assert.equal((await store.registeredDevices.list()).length, 3);
+        assert.equal(await store.registeredDevices.remove(first.id), true);
+        assert.equal(await store.registeredDevices.remove(first.id), false);
+        assert.equal(await store.registeredDevices.find('kiosk', 'jkt-1'), null);
+      });
+
+      it('a key is enrolled once per client', async (store) => {
+        assert.equal(await store.registeredDevices.enroll(device('kiosk', 'jkt-same')), true);
+        assert.equal(await store.registeredDevices.enroll(device('kiosk', 'jkt-same')), false);
+        assert.equal((await store.registeredDevices.list('kiosk')).length, 1);
       });
     });
 
@@ -863,6 +896,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.sessions.remove(record.idHash);
       });
 
+      it('removeByUser ends every session of that account and no other', async (store) => {
+        const first = session({ userId: 'user-a' });
+        const second = session({ userId: 'user-a' });
+        const other = session({ userId: 'user-b' });
+        for (const record of [first, second, other]) await store.sessions.create(record);
+        assert.equal(await store.sessions.removeByUser('user-a'), 2);
+        assert.equal(await store.sessions.get(first.idHash, T0), null);
+        assert.equal(await store.sessions.get(second.idHash, T0), null);
+        assert.ok(await store.sessions.get(other.idHash, T0));
+      });
+
       it('sweep deletes expired sessions only', async (store) => {
         const expired = session({ expiresAt: T0 + SECOND });
         const live = session();
@@ -895,6 +939,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         for (let index = 0; index < 5; index++) await store.auditEvents.append(event(T0 + index * SECOND, `event-${index}`));
         assert.deepEqual((await store.auditEvents.tail(2)).map((record) => record.event), ['event-3', 'event-4']);
         assert.equal((await store.auditEvents.tail(100)).length, 5);
+      });
+    });
+
+    describe('replay identifiers', () => {
+      it('a key is fresh once, a replay while remembered, and fresh again once expired', async (store) => {
+        assert.equal(await store.replayIdentifiers.remember('jti-a', T0 + 60 * SECOND, T0), true);
+        assert.equal(await store.replayIdentifiers.remember('jti-a', T0 + 120 * SECOND, T0 + SECOND), false);
+        // The replay did not extend the record: it ends when first recorded.
+        assert.equal(await store.replayIdentifiers.remember('jti-a', T0 + 180 * SECOND, T0 + 60 * SECOND), true);
+      });
+
+      it('of concurrent first uses exactly one is fresh', async (store) => {
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.replayIdentifiers.remember('jti-race', T0 + 60 * SECOND, T0)));
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+
+      it('sweep deletes expired records only', async (store) => {
+        await store.replayIdentifiers.remember('jti-old', T0 + SECOND, T0);
+        await store.replayIdentifiers.remember('jti-live', T0 + 60 * SECOND, T0);
+        assert.equal(await store.replayIdentifiers.sweep(T0 + SECOND), 1);
+        assert.equal(await store.replayIdentifiers.remember('jti-live', T0 + 120 * SECOND, T0 + SECOND), false);
       });
     });
 

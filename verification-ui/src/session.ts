@@ -28,6 +28,7 @@ export interface CookieNames {
   session: string;
   flow: string;
   language: string;
+  knownBrowser: string;
 }
 
 /**
@@ -41,13 +42,16 @@ export function cookiePolicy(issuer: string): { secure: boolean; names: CookieNa
   const prefix = secure ? '__Host-' : '';
   return {
     secure,
-    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang` },
+    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang`, knownBrowser: `${prefix}devicegate-known` },
   };
 }
 
 const SECRET_FORMAT = /^[A-Za-z0-9_-]{43}$/;
-const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}$/;
+const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}\.[A-Za-z0-9_-]{43}$/;
 const ONE_YEAR = 365 * 86400;
+const KNOWN_BROWSER_FORMAT = /^[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{43}$/;
+/** A browser used within about a quarter stays known; one unused longer is treated as new. */
+const KNOWN_BROWSER_DAYS = 90;
 
 export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settings'>) {
   const { sessions, settings } = port;
@@ -102,19 +106,34 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
 
   /**
    * The device request a person is confirming, between entering its code and approving it: the
-   * device grant's id (random, 128 bits), learned only by typing a live user code, kept in a
-   * cookie so it is never in a URL or a log.
+   * ticket the port handed out when this browser typed the live user code (the request id and a
+   * MAC over it; docs/security.md CONSENT-BOUND), kept in an HttpOnly cookie so it is never in a
+   * URL, a form or a log.
    */
   const flow = {
     get(request: FastifyRequest): string | null {
       const value = request.cookies[names.flow];
       return value && FLOW_FORMAT.test(value) ? value : null;
     },
-    set(reply: FastifyReply, deviceGrantId: string, maxAgeSeconds: number): void {
-      reply.setCookie(names.flow, deviceGrantId, { ...base, maxAge: Math.max(1, Math.ceil(maxAgeSeconds)) });
+    set(reply: FastifyReply, ticket: string, maxAgeSeconds: number): void {
+      reply.setCookie(names.flow, ticket, { ...base, maxAge: Math.max(1, Math.ceil(maxAgeSeconds)) });
     },
     clear(reply: FastifyReply): void {
       reply.clearCookie(names.flow, base);
+    },
+  };
+
+  /**
+   * The ticket of a browser that signed in before (docs/security.md SIGN-IN-NO-LOCKOUT): kept for
+   * 90 days, HttpOnly, and only ever sent back to the port, which alone can check it.
+   */
+  const knownBrowser = {
+    get(request: FastifyRequest): string | null {
+      const value = request.cookies[names.knownBrowser];
+      return value && KNOWN_BROWSER_FORMAT.test(value) ? value : null;
+    },
+    set(reply: FastifyReply, ticket: string): void {
+      reply.setCookie(names.knownBrowser, ticket, { ...base, maxAge: KNOWN_BROWSER_DAYS * 86400 });
     },
   };
 
@@ -127,7 +146,7 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
     },
   };
 
-  return { visitor, csrfValid, signIn, signOut, flow, language, names };
+  return { visitor, csrfValid, signIn, signOut, flow, knownBrowser, language, names };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -323,7 +323,10 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
         const user = await store.users.getByUsername(username);
         if (!user) throw new CliError(`no user "${username}"`, 1);
         await store.users.setPassword(user.id, await hashPassword(password));
-        io.stdout(`password of ${username} changed\n`);
+        // A new password is often a response to a leaked one: whoever signed in with the old one
+        // is signed out of the pages now, not when the session would have ended.
+        const ended = await store.sessions.removeByUser(user.id);
+        io.stdout(`password of ${username} changed; ${ended} page session${ended === 1 ? '' : 's'} ended\n`);
       });
     });
   addStateOptions(users.command('remove').description('remove a user and revoke their grants'))
@@ -334,6 +337,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
         if (!user) throw new CliError(`no user "${username}"`, 1);
         const now = systemClock.now();
         for (const grant of await store.grants.listByUser(user.id)) await store.grants.revoke(grant.id, now, 'user_removed');
+        await store.sessions.removeByUser(user.id);
         await store.users.remove(user.id);
         io.stdout(`user ${username} removed\n`);
       }),

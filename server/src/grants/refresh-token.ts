@@ -1,3 +1,4 @@
+import { dpopRequired } from '../dpop/errors.ts';
 import { invalidGrant, invalidScope } from '../errors.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
 import { parseScope, required } from '../http/form.ts';
@@ -28,6 +29,10 @@ const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) =
   if (grant.dpopJkt !== null && !isConfidentialClient(client) && dpopJkt !== grant.dpopJkt) {
     throw invalidGrant(dpopJkt ? 'the refresh token is bound to another DPoP key' : 'the refresh token is DPoP-bound; send a DPoP proof made with its key');
   }
+  // A family that started DPoP-bound stays so (docs/security.md DPOP-STAYS-BOUND): a confidential
+  // client may refresh with another key (RFC 9449 §5), never with none, or its tokens would
+  // silently turn into Bearer tokens that anyone who copies one can use.
+  if (grant.dpopJkt !== null && dpopJkt === null) throw dpopRequired('the grant is DPoP-bound; send a DPoP proof');
 
   // RFC 6749 §6: the scope may only narrow (docs/security.md REFRESH-NARROW).
   const requested = parseScope(parameters.scope);

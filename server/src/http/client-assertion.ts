@@ -42,10 +42,23 @@ export const hasClientKeys = (client: ClientRecord): boolean => Boolean(client.j
 
 /**
  * Verifies private_key_jwt client assertions (RFC 7523 §2.2 and §3, OIDC Core §9): signed by a key
- * of the client's registered JWK Set, iss = sub = client_id, aud naming us (the issuer or the
- * token endpoint), short-lived, and each jti accepted once.
+ * of the client's registered JWK Set, iss = sub = client_id, aud naming us, short-lived, and each
+ * jti accepted once.
+ *
+ * The audience must be the issuer as one string (docs/security.md ASSERTION-AUDIENCE): an array,
+ * or the token endpoint URL, is what lets an assertion made for another server be replayed to
+ * this one when a client signs for several (the audience-injection attack on RFC 7523, fixed by
+ * draft-ietf-oauth-rfc7523bis §5). `acceptTokenEndpointAudience` (config.ts) lets the token
+ * endpoint URL through, still as a single string, while clients are moved over.
  */
-export function createClientAssertionVerifier(deps: { issuer: string; tokenEndpoint: string; clock: Clock; replayCache: ReplayCache }) {
+export function createClientAssertionVerifier(deps: {
+  issuer: string;
+  tokenEndpoint: string;
+  clock: Clock;
+  replayCache: ReplayCache;
+  acceptTokenEndpointAudience?: boolean;
+}) {
+  const audiences = deps.acceptTokenEndpointAudience ? [deps.issuer, deps.tokenEndpoint] : [deps.issuer];
   // Remote key sets are cached per URL; jose refetches on an unknown kid (key rotation) after a cooldown.
   const remoteKeySets = new Map<string, JWTVerifyGetKey>();
   const keysOf = (client: ClientRecord): JWTVerifyGetKey => {
@@ -67,7 +80,6 @@ export function createClientAssertionVerifier(deps: { issuer: string; tokenEndpo
       ({ payload } = await jwtVerify(assertion, keysOf(client), {
         issuer: client.clientId,
         subject: client.clientId,
-        audience: [deps.issuer, deps.tokenEndpoint],
         algorithms: CLIENT_ASSERTION_SIGNING_ALGS,
         requiredClaims: ['exp', 'jti'],
         currentDate: new Date(now),
@@ -76,6 +88,9 @@ export function createClientAssertionVerifier(deps: { issuer: string; tokenEndpo
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) throw new ClientAssertionError(error.message);
       throw error;
+    }
+    if (typeof payload.aud !== 'string' || !audiences.includes(payload.aud)) {
+      throw new ClientAssertionError(`the assertion's aud must be the issuer ${deps.issuer} as a single string`);
     }
     const exp = payload.exp!;
     if (exp - now / 1000 > MAX_CLIENT_ASSERTION_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS) {

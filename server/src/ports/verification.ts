@@ -20,17 +20,23 @@ export interface VerificationPort {
   enterUserCode(typed: string, who: { address: string; sessionKey: string }): Promise<CodeEntry>;
   /**
    * A device request that can be decided now (pending, not expired, client not blocked), as the
-   * person at `address` sees it (RFC 10027 §6: whether they share the device's network).
+   * person at `address` sees it (RFC 10027 §6: whether they share the device's network). `flow` is
+   * the ticket code entry handed out (CodeEntry), never a bare request id: only the browser that
+   * typed the code can reach or decide its request (docs/security.md CONSENT-BOUND).
    */
-  findPendingRequest(requestId: string, person: { address: string }): Promise<PendingRequest | null>;
-  /** The decision; false when someone else decided first or the request is no longer pending. */
-  approve(decision: { requestId: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
-  deny(decision: { requestId: string; account: Account }): Promise<boolean>;
+  findPendingRequest(flow: string, person: { address: string }): Promise<PendingRequest | null>;
+  /** The decision; false when someone else decided first, the request is no longer pending or the ticket is not valid. */
+  approve(decision: { flow: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
+  deny(decision: { flow: string; account: Account }): Promise<boolean>;
   /** A request this account decided, for the "done" page; null for anyone else's. */
   findDecidedRequest(requestId: string, account: Account): Promise<DecidedRequest | null>;
 
-  /** A local account's password, behind per-address and per-account limits. */
-  signInWithPassword(attempt: { username: string; password: string; address: string }): Promise<SignInResult>;
+  /**
+   * A local account's password, behind per-address and per-account limits. `knownBrowser` is the
+   * ticket an earlier successful sign-in returned: that browser is counted apart, so failures from
+   * elsewhere cannot lock its owner out (docs/security.md SIGN-IN-NO-LOCKOUT).
+   */
+  signInWithPassword(attempt: { username: string; password: string; address: string; knownBrowser?: string | null }): Promise<SignInResult>;
   sessions: {
     /** Starts a session under the hash of the browser's secret (never the secret itself). */
     start(session: { idHash: string; account: Account; authTime: number }): Promise<Session>;
@@ -91,7 +97,8 @@ export interface PendingRequest extends DeviceRequest {
 }
 
 export type CodeEntry =
-  | { kind: 'found'; request: DeviceRequest }
+  /** `flow`: the ticket the browser keeps (in its HttpOnly flow cookie) to reach consent. */
+  | { kind: 'found'; request: DeviceRequest; flow: string }
   /** Unknown, expired, already decided or of a blocked client: one answer for all (no oracle). */
   | { kind: 'not_found' }
   | { kind: 'throttled'; retryAfterSeconds: number };
@@ -103,7 +110,8 @@ export interface DecidedRequest {
 }
 
 export type SignInResult =
-  | { kind: 'signed_in'; account: Account }
+  /** `knownBrowser`: the ticket for the browser to keep and present at its next sign-in. */
+  | { kind: 'signed_in'; account: Account; knownBrowser: string }
   | { kind: 'failed' }
   | { kind: 'throttled'; retryAfterSeconds: number };
 
@@ -125,7 +133,7 @@ function sessionOf(record: SessionRecord): Session {
 }
 
 export function createVerificationPort(context: AppContext): VerificationPort {
-  const { store, clock, config, approval, audit, rateLimits, userCodeEntry } = context;
+  const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows, knownBrowsers } = context;
 
   function requestOf(deviceGrant: DeviceGrantRecord, clientName: string): DeviceRequest {
     return {
@@ -163,20 +171,26 @@ export function createVerificationPort(context: AppContext): VerificationPort {
     async enterUserCode(typed, who) {
       const lookup = await userCodeEntry.lookup(typed, { address: who.address, sessionId: who.sessionKey });
       if (lookup.kind !== 'found') return lookup;
-      return { kind: 'found', request: requestOf(lookup.pending.deviceGrant, lookup.pending.client.name) };
+      const { deviceGrant, client } = lookup.pending;
+      return { kind: 'found', request: requestOf(deviceGrant, client.name), flow: consentFlows.issue(deviceGrant.id) };
     },
 
-    async findPendingRequest(requestId, person) {
-      const pending = await approval.findPendingById(requestId);
+    async findPendingRequest(flow, person) {
+      const requestId = consentFlows.open(flow);
+      const pending = requestId ? await approval.findPendingById(requestId) : null;
       if (!pending) return null;
       return { ...requestOf(pending.deviceGrant, pending.client.name), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
     },
 
-    async approve({ requestId, account, grantedScopes, authTime }) {
+    async approve({ flow, account, grantedScopes, authTime }) {
+      const requestId = consentFlows.open(flow);
+      if (!requestId) return false;
       return approval.approve({ deviceGrantId: requestId, userId: account.id, grantedScopes, authTime });
     },
 
-    async deny({ requestId, account }) {
+    async deny({ flow, account }) {
+      const requestId = consentFlows.open(flow);
+      if (!requestId) return false;
       return approval.deny({ deviceGrantId: requestId, userId: account.id });
     },
 
@@ -189,9 +203,18 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       return { status: 'approved', deviceLabel: deviceGrant.deviceName ?? client?.name ?? deviceGrant.clientId };
     },
 
-    async signInWithPassword({ username, password, address }) {
+    async signInWithPassword({ username, password, address, knownBrowser }) {
       const accountKey = username.toLowerCase();
-      const wait = await consumeAll([['signInPerAddress', address], ['signInPerAccount', accountKey]], address);
+      // A browser that signed in to this account before has a bucket of its own for the account
+      // and skips the per-address one (its ticket is good for this one account only, so it is no
+      // help to a password sprayer). Everyone else shares the account's bucket, so five failures
+      // still hold back a guesser, but no longer the owner (docs/security.md SIGN-IN-NO-LOCKOUT).
+      const browserId = knownBrowser ? knownBrowsers.open(knownBrowser, accountKey) : null;
+      const accountBucket = browserId ? `${accountKey}\nknown:${browserId}` : accountKey;
+      const buckets: Array<[LimitName, string]> = browserId
+        ? [['signInPerAccount', accountBucket]]
+        : [['signInPerAddress', address], ['signInPerAccount', accountBucket]];
+      const wait = await consumeAll(buckets, address);
       if (wait !== null) return { kind: 'throttled', retryAfterSeconds: wait };
       const user = await store.users.getByUsername(username);
       const usable = user !== null && !user.disabled;
@@ -202,9 +225,9 @@ export function createVerificationPort(context: AppContext): VerificationPort {
         audit.record('sign_in_failed', { address, userId: user?.id ?? null });
         return { kind: 'failed' };
       }
-      await rateLimits.reset('signInPerAccount', accountKey);
-      audit.record('sign_in_succeeded', { address, userId: user.id });
-      return { kind: 'signed_in', account: accountOf(user) };
+      await rateLimits.reset('signInPerAccount', accountBucket);
+      audit.record('sign_in_succeeded', { address, userId: user.id, knownBrowser: browserId !== null });
+      return { kind: 'signed_in', account: accountOf(user), knownBrowser: knownBrowsers.issue(accountKey) };
     },
 
     sessions: {

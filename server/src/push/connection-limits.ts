@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { limitKeyOfAddress } from '../services/network-match.ts';
 
 /**
  * Open push connections counted per address and in total, so one address (or a flood from many)
@@ -16,7 +17,9 @@ export function createConnectionLimits(limits: { maxConnections: number; maxConn
   const perAddress = new Map<string, number>();
   let open = 0;
   return {
-    acquire(address) {
+    // Counted by network like the HTTP limits: an IPv6 /64, an IPv4 /32 (docs/security.md LIMIT-BY-NETWORK).
+    acquire(given) {
+      const address = limitKeyOfAddress(given);
       if (open >= limits.maxConnections) return 'total';
       const count = perAddress.get(address) ?? 0;
       if (count >= limits.maxConnectionsPerAddress) return 'address';
@@ -24,7 +27,8 @@ export function createConnectionLimits(limits: { maxConnections: number; maxConn
       open++;
       return 'ok';
     },
-    release(address) {
+    release(given) {
+      const address = limitKeyOfAddress(given);
       const count = perAddress.get(address);
       if (count === undefined) return;
       if (count <= 1) perAddress.delete(address);

@@ -65,7 +65,7 @@ const connectionOf = (socket: WebSocket): Connection => (socket as ConnectedSock
  */
 export function createWebSocketPushModule(context: AppContext): ApplianceModule {
   const { store, clock, bus, logger, config, expiry } = context;
-  const { maxConnections, maxConnectionsPerAddress, subscribeTimeout, pingInterval } = config.push;
+  const { maxConnections, maxConnectionsPerAddress, maxSubscribersPerDeviceCode, subscribeTimeout, pingInterval } = config.push;
   const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
   const connections = new Set<Connection>();
   const waiting = new Map<string, Connection | Connection[]>();
@@ -93,6 +93,11 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     if (entry === undefined) waiting.set(pushKey, connection);
     else if (Array.isArray(entry)) entry.push(connection);
     else waiting.set(pushKey, [entry, connection]);
+  }
+
+  function waitingOn(pushKey: string): number {
+    const entry = waiting.get(pushKey);
+    return entry === undefined ? 0 : Array.isArray(entry) ? entry.length : 1;
   }
 
   function removeWaiting(connection: Connection): void {
@@ -156,6 +161,11 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     // The push key is derived without the store, so the connection joins the index before the
     // read: an approval committed while the read runs is kept in `early`, never lost.
     const pushKey = pushKeyOf(deviceCodeHash);
+    // One device waits on its code, perhaps twice for a moment while a dropped connection is
+    // still being noticed; a code with more waiting is held by someone fanning out (PUSH-BOUNDED).
+    if (waitingOn(pushKey) >= maxSubscribersPerDeviceCode) {
+      return refuse(connection, 'slow_down', `at most ${maxSubscribersPerDeviceCode} connections may wait on one device code`);
+    }
     connection.pushKey = pushKey;
     connection.phase = 'lookup';
     addWaiting(connection, pushKey);

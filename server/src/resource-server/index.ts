@@ -19,8 +19,16 @@ export { createMemoryReplayCache } from '../dpop/replay-cache.ts';
 export interface TokenVerifierOptions {
   /** The devicegate issuer, exactly as in its tokens' `iss`. */
   issuer: string;
-  /** This API's identifier: a token's `aud` must contain it (the client's `--audience`). */
+  /**
+   * This API's identifier: a token's `aud` must contain it (the client's `--audience`). Give each
+   * API its own (`devicegate clients add --audience https://api.example.com`). The issuer itself is
+   * the audience of every client registered without one, so accepting it accepts every client's
+   * tokens: it is refused unless `clientIds` names the clients this API serves
+   * (docs/security.md RS-AUDIENCE).
+   */
   audience: string | string[];
+  /** Only tokens issued to these clients are accepted (`client_id`); required when `audience` is the issuer. */
+  clientIds?: string[];
   /** Defaults to `jwks_uri` from the issuer's metadata (RFC 8414). */
   jwksUri?: string;
   /**
@@ -110,9 +118,26 @@ const fail = (scheme: Scheme, status: number, error: TokenErrorCode, description
 
 const headerValue = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
+/** The verifier is set up so it would accept what it should not (see TokenVerifierOptions.audience). */
+export class TokenVerifierConfigurationError extends DevicegateError {
+  constructor(message: string) {
+    super('resource_server_misconfigured', message);
+    this.name = 'TokenVerifierConfigurationError';
+  }
+}
+
 export function createTokenVerifier(options: TokenVerifierOptions) {
   const issuer = options.issuer.replace(/\/+$/, '');
   const audiences = Array.isArray(options.audience) ? options.audience : [options.audience];
+  // docs/security.md RS-AUDIENCE: the issuer is the default audience of every client's tokens, so
+  // an API that accepts it without naming its clients accepts tokens issued for any other API.
+  if (audiences.some((audience) => audience.replace(/\/+$/, '') === issuer) && !options.clientIds?.length) {
+    throw new TokenVerifierConfigurationError(
+      `audience ${issuer} is the issuer, which every client's tokens carry unless it has its own --audience: ` +
+        'register your clients with --audience <this API> and verify that, or name the clients this API serves in clientIds',
+    );
+  }
+  const clientIds = options.clientIds ? new Set(options.clientIds) : null;
   const now = () => options.clock?.now() ?? Date.now();
   const tolerance = options.clockToleranceSeconds ?? 5;
   const replayCache = options.replayCache ?? createMemoryReplayCache({ now });
@@ -221,6 +246,8 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       // The issuer's metadata or JWKS could not be read.
       throw fail(scheme, 503, 'temporarily_unavailable', 'the token could not be checked; try again shortly');
     }
+
+    if (clientIds && !clientIds.has(claims.client_id as string)) throw fail(scheme, 401, 'invalid_token', 'the access token was issued to a client this API does not serve');
 
     const jkt = typeof (claims.cnf as { jkt?: unknown } | undefined)?.jkt === 'string' ? (claims.cnf as { jkt: string }).jkt : undefined;
     if (jkt) {

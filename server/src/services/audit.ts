@@ -24,6 +24,7 @@ export type AuditEvent =
   | 'rate_limited'
   | 'user_code_rejected'
   | 'user_code_guess_alarm'
+  | 'user_code_entry_closed'
   | 'client_blocked'
   | 'client_unblocked';
 
@@ -70,6 +71,8 @@ const LEVELS: Partial<Record<AuditEvent, 'warn' | 'error'>> = {
   // docs/security.md CODE-GUESSING: a distributed guess of user codes is an incident, not a
   // statistic.
   user_code_guess_alarm: 'error',
+  // CODE-GUESSING's cap: code entry is closed for everyone until the window ends.
+  user_code_entry_closed: 'error',
 };
 
 export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: AuditEvents }): AuditLog {

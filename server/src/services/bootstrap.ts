@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import { hashPassword } from '../passwords.ts';
 import { randomId } from '../secrets.ts';
-import type { ClientRecord, Store } from '../store/types.ts';
+import { noPhishingControls, type ClientRecord, type Store } from '../store/types.ts';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
 
 export const DEMO_CLIENT_ID = 'demo-tv';
@@ -25,6 +25,7 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
     dpopRequired: false,
     jwks: null,
     jwksUri: null,
+    phishing: noPhishingControls,
     createdAt: clock.now(),
     ...overrides,
   };

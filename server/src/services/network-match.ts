@@ -27,6 +27,25 @@ export function networkOf(address: string | null | undefined): string | null {
 }
 
 /**
+ * The key per-address limits count under (docs/security.md LIMIT-BY-NETWORK): an IPv4 address as
+ * itself (/32), an IPv6 address by its /64. One IPv6 host is routinely given a whole /64 (SLAAC,
+ * privacy addresses, a cloud VM's routed prefix), so keying on the full address would hand it
+ * 2^64 fresh budgets; a /64 is the smallest block one site cannot trivially multiply.
+ * IPv4-mapped IPv6 counts as the IPv4 address; anything unparsable is its own key.
+ */
+export const LIMIT_IPV6_PREFIX = 64;
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+export function limitKeyOfAddress(address: string): string {
+  // The common case, a plain IPv4 address, needs no parsing (this runs on every limited request).
+  if (DOTTED_QUAD.test(address)) return address;
+  const parsed = parse(address);
+  if (!parsed) return address;
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString()}/${LIMIT_IPV6_PREFIX}`).toString()}/${LIMIT_IPV6_PREFIX}`;
+}
+
+/**
  * True when both addresses are on the same network (see above). Unknown or unparsable addresses
  * are never "the same", so the warning errs on the side of showing.
  */

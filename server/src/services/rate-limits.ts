@@ -7,6 +7,7 @@ import {
 import { ConfigError, limitsSchema, type Config } from '../config.ts';
 import { deriveKey } from '../secrets.ts';
 import type { AuditFields, AuditLog } from './audit.ts';
+import { limitKeyOfAddress } from './network-match.ts';
 
 /**
  * Abuse limits, one named bucket per concern, on `rate-limiter-flexible` (maintained; counters in
@@ -33,6 +34,30 @@ const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
  * into the audit record only as a one-way digest (enough to see repeats, nothing to reuse).
  */
 const DIGESTED_KEYS: ReadonlySet<LimitName> = new Set(['userCodeEntryPerSession', 'signInPerAccount']);
+
+/**
+ * Buckets keyed on a network address (the whole key), and those keyed `client_id address`. Their
+ * address is counted by network here (an IPv6 /64, an IPv4 /32: network-match.ts), so no caller
+ * can forget to (docs/security.md LIMIT-BY-NETWORK).
+ */
+const ADDRESS_KEYS: ReadonlySet<LimitName> = new Set([
+  'tokenPerAddress',
+  'userinfoPerAddress',
+  'metadataPerAddress',
+  'clientAuthenticationFailuresPerAddress',
+  'userCodeEntryPerAddress',
+  'signInPerAddress',
+]);
+const CLIENT_AND_ADDRESS_KEYS: ReadonlySet<LimitName> = new Set(['deviceAuthorizationPerClientAndAddress', 'revocationPerClientAndAddress']);
+
+function bucketKey(name: LimitName, key: string): string {
+  if (ADDRESS_KEYS.has(name)) return limitKeyOfAddress(key);
+  if (CLIENT_AND_ADDRESS_KEYS.has(name)) {
+    const space = key.lastIndexOf(' ');
+    if (space >= 0) return `${key.slice(0, space)} ${limitKeyOfAddress(key.slice(space + 1))}`;
+  }
+  return key;
+}
 
 export interface LimitVerdict {
   allowed: boolean;
@@ -130,7 +155,8 @@ export function createRateLimits(
     return found;
   };
   return {
-    async consume(name, key, consumeOptions = {}) {
+    async consume(name, given, consumeOptions = {}) {
+      const key = bucketKey(name, given);
       const cost = Math.max(1, Math.floor(consumeOptions.cost ?? 1));
       const { limiter, rule } = bucket(name);
       try {
@@ -153,12 +179,12 @@ export function createRateLimits(
     },
     async peek(name, key) {
       const { limiter, rule } = bucket(name);
-      const state = await limiter.get(key);
+      const state = await limiter.get(bucketKey(name, key));
       if (!state || state.consumedPoints < rule.points) return { allowed: true, retryAfterSeconds: 0 };
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(state.msBeforeNext / 1000)) };
     },
     async reset(name, key) {
-      await bucket(name).limiter.delete(key);
+      await bucket(name).limiter.delete(bucketKey(name, key));
     },
     close: options.close,
   };

@@ -19,7 +19,7 @@ export function createSweeper(deps: { store: Store; expiry: ExpiryScheduler; clo
       (await store.refreshTokens.sweep(now)) +
       (await store.accessTokens.sweep(now)) +
       (await store.sessions.sweep(now)) +
-      ((await store.replayIdentifiers?.sweep(now)) ?? 0);
+      (await store.replayIdentifiers.sweep(now));
     if (swept > 0) logger.debug({ swept }, 'swept expired rows');
   }
 

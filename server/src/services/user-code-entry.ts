@@ -16,7 +16,8 @@ export type UserCodeLookup =
  * The one way the verification pages turn what a person typed into a pending device grant, with
  * the brute-force limits of RFC 8628 §5.1 around it: every entry spends a point per address and
  * per browser session (10 a minute by default), while the global guess alarm is active it spends
- * `tightenFactor` points, and every miss counts toward the alarm. A miss is recorded as
+ * `tightenFactor` points, every miss counts toward the alarm, and once the misses of a window reach
+ * the alarm's `maxFailures` code entry is closed until the window ends. A miss is recorded as
  * `user_code_rejected` with the address only: the typed code is never written anywhere.
  */
 export function createUserCodeEntry(deps: {
@@ -27,6 +28,9 @@ export function createUserCodeEntry(deps: {
   tightenFactor: number;
 }) {
   async function lookup(typed: string, who: { address: string; sessionId?: string | null }): Promise<UserCodeLookup> {
+    // The cap on the total (CODE-GUESSING): past it no code is looked up until the window ends.
+    const closedFor = await deps.alarm.closedFor();
+    if (closedFor !== null) return { kind: 'throttled', retryAfterSeconds: closedFor };
     const cost = (await deps.alarm.active()) ? deps.tightenFactor : 1;
     const fields = { address: who.address, alarm: cost > 1 };
     const byAddress = await deps.rateLimits.consume('userCodeEntryPerAddress', who.address, { cost, fields });

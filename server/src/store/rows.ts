@@ -4,11 +4,14 @@ import type {
   ClientRecord,
   DeviceGrantRecord,
   GrantRecord,
+  PhishingControls,
   RefreshTokenRecord,
+  RegisteredDeviceRecord,
   SessionRecord,
   SigningKeyRecord,
   UserRecord,
 } from './types.ts';
+import { noPhishingControls } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -46,6 +49,17 @@ export function createRowMappers(codec: ColumnCodec) {
         dpopRequired: bool(row.dpop_required),
         jwks: json<NonNullable<ClientRecord['jwks']>>(row.jwks),
         jwksUri: nullableText(row.jwks_uri),
+        // Stored as one JSON object, so a control added later needs no migration; missing keys are off.
+        phishing: { ...noPhishingControls, ...json<Partial<PhishingControls>>(row.phishing_controls) },
+        createdAt: row.created_at as number,
+      };
+    },
+    toRegisteredDevice(row: Row): RegisteredDeviceRecord {
+      return {
+        id: row.id as string,
+        clientId: row.client_id as string,
+        jkt: row.jkt as string,
+        name: nullableText(row.name),
         createdAt: row.created_at as number,
       };
     },

@@ -41,7 +41,49 @@ export interface ClientRecord {
    */
   jwks: { keys: Record<string, unknown>[] } | null;
   jwksUri: string | null;
+  /** Cross-device phishing controls (RFC 10027 §6; docs/security.md "Cross-device phishing controls"). */
+  phishing: PhishingControls;
   createdAt: number;
+}
+
+/** Per-client defences against device code phishing (RFC 10027 §6), all off by default. */
+export interface PhishingControls {
+  /** CIDR blocks device authorization is allowed from; empty: anywhere. */
+  allowedNetworks: string[];
+  /** Approval is refused when the approving browser is not on the device's network. */
+  sameNetworkRequired: boolean;
+  /** Only devices holding a key the operator enrolled (`devicegate devices enroll`) get a code. */
+  registeredDevicesOnly: boolean;
+  /** User codes never start with these (normalized) prefixes. */
+  userCodeDenyPrefixes: string[];
+  /** A device name that reads like instructions is shown neutralised, or refused at authorization. */
+  deviceNameFilter: 'neutralise' | 'refuse';
+}
+
+export const noPhishingControls: PhishingControls = Object.freeze({
+  allowedNetworks: [],
+  sameNetworkRequired: false,
+  registeredDevicesOnly: false,
+  userCodeDenyPrefixes: [],
+  deviceNameFilter: 'neutralise',
+}) as PhishingControls;
+
+/** A device key the operator enrolled for a client ("registered devices only"). */
+export interface RegisteredDeviceRecord {
+  id: string;
+  clientId: string;
+  /** RFC 7638 thumbprint (SHA-256) of the device's DPoP public key. */
+  jkt: string;
+  name: string | null;
+  createdAt: number;
+}
+
+export interface RegisteredDevices {
+  /** False when the key is already enrolled for that client. */
+  enroll(device: RegisteredDeviceRecord): Promise<boolean>;
+  find(clientId: string, jkt: string): Promise<RegisteredDeviceRecord | null>;
+  list(clientId?: string): Promise<RegisteredDeviceRecord[]>;
+  remove(id: string): Promise<boolean>;
 }
 
 export interface UserRecord {
@@ -276,6 +318,8 @@ export interface Sessions {
   create(session: SessionRecord): Promise<void>;
   get(idHash: string, now: number): Promise<SessionRecord | null>;
   remove(idHash: string): Promise<void>;
+  /** Ends every session of one account (a new password signs the account out everywhere); returns how many. */
+  removeByUser(userId: string): Promise<number>;
   sweep(now: number): Promise<number>;
 }
 
@@ -300,8 +344,8 @@ export interface AuditEvents {
 /**
  * Single-use identifiers seen recently (DPoP proof and client assertion `jti`s, RFC 9449 §11.1,
  * RFC 7523 §3), shared by every instance on one database: a proof replayed to another instance
- * must fail too. Keys arrive hashed (fixed length). Optional: a backend that serves one instance
- * (SQLite) leaves them to the in-process cache of ../dpop/replay-cache.ts.
+ * must fail too, and one refused before a restart stays refused after it (docs/security.md
+ * DPOP-PROOF). Keys arrive hashed (fixed length).
  */
 export interface ReplayIdentifiers {
   /**
@@ -323,8 +367,8 @@ export interface Store {
   signingKeys: SigningKeys;
   sessions: Sessions;
   auditEvents: AuditEvents;
-  /** Present where several instances share the store (PostgreSQL). */
-  replayIdentifiers?: ReplayIdentifiers;
+  replayIdentifiers: ReplayIdentifiers;
+  registeredDevices: RegisteredDevices;
   /**
    * Runs `work` while no other instance runs work under the same name (first-start bootstrap of
    * keys and the demo account). Absent on a store that serves one instance.

@@ -6,9 +6,10 @@ import { formOf, type PagesDependencies, type Responder } from '../respond.ts';
 import { grantedScopes } from '../scopes.ts';
 
 /**
- * Step 3, consent. The device request comes from the flow cookie (GET) or the form (POST), both
- * holding the device grant's id, which only someone who typed its live user code has learned.
- * The decision is one-time: the approval service's conditional update has exactly one winner
+ * Step 3, consent. The device request comes from the flow cookie: the ticket the port handed this
+ * browser when it typed the live user code (docs/security.md CONSENT-BOUND). The form's request id
+ * only has to match it, so a tab that entered another code since cannot decide the wrong request;
+ * a request id learned elsewhere decides nothing. The decision is one-time: the approval service's conditional update has exactly one winner
  * (docs/security.md CODE-ONE-DECISION); the loser is told the code can no longer be used.
  */
 export function registerConsent(scope: FastifyInstance, deps: PagesDependencies, respond: Responder): void {
@@ -32,9 +33,9 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
   scope.get('/consent', async (request, reply) => {
     const { visitor, page } = await respond.begin(request, reply);
     if (!visitor.user) return respond.seeOther(reply, `${base}/sign-in?next=consent`);
-    const id = sessions.flow.get(request);
-    if (!id) return respond.seeOther(reply, respond.home);
-    const found = await port.findPendingRequest(id, { address: request.ip });
+    const flow = sessions.flow.get(request);
+    if (!flow) return respond.seeOther(reply, respond.home);
+    const found = await port.findPendingRequest(flow, { address: request.ip });
     if (!found) return noLongerUsable(reply, page, 410);
     return respond.send(reply, page, consentPage(page, { request: found, personAddress: request.ip }));
   });
@@ -49,18 +50,19 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     if (!id || id.length > 64 || (decision !== 'approve' && decision !== 'deny')) {
       return respond.send(reply, page, messagePage(page, { title: 'error.badRequestTitle', message: page.locale.t('error.badRequest') }), 400);
     }
-    const found = await port.findPendingRequest(id, { address: request.ip });
-    if (!found) return noLongerUsable(reply, page, 410);
+    const flow = sessions.flow.get(request);
+    const found = flow ? await port.findPendingRequest(flow, { address: request.ip }) : null;
+    if (!flow || !found || found.id !== id) return noLongerUsable(reply, page, 410);
     const won =
       decision === 'approve'
         ? await port.approve({
-            requestId: id,
+            flow,
             account: visitor.user,
             grantedScopes: grantedScopes(found.scopes, form.getAll('scope')),
             // OIDC auth_time is when the person signed in, not when they clicked Approve.
             authTime: visitor.session.authTime,
           })
-        : await port.deny({ requestId: id, account: visitor.user });
+        : await port.deny({ flow, account: visitor.user });
     if (!won) return noLongerUsable(reply, page, 409);
     sessions.flow.clear(reply);
     return respond.seeOther(reply, `${base}/done?request=${encodeURIComponent(id)}`);

@@ -48,7 +48,7 @@ export function registerEnterCode(scope: FastifyInstance, deps: PagesDependencie
       return respond.send(reply, page, enterCodePage(page, { value: typed, error: page.locale.t('code.invalid') }), 400);
     }
     const { request: found } = lookup;
-    sessions.flow.set(reply, found.id, (found.expiresAt - port.now()) / 1000);
+    sessions.flow.set(reply, lookup.flow, (found.expiresAt - port.now()) / 1000);
     return respond.seeOther(reply, visitor.user ? `${base}/consent` : `${base}/sign-in?next=consent`);
   });
 }

@@ -25,7 +25,7 @@ export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, 
       return respond.send(reply, page, signInPage(page, { next, username, error: page.locale.t('signIn.missing') }), 400);
     }
 
-    const result = await port.signInWithPassword({ username, password, address: request.ip });
+    const result = await port.signInWithPassword({ username, password, address: request.ip, knownBrowser: sessions.knownBrowser.get(request) });
     if (result.kind === 'throttled') {
       reply.header('retry-after', String(result.retryAfterSeconds));
       const when = page.locale.relativeTime(page.now + result.retryAfterSeconds * 1000, page.now);
@@ -34,6 +34,7 @@ export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, 
     if (result.kind === 'failed') {
       return respond.send(reply, page, signInPage(page, { next, username, error: page.locale.t('signIn.failed') }), 401);
     }
+    sessions.knownBrowser.set(reply, result.knownBrowser);
     await sessions.signIn(reply, visitor, result.account, port.now());
     return respond.seeOther(reply, target(next === 'consent' && sessions.flow.get(request) ? 'consent' : 'devices'));
   });

@@ -164,4 +164,15 @@ export const postgresMigrations: readonly string[] = [
   CREATE INDEX device_grants_unreported_expiry ON device_grants (expires_at)
     WHERE status <> 'redeemed' AND NOT expiry_reported;
   `,
+  /* 6: cross-device phishing controls per client, and device keys the operator enrolled (docs/security.md) */ `
+  ALTER TABLE clients ADD COLUMN phishing_controls JSONB;
+  CREATE TABLE registered_devices (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    jkt TEXT NOT NULL,
+    name TEXT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (client_id, jkt)
+  );
+  `,
 ];

@@ -8,6 +8,7 @@ import { createPostgresDeviceGrants } from './device-grants.ts';
 import { createPostgresGrants } from './grants.ts';
 import { postgresMigrations } from './migrations.ts';
 import { createPostgresRefreshTokens } from './refresh-tokens.ts';
+import { createPostgresRegisteredDevices } from './registered-devices.ts';
 import { createPostgresReplayIdentifiers } from './replay-identifiers.ts';
 import { createPostgresSessions } from './sessions.ts';
 import { createPostgresSigningKeys } from './signing-keys.ts';
@@ -93,6 +94,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     sessions: createPostgresSessions(database),
     auditEvents: createPostgresAuditEvents(database),
     replayIdentifiers: createPostgresReplayIdentifiers(database),
+    registeredDevices: createPostgresRegisteredDevices(database),
 
     // A session-level advisory lock held on one connection while `work` runs on others of the
     // pool, so work of any length and any number of transactions is serialized across instances.

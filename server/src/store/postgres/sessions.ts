@@ -16,6 +16,9 @@ export function createPostgresSessions({ pool, one, changes }: Database): Sessio
     async remove(idHash) {
       await pool.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
     },
+    async removeByUser(userId) {
+      return changes('DELETE FROM sessions WHERE user_id = $1', [userId]);
+    },
     async sweep(now) {
       return changes('DELETE FROM sessions WHERE expires_at <= $1', [now]);
     },

@@ -133,4 +133,22 @@ export const sqliteMigrations: readonly string[] = [
   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
   `,
+  /* 4: single-use jti of DPoP proofs and client assertions, kept across restarts (docs/security.md DPOP-PROOF) */ `
+  CREATE TABLE replay_identifiers (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX replay_identifiers_expires ON replay_identifiers (expires_at);
+  `,
+  /* 5: cross-device phishing controls per client, and device keys the operator enrolled (docs/security.md) */ `
+  ALTER TABLE clients ADD COLUMN phishing_controls TEXT;
+  CREATE TABLE registered_devices (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    jkt TEXT NOT NULL,
+    name TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (client_id, jkt)
+  );
+  `,
 ];

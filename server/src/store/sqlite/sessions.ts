@@ -8,6 +8,7 @@ export function createSqliteSessions(db: Database.Database): Sessions {
       VALUES (@idHash, @userId, @createdAt, @expiresAt, @authTime)`),
     get: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
     remove: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
+    removeByUser: db.prepare('DELETE FROM sessions WHERE user_id = ?'),
     sweep: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
   };
 
@@ -21,6 +22,9 @@ export function createSqliteSessions(db: Database.Database): Sessions {
     },
     async remove(idHash) {
       q.remove.run(idHash);
+    },
+    async removeByUser(userId) {
+      return q.removeByUser.run(userId).changes;
     },
     async sweep(now) {
       return q.sweep.run(now).changes;

@@ -8,6 +8,8 @@ import { createSqliteDeviceGrants } from './device-grants.ts';
 import { createSqliteGrants } from './grants.ts';
 import { sqliteMigrations } from './migrations.ts';
 import { createSqliteRefreshTokens } from './refresh-tokens.ts';
+import { createSqliteRegisteredDevices } from './registered-devices.ts';
+import { createSqliteReplayIdentifiers } from './replay-identifiers.ts';
 import { createSqliteSessions } from './sessions.ts';
 import { createSqliteSigningKeys } from './signing-keys.ts';
 import { createSqliteUsers } from './users.ts';
@@ -68,6 +70,8 @@ export function createSqliteStore(options: {
     signingKeys: createSqliteSigningKeys(db),
     sessions: createSqliteSessions(db),
     auditEvents: auditEvents.repository,
+    replayIdentifiers: createSqliteReplayIdentifiers(db),
+    registeredDevices: createSqliteRegisteredDevices(db),
     async ping() {
       return (db.prepare('SELECT 1 AS ok').get() as Row).ok === 1;
     },

@@ -28,8 +28,9 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   // expired_token, never authorization_pending (docs/security.md POLL-EXPIRED).
   switch (deviceGrantState(deviceGrant, now)) {
     case 'redeemed':
-      // Maybe a retry after a lost answer (docs/security.md REDEEM-RETRY); the store decides.
-      if (config.redemptionRetryWindow === 0) throw invalidGrant('the device code was already used');
+      // Maybe a retry after a lost answer (docs/security.md REDEEM-RETRY); the store decides the
+      // window and the family's state. Another key is refused here, before any token is minted.
+      if (config.redemptionRetryWindow === 0 || deviceGrant.dpopJkt !== dpopJkt) throw invalidGrant('the device code was already used');
       break;
     case 'denied':
       throw accessDenied();

@@ -10,16 +10,20 @@ import {
   type DpopContext,
   type DpopKey,
 } from './dpop.ts';
-import { DeviceClientError } from './errors.ts';
+import { abortedError, DeviceClientError } from './errors.ts';
 import type { ClientCredentials } from './http.ts';
 import { startLogin, type DeviceLogin, type StartLoginOptions } from './login.ts';
-import { resolveRuntime, type Runtime } from './runtime.ts';
+import { backoffDelay, resolveRuntime, type Runtime } from './runtime.ts';
 import { createTokenStore, type ProfileRecord, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 import { refreshTokens, revokeToken, type TokenSet } from './tokens.ts';
 
 /** Refresh this long before the access token expires, so it does not expire in flight. */
 export const DEFAULT_REFRESH_SKEW_MS = 60_000;
 export const DEFAULT_PROFILE = 'default';
+/** Sends of one refresh whose answers never arrive, before the error goes to the caller. */
+const REFRESH_ATTEMPTS = 3;
+/** First pause between them; it doubles, with jitter (runtime.ts backoffDelay). */
+const REFRESH_RETRY_BASE_MS = 1_000;
 
 export interface SessionOptions extends Partial<Runtime> {
   profile?: string;
@@ -208,6 +212,25 @@ export function createSession(options: SessionOptions = {}): Session {
     });
   }
 
+  /**
+   * A refresh whose answer never arrived (the connection dropped, the appliance restarted) is
+   * sent again with the same refresh token: it may have been rotated already, and the appliance
+   * answers the device's own retry within its refresh retry window with a new successor instead
+   * of calling it reuse (docs/security.md REFRESH-RETRY). A few attempts, a second or two apart,
+   * well inside that window; then the error goes to the caller with the stored token unchanged.
+   */
+  async function refreshWithRetries(send: () => Promise<TokenSet>): Promise<TokenSet> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (error) {
+        if (!(error instanceof DeviceClientError) || !error.retryable || attempt >= REFRESH_ATTEMPTS || signal?.aborted) throw error;
+        await runtime.sleep(backoffDelay(attempt, { baseMs: REFRESH_RETRY_BASE_MS, capMs: 4 * REFRESH_RETRY_BASE_MS, random: runtime.random }), signal);
+        if (signal?.aborted) throw abortedError(signal);
+      }
+    }
+  }
+
   /** The profile with a valid access token, refreshed (and stored) first when needed. */
   async function validRecord(): Promise<ProfileRecord> {
     const record = await store.load(profile);
@@ -233,11 +256,8 @@ export function createSession(options: SessionOptions = {}): Session {
         dpop = { key, nonces, now: runtime.now };
       }
       const metadata = await discover(current.issuer, { fetch: runtime.fetch, ...signalOption });
-      const tokens = await refreshTokens(
-        { tokenEndpoint: metadata.token_endpoint, client: clientOf(current, metadata), fetch: runtime.fetch, ...signalOption, ...(dpop ? { dpop } : {}) },
-        refreshToken,
-        runtime.now,
-      );
+      const context = { tokenEndpoint: metadata.token_endpoint, client: clientOf(current, metadata), fetch: runtime.fetch, ...signalOption, ...(dpop ? { dpop } : {}) };
+      const tokens = await refreshWithRetries(() => refreshTokens(context, refreshToken, runtime.now));
       // The rotated refresh token must be on disk before the new access token is used: once
       // the appliance has rotated, the old refresh token is worth nothing (RFC 9700 §4.14.2).
       // A failed write throws here, and the access token is never handed out.

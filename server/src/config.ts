@@ -127,6 +127,24 @@ export const configSchema = z
      * long.
      */
     deviceCodeLifetime: z.coerce.number().int().min(30).max(3600).default(600),
+    /**
+     * Seconds after a device code is redeemed during which the same client, with the same DPoP
+     * key, may present it again and get a fresh token set for the same family, the unused earlier
+     * one revoked (docs/security.md REDEEM-RETRY): an answer lost to a Wi-Fi drop or an appliance
+     * crash no longer loses the approval. 60 s covers the device client's 30 s request timeout,
+     * its retry, and a restart of the appliance under systemd; a copied code gains nothing it
+     * could not have had by being first, and is refused once the device used its refresh token.
+     * 0 turns retries off.
+     */
+    redemptionRetryWindow: z.coerce.number().int().min(0).max(600).default(60),
+    /**
+     * Seconds after a refresh during which the refresh token it replaced, presented again by the
+     * same client (same DPoP key where bound), gets a new successor in place of the unused one
+     * (docs/security.md REFRESH-RETRY): a lost refresh answer no longer reads as reuse and signs
+     * the device out. 60 s for the same reasons as redemptionRetryWindow; once the successor is
+     * used, or after the window, it is reuse as before (RFC 9700 §4.14.2). 0 turns it off.
+     */
+    refreshRetryWindow: z.coerce.number().int().min(0).max(600).default(60),
     pollInterval: z.coerce.number().int().min(1).max(60).default(5),
     /** Short and typeable (RFC 8628 §3.2); the verification pages are mounted here. */
     verificationPath: z.string().regex(/^\/[a-z0-9/_-]*$/i).default('/device'),
@@ -258,6 +276,8 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_REFRESH_TOKEN_LIFETIME: 'refreshTokenLifetime',
   DEVICEGATE_GRANT_LIFETIME: 'grantLifetime',
   DEVICEGATE_DEVICE_CODE_LIFETIME: 'deviceCodeLifetime',
+  DEVICEGATE_REDEMPTION_RETRY_WINDOW: 'redemptionRetryWindow',
+  DEVICEGATE_REFRESH_RETRY_WINDOW: 'refreshRetryWindow',
   DEVICEGATE_POLL_INTERVAL: 'pollInterval',
   DEVICEGATE_VERIFICATION_PATH: 'verificationPath',
   DEVICEGATE_SESSION_LIFETIME: 'sessionLifetime',

@@ -145,6 +145,8 @@ describe('openid-client against the appliance', () => {
     assert.ok(refreshed.refresh_token);
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
     assert.equal(refreshed.claims()?.sub, dg.demoUserId);
+    // Once the successor is used, the rotated token is spent (docs/security.md REFRESH-RETRY).
+    await client.refreshTokenGrant(config, refreshed.refresh_token!);
     await assert.rejects(
       client.refreshTokenGrant(config, tokens.refresh_token!),
       (error: unknown) => error instanceof client.ResponseBodyError && error.error === 'invalid_grant',

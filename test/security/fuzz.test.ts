@@ -2,8 +2,8 @@
 // 10,000 generated requests (methods, paths, content types, form bodies with edge-case names and
 // values, real and forged codes and tokens, Authorization / DPoP / X-Forwarded-For / Cookie junk).
 // Properties: no 5xx; every 4xx of an OAuth endpoint is RFC 6749 §5.2 JSON with an `error`; the
-// appliance stays up; afterwards the store's invariants hold: no device code redeemed twice, no
-// refresh token with two successors, no active token of a revoked grant.
+// appliance stays up; afterwards the store's invariants hold: no device code redeemed into two
+// families, no refresh token with two live successors, no active token of a revoked grant.
 //
 // Seeded and reproducible: the seed is printed; rerun with FUZZ_SEED=<seed> (FUZZ_RUNS to change
 // the number of batches). Codes and tokens are the server's own random values, so a rerun sends
@@ -357,16 +357,19 @@ test(`${BATCH * RUNS} generated requests across every endpoint: no 5xx, JSON err
   console.log(`fuzz: ${sent} requests; pools: ${Object.entries(pools).map(([k, v]) => `${k} ${v.length}`).join(', ')}; ${redeemedCodes.size} codes redeemed, ${refreshedTokens.size} refreshes`);
 });
 
-test('afterwards: no device code was redeemed twice', () => {
-  for (const [code, times] of redeemedCodes) assert.equal(times, 1, `device code ${code.slice(0, 6)}… redeemed ${times} times`);
+test('afterwards: no device code was redeemed into two token families', () => {
+  // A code may answer tokens more than once: its own client's retries within the window get
+  // fresh sets of the same family (docs/security.md REDEEM-RETRY). Never a second family.
   const report = readInvariants(dg.dataDir);
   assert.deepEqual(report.sharedFamilies, [], 'no token family from two device codes');
+  assert.equal(report.orphanFamilies, 0, 'no family that its device code does not name');
   assert.equal(report.redeemedWithoutFamily, 0);
 });
 
-test('afterwards: no refresh token has two successors', () => {
-  for (const [token, times] of refreshedTokens) assert.equal(times, 1, `refresh token ${token.slice(0, 6)}… rotated ${times} times`);
-  // A linear chain has exactly one live head per live family; a fork would leave two.
+test('afterwards: no refresh token has two live successors', () => {
+  // A token may be answered twice within the retry window (REFRESH-RETRY), the second successor
+  // replacing the first. A linear chain has exactly one live head per live family; a fork would
+  // leave two.
   assert.deepEqual(readInvariants(dg.dataDir).forks, []);
 });
 

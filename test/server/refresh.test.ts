@@ -40,11 +40,13 @@ test('a refresh returns a new refresh token and the used one stops working', asy
   assert.equal(used.body.error, 'invalid_grant');
 });
 
-test('reusing a rotated refresh token is invalid_grant and revokes the whole grant', async () => {
+test('reusing a rotated refresh token after the retry window is invalid_grant and revokes the whole grant', async () => {
   const { tokens } = await signInDevice(dg);
   const rotated = await refresh(dg, 'demo-tv', tokens.refresh_token!);
   assert.equal(rotated.status, 200);
   assert.equal(await active(rotated.body.access_token), true);
+  // docs/security.md REFRESH-RETRY: refreshRetryWindow defaults to 60 s.
+  clock.advance(60_000);
 
   const reuse = await refresh(dg, 'demo-tv', tokens.refresh_token!);
   assert.equal(reuse.status, 400);
@@ -61,12 +63,61 @@ test('reusing a rotated refresh token is invalid_grant and revokes the whole gra
 test('refresh token reuse is recorded as a security event without the token', async () => {
   const { tokens } = await signInDevice(dg);
   await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  clock.advance(60_000);
   logLines.length = 0;
   await refresh(dg, 'demo-tv', tokens.refresh_token!);
   const event = logLines.find((line) => line.event === 'refresh_token_reuse_detected');
   assert.ok(event, 'a refresh_token_reuse_detected audit line');
   assert.equal(event.audit, true);
   assert.ok(!JSON.stringify(logLines).includes(tokens.refresh_token!));
+});
+
+test('within the retry window the predecessor of an unused successor gets a new successor; the unused one is revoked and the family lives', async () => {
+  const { tokens } = await signInDevice(dg);
+  const lost = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  assert.equal(lost.status, 200);
+  clock.advance(5_000);
+  // The device never saw `lost` and retries with the token it stored.
+  const retry = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  assert.equal(retry.status, 200, JSON.stringify(retry.body));
+  assert.notEqual(retry.body.refresh_token, lost.body.refresh_token);
+  assert.equal(await active(retry.body.refresh_token), true);
+  assert.equal(await active(lost.body.refresh_token), false, 'the successor nobody received is revoked');
+  assert.equal(await active(retry.body.access_token), true);
+  const next = await refresh(dg, 'demo-tv', retry.body.refresh_token);
+  assert.equal(next.status, 200, 'the family lives on');
+});
+
+test('within the retry window the predecessor is reuse once its successor has been used', async () => {
+  const { tokens } = await signInDevice(dg);
+  const rotated = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  const next = await refresh(dg, 'demo-tv', rotated.body.refresh_token);
+  assert.equal(next.status, 200);
+  const reuse = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  assert.equal(reuse.body.error, 'invalid_grant');
+  assert.equal(await active(next.body.refresh_token), false, 'the family is revoked');
+});
+
+test('the window is counted from the first rotation: retries do not extend it', async () => {
+  const { tokens } = await signInDevice(dg);
+  await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  clock.advance(40_000);
+  const retry = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  assert.equal(retry.status, 200);
+  clock.advance(20_000);
+  const late = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  assert.equal(late.body.error, 'invalid_grant');
+  assert.equal(await active(retry.body.refresh_token), false, 'reuse after the window revokes the family');
+});
+
+test('a successor revoked by a retry is reuse when presented: the family is revoked', async () => {
+  const { tokens } = await signInDevice(dg);
+  const first = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  const retry = await refresh(dg, 'demo-tv', tokens.refresh_token!);
+  assert.equal(retry.status, 200);
+  const stale = await refresh(dg, 'demo-tv', first.body.refresh_token);
+  assert.equal(stale.body.error, 'invalid_grant');
+  assert.equal(await active(retry.body.refresh_token), false);
 });
 
 test('a refresh may narrow the scope; the grant keeps its original scope', async () => {

@@ -31,6 +31,14 @@ test('a device signs in: authorize, pending, approve, tokens, refresh rotates', 
     body: form({ client_id: 'demo-tv', grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
   });
   assert.equal(refreshed.status, 200);
+  // Once the successor is used, the rotated token is spent (before that, within the retry window,
+  // presenting it again is the device's own retry: docs/security.md REFRESH-RETRY).
+  const successor = (await refreshed.json()) as Record<string, string>;
+  const next = await fetch(`${dg.issuer}/oauth/token`, {
+    method: 'POST',
+    body: form({ client_id: 'demo-tv', grant_type: 'refresh_token', refresh_token: successor.refresh_token! }),
+  });
+  assert.equal(next.status, 200);
   const again = await fetch(`${dg.issuer}/oauth/token`, {
     method: 'POST',
     body: form({ client_id: 'demo-tv', grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),

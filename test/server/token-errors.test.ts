@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createManualClock } from '@devicegate/server';
+import { hashSecret } from '../../server/src/secrets.ts';
 import { startTestAppliance, type TestAppliance } from '../support/appliance.ts';
 import {
   basicAuthorization,
@@ -141,12 +142,34 @@ describe('polling a device code (RFC 8628 §3.5)', () => {
     assertError(await pollToken(dg, TV, 'x'.repeat(43)), 400, 'invalid_grant');
   });
 
-  test('a code already redeemed answers invalid_grant', async () => {
+  test('a code already redeemed answers invalid_grant once the retry window has passed', async () => {
     const authorization = await newCode();
     await dg.appliance.context.approval.approveUserCode(authorization.user_code, dg.demoUserId);
     assert.equal((await pollToken(dg, TV, authorization.device_code)).status, 200);
-    clock.advance(5_000);
+    // docs/security.md REDEEM-RETRY: redemptionRetryWindow defaults to 60 s.
+    clock.advance(60_000);
     assertError(await pollToken(dg, TV, authorization.device_code), 400, 'invalid_grant');
+  });
+
+  test('within the retry window the same client redeeming again gets a fresh token set of the same family; the earlier one stops working', async () => {
+    const authorization = await deviceAuthorize(dg, { client_id: 'demo-tv', scope: 'openid offline_access' });
+    await dg.appliance.context.approval.approveUserCode(authorization.user_code, dg.demoUserId);
+    const first = await pollToken(dg, 'demo-tv', authorization.device_code);
+    assert.equal(first.status, 200);
+    clock.advance(5_000);
+    const retry = await pollToken(dg, 'demo-tv', authorization.device_code);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.notEqual(retry.body.refresh_token, first.body.refresh_token);
+    const { store } = dg.appliance.context;
+    const deviceGrant = await store.deviceGrants.findLiveByUserCode(authorization.user_code.replace('-', ''), clock.now());
+    const grantIds = (await store.grants.listByUser(dg.demoUserId)).filter((grant) => grant.id === deviceGrant?.grantId);
+    assert.equal(grantIds.length, 1, 'one family');
+    // The set the device never received is revoked; presenting its refresh token later is reuse.
+    assert.ok((await store.refreshTokens.find(hashSecret(first.body.refresh_token)))?.revokedAt);
+    const refreshed = await token({ grant_type: 'refresh_token', client_id: 'demo-tv', refresh_token: retry.body.refresh_token });
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    // Once the family's refresh token was used, the code is spent even within the window.
+    assertError(await pollToken(dg, 'demo-tv', authorization.device_code), 400, 'invalid_grant');
   });
 
   test("another client's device code answers invalid_grant and yields no tokens", async () => {

@@ -8,10 +8,12 @@ import type {
   AccessTokenRecord,
   ClientRecord,
   Decision,
+  DeviceCodeRedemption,
   DeviceGrantRecord,
   GrantRecord,
   NewDeviceGrant,
   PollVerdict,
+  RefreshExchange,
   RefreshTokenRecord,
   SessionRecord,
   SigningKeyRecord,
@@ -700,6 +702,217 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.refreshTokens.sweep(T0 + SECOND), 1);
         assert.equal(await store.refreshTokens.find(expired.tokenHash), null);
         assert.ok(await store.refreshTokens.find(live.tokenHash));
+      });
+    });
+
+    describe('token exchanges', () => {
+      const WINDOW = 60 * SECOND;
+      /** A redemption of `deviceGrantId` as the token endpoint makes it, with fresh tokens. */
+      const redemption = (deviceGrantId: string, overrides: Partial<DeviceCodeRedemption> = {}): DeviceCodeRedemption => {
+        const grant = newGrant();
+        return {
+          deviceGrantId,
+          clientId: 'tv',
+          dpopJkt: null,
+          now: T0 + 2 * SECOND,
+          retryWindowMs: WINDOW,
+          grant,
+          accessToken: newAccessToken({ grantId: grant.id }),
+          refreshToken: newRefreshToken(grant.id),
+          ...overrides,
+        };
+      };
+      const liveRefreshTokens = async (store: Store, hashes: string[]) =>
+        (await Promise.all(hashes.map((hash) => store.refreshTokens.find(hash)))).filter((token) => token && token.revokedAt === null);
+
+      it('redeeming an approved code writes the redemption, the family and its tokens together', async (store) => {
+        const deviceGrant = await approved(store);
+        const input = redemption(deviceGrant.id, { dpopJkt: 'jkt-1' });
+        const result = await store.tokenExchanges.redeemDeviceCode(input);
+        assert.equal(result.kind, 'redeemed');
+        assert.equal(result.kind === 'redeemed' && result.grantId, input.grant.id);
+        const stored = await store.deviceGrants.findById(deviceGrant.id);
+        assert.equal(stored?.status, 'redeemed');
+        assert.equal(stored?.grantId, input.grant.id);
+        assert.equal(stored?.dpopJkt, 'jkt-1');
+        assert.equal((await store.grants.get(input.grant.id))?.clientId, 'tv');
+        assert.equal((await store.accessTokens.findByJti(input.accessToken.jti))?.grantId, input.grant.id);
+        assert.equal((await store.refreshTokens.find(input.refreshToken!.tokenHash))?.grantId, input.grant.id);
+      });
+
+      it('a redemption that fails half-way leaves nothing: the code stays approved', async (store) => {
+        const deviceGrant = await approved(store);
+        const taken = newAccessToken();
+        await store.accessTokens.create(taken);
+        // The access token's jti collides: the last write fails, so the whole exchange rolls back.
+        const input = redemption(deviceGrant.id);
+        await assert.rejects(store.tokenExchanges.redeemDeviceCode({ ...input, accessToken: { ...input.accessToken, jti: taken.jti } }));
+        assert.equal((await store.deviceGrants.findById(deviceGrant.id))?.status, 'approved');
+        assert.equal(await store.grants.get(input.grant.id), null);
+        assert.equal(await store.refreshTokens.find(input.refreshToken!.tokenHash), null);
+        assert.equal((await store.tokenExchanges.redeemDeviceCode(redemption(deviceGrant.id))).kind, 'redeemed');
+      });
+
+      it('a pending, denied, expired or unknown code is refused and nothing is written', async (store) => {
+        const pending = newDeviceGrant();
+        await store.deviceGrants.create(pending);
+        const denied = newDeviceGrant();
+        await store.deviceGrants.create(denied);
+        await store.deviceGrants.decide(denied.id, { status: 'denied', userId: null }, T0 + SECOND);
+        const expired = await approved(store);
+        for (const [id, now] of [[pending.id, T0 + 2 * SECOND], [denied.id, T0 + 2 * SECOND], [expired.id, expired.expiresAt], ['nope', T0]] as const) {
+          const input = redemption(id, { now });
+          assert.deepEqual(await store.tokenExchanges.redeemDeviceCode(input), { kind: 'refused' });
+          assert.equal(await store.grants.get(input.grant.id), null);
+          assert.equal(await store.accessTokens.findByJti(input.accessToken.jti), null);
+        }
+      });
+
+      it('a retry of the same client and key within the window gets fresh tokens of the same family; the earlier ones are revoked', async (store) => {
+        const deviceGrant = await approved(store);
+        const first = redemption(deviceGrant.id, { dpopJkt: 'jkt-1' });
+        await store.tokenExchanges.redeemDeviceCode(first);
+        const retry = redemption(deviceGrant.id, { dpopJkt: 'jkt-1', now: first.now + WINDOW - 1 });
+        const result = await store.tokenExchanges.redeemDeviceCode(retry);
+        assert.equal(result.kind, 'retried');
+        assert.equal(result.kind === 'retried' && result.grantId, first.grant.id);
+        assert.equal(await store.grants.get(retry.grant.id), null, 'no second family');
+        assert.equal((await store.refreshTokens.find(retry.refreshToken!.tokenHash))?.grantId, first.grant.id);
+        assert.equal((await store.accessTokens.findByJti(retry.accessToken.jti))?.grantId, first.grant.id);
+        assert.equal((await store.refreshTokens.find(first.refreshToken!.tokenHash))?.revokedAt, retry.now);
+        assert.equal((await store.accessTokens.findByJti(first.accessToken.jti))?.revokedAt, retry.now);
+        assert.equal((await store.grants.get(first.grant.id))?.revokedAt, null, 'the family lives');
+      });
+
+      it('a retry by another client, with another or no key, or after the window is refused', async (store) => {
+        const deviceGrant = await approved(store);
+        const first = redemption(deviceGrant.id, { dpopJkt: 'jkt-1' });
+        await store.tokenExchanges.redeemDeviceCode(first);
+        for (const overrides of [{ clientId: 'other' }, { dpopJkt: 'jkt-2' }, { dpopJkt: null }, { now: first.now + WINDOW }, { retryWindowMs: 0 }]) {
+          const retry = redemption(deviceGrant.id, { dpopJkt: 'jkt-1', ...overrides });
+          assert.deepEqual(await store.tokenExchanges.redeemDeviceCode(retry), { kind: 'refused' }, JSON.stringify(overrides));
+          assert.equal(await store.refreshTokens.find(retry.refreshToken!.tokenHash), null);
+        }
+        assert.equal((await store.refreshTokens.find(first.refreshToken!.tokenHash))?.revokedAt, null, 'a refused retry revokes nothing');
+      });
+
+      it('a retry is refused once the family has used its refresh token, or was revoked', async (store) => {
+        const used = await approved(store);
+        const first = redemption(used.id);
+        await store.tokenExchanges.redeemDeviceCode(first);
+        const rotation = await store.tokenExchanges.refresh({
+          presentedHash: first.refreshToken!.tokenHash, successor: newRefreshToken(first.grant.id), accessToken: newAccessToken(), now: first.now + SECOND, retryWindowMs: WINDOW, reuseReason: 'reuse',
+        });
+        assert.equal(rotation.kind, 'rotated');
+        assert.deepEqual(await store.tokenExchanges.redeemDeviceCode(redemption(used.id, { now: first.now + 2 * SECOND })), { kind: 'refused' });
+
+        const revoked = await approved(store);
+        const second = redemption(revoked.id);
+        await store.tokenExchanges.redeemDeviceCode(second);
+        await store.grants.revoke(second.grant.id, second.now, 'signed_out');
+        assert.deepEqual(await store.tokenExchanges.redeemDeviceCode(redemption(revoked.id, { now: second.now + SECOND })), { kind: 'refused' });
+      });
+
+      it('50 concurrent redemptions of one approved code create one family with one live refresh token', async (store) => {
+        const deviceGrant = await approved(store);
+        const inputs = Array.from({ length: 50 }, () => redemption(deviceGrant.id));
+        const results = await Promise.all(inputs.map((input) => store.tokenExchanges.redeemDeviceCode(input)));
+        assert.equal(count(results, (result) => result.kind === 'redeemed'), 1);
+        assert.equal(count(results, (result) => result.kind === 'retried'), 49);
+        const family = (await store.deviceGrants.findById(deviceGrant.id))?.grantId;
+        assert.ok(results.every((result) => result.kind !== 'refused' && result.grantId === family));
+        assert.equal((await liveRefreshTokens(store, inputs.map((input) => input.refreshToken!.tokenHash))).length, 1);
+      });
+
+      describe('refresh', () => {
+        /** A family with one refresh token, as a redemption leaves it. */
+        async function family(store: Store) {
+          const grant = newGrant();
+          await store.grants.create(grant);
+          const token = newRefreshToken(grant.id);
+          await store.refreshTokens.create(token);
+          return { grant, token };
+        }
+        const exchange = (presentedHash: string, grantId: string, now: number): RefreshExchange => ({
+          presentedHash,
+          successor: newRefreshToken(grantId, { createdAt: now }),
+          accessToken: newAccessToken({ grantId }),
+          now,
+          retryWindowMs: WINDOW,
+          reuseReason: 'refresh_token_reuse',
+        });
+
+        it('rotates the token, stores successor and access token, and touches the family, in one commit', async (store) => {
+          const { grant, token } = await family(store);
+          const input = exchange(token.tokenHash, grant.id, T0 + SECOND);
+          const result = await store.tokenExchanges.refresh(input);
+          assert.deepEqual(result, { kind: 'rotated', previous: { ...token, rotatedAt: null, revokedAt: null } });
+          assert.equal((await store.refreshTokens.find(token.tokenHash))?.rotatedAt, T0 + SECOND);
+          assert.deepEqual(await store.refreshTokens.find(input.successor.tokenHash), { ...input.successor, rotatedAt: null, revokedAt: null });
+          assert.equal((await store.accessTokens.findByJti(input.accessToken.jti))?.grantId, grant.id);
+          assert.equal((await store.grants.get(grant.id))?.lastUsedAt, T0 + SECOND);
+        });
+
+        it('the predecessor of an unused successor, within the window, gets a new successor; the unused one is revoked', async (store) => {
+          const { grant, token } = await family(store);
+          const lost = exchange(token.tokenHash, grant.id, T0 + SECOND);
+          await store.tokenExchanges.refresh(lost);
+          const retry = exchange(token.tokenHash, grant.id, T0 + SECOND + WINDOW - 1);
+          assert.equal((await store.tokenExchanges.refresh(retry)).kind, 'retried');
+          assert.ok((await store.refreshTokens.find(lost.successor.tokenHash))?.revokedAt);
+          assert.equal((await store.refreshTokens.find(retry.successor.tokenHash))?.revokedAt, null);
+          assert.equal((await store.grants.get(grant.id))?.revokedAt, null);
+          // The revoked successor presented later is reuse: the family goes.
+          assert.equal((await store.tokenExchanges.refresh(exchange(lost.successor.tokenHash, grant.id, T0 + 3 * SECOND))).kind, 'reused');
+          assert.equal((await store.grants.get(grant.id))?.revokedReason, 'refresh_token_reuse');
+        });
+
+        it('the predecessor after the window, or once its successor was used, is reuse and revokes the family', async (store) => {
+          const late = await family(store);
+          await store.tokenExchanges.refresh(exchange(late.token.tokenHash, late.grant.id, T0 + SECOND));
+          assert.equal((await store.tokenExchanges.refresh(exchange(late.token.tokenHash, late.grant.id, T0 + SECOND + WINDOW))).kind, 'reused');
+          assert.ok((await store.grants.get(late.grant.id))?.revokedAt);
+
+          const used = await family(store);
+          const first = exchange(used.token.tokenHash, used.grant.id, T0 + SECOND);
+          await store.tokenExchanges.refresh(first);
+          const second = exchange(first.successor.tokenHash, used.grant.id, T0 + 2 * SECOND);
+          assert.equal((await store.tokenExchanges.refresh(second)).kind, 'rotated');
+          const replay = exchange(used.token.tokenHash, used.grant.id, T0 + 3 * SECOND);
+          assert.equal((await store.tokenExchanges.refresh(replay)).kind, 'reused');
+          assert.equal(await store.refreshTokens.find(replay.successor.tokenHash), null);
+          assert.ok((await store.refreshTokens.find(second.successor.tokenHash))?.revokedAt, 'the newest token of the family is revoked');
+          assert.ok((await store.accessTokens.findByJti(second.accessToken.jti))?.revokedAt);
+        });
+
+        it('an unknown, revoked or expired token, or one of a revoked family, is invalid and writes nothing', async (store) => {
+          const { grant, token } = await family(store);
+          const expired = newRefreshToken(grant.id, { expiresAt: T0 + SECOND });
+          await store.refreshTokens.create(expired);
+          const revoked = newRefreshToken(grant.id);
+          await store.refreshTokens.create(revoked);
+          await store.refreshTokens.revoke(revoked.tokenHash, T0);
+          for (const hash of ['nope', expired.tokenHash, revoked.tokenHash]) {
+            const input = exchange(hash, grant.id, T0 + SECOND);
+            assert.deepEqual(await store.tokenExchanges.refresh(input), { kind: 'invalid' });
+            assert.equal(await store.refreshTokens.find(input.successor.tokenHash), null);
+            assert.equal(await store.accessTokens.findByJti(input.accessToken.jti), null);
+          }
+          await store.grants.revoke(grant.id, T0, 'signed_out');
+          assert.deepEqual(await store.tokenExchanges.refresh(exchange(token.tokenHash, grant.id, T0 + SECOND)), { kind: 'invalid' });
+        });
+
+        it('20 concurrent refreshes of one token: one rotated, the rest retries, one live successor (3 rounds)', async (store) => {
+          for (let round = 0; round < 3; round++) {
+            const { grant, token } = await family(store);
+            const inputs = Array.from({ length: 20 }, () => exchange(token.tokenHash, grant.id, T0 + SECOND));
+            const results = await Promise.all(inputs.map((input) => store.tokenExchanges.refresh(input)));
+            assert.equal(count(results, (result) => result.kind === 'rotated'), 1, `round ${round}`);
+            assert.equal(count(results, (result) => result.kind === 'retried'), 19, `round ${round}`);
+            assert.equal((await liveRefreshTokens(store, inputs.map((input) => input.successor.tokenHash))).length, 1, `round ${round}`);
+            assert.equal((await store.grants.get(grant.id))?.revokedAt, null);
+          }
+        });
       });
     });
 

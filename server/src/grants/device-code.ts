@@ -7,8 +7,12 @@ import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /**
  * The device_code grant (RFC 8628 §3.4-3.5). Each poll is recorded atomically (slow_down
- * accounting), the state decides the answer, and an approved code is redeemed by one
- * conditional update, so of 50 simultaneous polls exactly one gets tokens.
+ * accounting), the state decides the answer, and an approved code is redeemed into one token
+ * family by one store operation that writes the code's redemption, the family and its tokens in
+ * one commit (docs/security.md REDEEM-ATOMIC). However many polls arrive at once, one family is
+ * created; a later poll of the same client with the same key, within the retry window, gets a
+ * fresh token set of that family and the earlier set is revoked (REDEEM-RETRY), so at most one
+ * set of the family is live.
  */
 const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
   const { store, clock, tokens, bus, config, audit } = context;
@@ -24,7 +28,10 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   // expired_token, never authorization_pending (docs/security.md POLL-EXPIRED).
   switch (deviceGrantState(deviceGrant, now)) {
     case 'redeemed':
-      throw invalidGrant('the device code was already used');
+      // Maybe a retry after a lost answer (docs/security.md REDEEM-RETRY); the store decides the
+      // window and the family's state. Another key is refused here, before any token is minted.
+      if (config.redemptionRetryWindow === 0 || deviceGrant.dpopJkt !== dpopJkt) throw invalidGrant('the device code was already used');
+      break;
     case 'denied':
       throw accessDenied();
     case 'expired':
@@ -37,36 +44,43 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   }
 
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
-  const grantId = randomId();
+  if (!user || user.disabled) throw invalidGrant('the approving account is no longer active');
+  const scopes = deviceGrant.grantedScopes ?? [];
   // RFC 9449 §5, docs/security.md DPOP-AT-REDEMPTION: the token family is bound to the key of the
   // redeeming proof.
-  const redeemed = await store.deviceGrants.redeem(deviceGrant.id, grantId, dpopJkt, now);
-  if (!redeemed) throw invalidGrant('the device code was already used');
-  await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });
-  if (!user || user.disabled) throw invalidGrant('the approving account is no longer active');
-
-  const scopes = redeemed.grantedScopes ?? [];
   const grant = {
-    id: grantId,
+    id: randomId(),
     clientId: client.clientId,
     userId: user.id,
     scopes,
-    deviceName: redeemed.deviceName,
-    deviceModel: redeemed.deviceModel,
-    authTime: redeemed.authTime,
+    deviceName: deviceGrant.deviceName,
+    deviceModel: deviceGrant.deviceModel,
+    authTime: deviceGrant.authTime,
     createdAt: now,
     expiresAt: now + config.grantLifetime * 1000,
     dpopJkt,
   };
-  await store.grants.create(grant);
-  const response = await tokens.tokensForGrant({
-    client,
-    grant: { ...grant, lastUsedAt: null, revokedAt: null, revokedReason: null },
-    user,
-    scopes,
+  // Tokens are minted first and written in the same commit as the redemption (docs/security.md
+  // REDEEM-ATOMIC): a crash leaves the code approved (redeemable) or redeemed with its tokens.
+  const minted = await tokens.mintForGrant({ client, grant, user, scopes });
+  const result = await store.tokenExchanges.redeemDeviceCode({
+    deviceGrantId: deviceGrant.id,
+    clientId: client.clientId,
+    dpopJkt,
+    now,
+    retryWindowMs: config.redemptionRetryWindow * 1000,
+    grant,
+    accessToken: minted.accessToken,
+    refreshToken: minted.refreshToken,
   });
-  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId, userId: user.id, refresh: Boolean(response.refresh_token) });
-  return response;
+  if (result.kind === 'refused') throw invalidGrant('the device code was already used');
+  if (result.kind === 'redeemed') {
+    await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });
+  } else {
+    audit.record('device_code_redemption_retried', { clientId: client.clientId, grantId: result.grantId, userId: user.id });
+  }
+  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token) });
+  return minted.response;
 };
 
 export const deviceCodeGrant: GrantDescriptor = { type: 'urn:ietf:params:oauth:grant-type:device_code', name: 'device_code', parameters: ['device_code'], handler: redeemDeviceCode };

@@ -3,15 +3,18 @@ import { invalidGrant, invalidScope } from '../errors.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
 import { parseScope, required } from '../http/form.ts';
 import { hashSecret } from '../secrets.ts';
+import type { TokenResponse } from '../tokens/token-service.ts';
 import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /**
  * The refresh_token grant with rotation (RFC 9700 §4.14.2): every use returns a new refresh
- * token and retires the old one in one atomic step. Presenting a retired token again means a
- * copy is in someone else's hands: the whole grant is revoked and a security event recorded.
+ * token and retires the old one in one commit with the new access token. Presenting a retired
+ * token again means a copy is in someone else's hands: the whole grant is revoked and a security
+ * event recorded; except the device's own retry after a lost answer, within a short window, while
+ * the successor it never received is unused (docs/security.md REFRESH-RETRY).
  */
 const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
-  const { store, clock, tokens, audit } = context;
+  const { store, clock, tokens, audit, config } = context;
   const presented = required(parameters, 'refresh_token');
   const tokenHash = hashSecret(presented);
   const record = await store.refreshTokens.find(tokenHash);
@@ -41,25 +44,43 @@ const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) =
   }
   const scopes = requested && requested.length > 0 ? requested : record.scopes;
 
-  const successor = await tokens.issueRefreshToken(grant, record.scopes);
-  const rotation = await store.refreshTokens.rotate(tokenHash, successor.record, now);
-  if (rotation.kind === 'reused') {
-    await store.grants.revoke(grant.id, now, 'refresh_token_reuse');
-    audit.record('refresh_token_reuse_detected', { clientId: client.clientId, grantId: grant.id, userId: grant.userId });
-    throw invalidGrant('the refresh token was already used; the grant has been revoked');
-  }
-  if (rotation.kind === 'invalid') throw invalidGrant('the refresh token is invalid');
-
   // Re-check the account on every refresh (docs/security.md REFRESH-RECHECK).
   const user = grant.userId ? await store.users.get(grant.userId) : null;
   if (!user || user.disabled) {
     await store.grants.revoke(grant.id, now, 'user_disabled');
     throw invalidGrant('the account is no longer active');
   }
-  await store.grants.touch(grant.id, now);
-  audit.record('refresh_token_rotated', { clientId: client.clientId, grantId: grant.id });
+
+  // Minted first, then written in one commit with the rotation: an answer lost after the commit
+  // leaves the presented token as the immediate predecessor of an unused successor, which the
+  // device's retry may still present within the window (docs/security.md REFRESH-RETRY).
   // The new access token is bound to the key of this request's proof, if any (RFC 9449 §5).
-  return tokens.tokensForGrant({ client, grant: { ...grant, dpopJkt }, user, scopes, refreshToken: successor.token });
+  const successor = await tokens.issueRefreshToken(grant, record.scopes);
+  const access = await tokens.mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt });
+  const exchange = await store.tokenExchanges.refresh({
+    presentedHash: tokenHash,
+    successor: successor.record,
+    accessToken: access.record,
+    now,
+    retryWindowMs: config.refreshRetryWindow * 1000,
+    reuseReason: 'refresh_token_reuse',
+  });
+  if (exchange.kind === 'reused') {
+    audit.record('refresh_token_reuse_detected', { clientId: client.clientId, grantId: grant.id, userId: grant.userId });
+    throw invalidGrant('the refresh token was already used; the grant has been revoked');
+  }
+  if (exchange.kind === 'invalid') throw invalidGrant('the refresh token is invalid');
+  audit.record(exchange.kind === 'retried' ? 'refresh_token_retried' : 'refresh_token_rotated', { clientId: client.clientId, grantId: grant.id });
+
+  const response: TokenResponse = {
+    access_token: access.token,
+    token_type: dpopJkt ? 'DPoP' : 'Bearer',
+    expires_in: access.expiresIn,
+    scope: scopes.join(' '),
+    refresh_token: successor.token,
+  };
+  if (scopes.includes('openid')) response.id_token = await tokens.issueIdToken({ client, user, scopes, authTime: grant.authTime });
+  return response;
 };
 
 export const refreshTokenGrant: GrantDescriptor = { type: 'refresh_token', name: 'refresh_token', parameters: ['refresh_token'], handler: refresh };

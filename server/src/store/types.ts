@@ -242,6 +242,78 @@ export interface RefreshTokens {
   sweep(now: number): Promise<number>;
 }
 
+export type NewGrant = Omit<GrantRecord, 'lastUsedAt' | 'revokedAt' | 'revokedReason'>;
+export type NewRefreshToken = Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'>;
+export type NewAccessToken = Omit<AccessTokenRecord, 'revokedAt'>;
+
+/**
+ * A device code redeemed into tokens in one commit: the code's move to redeemed, the grant and
+ * its tokens are written together or not at all (docs/security.md REDEEM-ATOMIC). The caller
+ * mints the tokens first; the store writes them under the family it decides on.
+ */
+export interface DeviceCodeRedemption {
+  deviceGrantId: string;
+  clientId: string;
+  /** The key of the redeeming DPoP proof (RFC 9449 §5), or null. */
+  dpopJkt: string | null;
+  now: number;
+  /**
+   * How long after the redemption the same client, with the same DPoP key, may present the code
+   * again and get a fresh token set for the same family (docs/security.md REDEEM-RETRY); 0: never.
+   */
+  retryWindowMs: number;
+  /** The family to create on the first redemption (its id is the new grant's). */
+  grant: NewGrant;
+  /** grantId is replaced by the family's id. */
+  accessToken: NewAccessToken;
+  /** grantId is replaced by the family's id; expiresAt is capped at the family's end. */
+  refreshToken: NewRefreshToken | null;
+}
+
+export type RedemptionResult =
+  /** The code was approved and is now redeemed into the new family `grantId`. */
+  | { kind: 'redeemed'; grantId: string; deviceGrant: DeviceGrantRecord }
+  /** A retry within the window: fresh tokens for the family `grantId`; its earlier tokens are revoked. */
+  | { kind: 'retried'; grantId: string; deviceGrant: DeviceGrantRecord }
+  /** Not approved, already redeemed and no retry allowed, or unknown: nothing was written. */
+  | { kind: 'refused' };
+
+/**
+ * One refresh in one commit: the presented token retired, its successor and the new access token
+ * stored, the family touched; or, for reuse, the whole family revoked (RFC 9700 §4.14.2).
+ */
+export interface RefreshExchange {
+  presentedHash: string;
+  successor: NewRefreshToken;
+  accessToken: NewAccessToken;
+  now: number;
+  /**
+   * How long after its rotation the immediate predecessor of an unused successor may be presented
+   * again and get a new successor in place of that one (docs/security.md REFRESH-RETRY); 0: never.
+   */
+  retryWindowMs: number;
+  /** Recorded as the family's revokedReason when this exchange is reuse. */
+  reuseReason: string;
+}
+
+export type RefreshResult =
+  | { kind: 'rotated'; previous: RefreshTokenRecord }
+  /** The predecessor presented again within the window: the unused successor was revoked. */
+  | { kind: 'retried'; previous: RefreshTokenRecord }
+  /** A rotated token presented outside the rules above: the family is revoked now. */
+  | { kind: 'reused'; previous: RefreshTokenRecord }
+  | { kind: 'invalid' };
+
+/**
+ * The writes of the token endpoint that must commit together (one transaction each; SQLite runs
+ * them in its per-turn group commit, store/turn-batch.ts). The caller is answered only after the
+ * commit, so an answer the device never receives leaves a state its retry can recover from.
+ */
+export interface TokenExchanges {
+  redeemDeviceCode(redemption: DeviceCodeRedemption): Promise<RedemptionResult>;
+  refresh(exchange: RefreshExchange): Promise<RefreshResult>;
+}
+
 /** Every access token issued, so JWTs can be revoked and opaque tokens looked up. */
 export interface AccessTokenRecord {
   jti: string;
@@ -364,6 +436,7 @@ export interface Store {
   grants: Grants;
   refreshTokens: RefreshTokens;
   accessTokens: AccessTokens;
+  tokenExchanges: TokenExchanges;
   signingKeys: SigningKeys;
   sessions: Sessions;
   auditEvents: AuditEvents;

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import { hashSecret, randomId, randomSecret } from '../secrets.ts';
-import type { ClientRecord, GrantRecord, Store, UserRecord } from '../store/types.ts';
+import type { ClientRecord, GrantRecord, NewAccessToken, NewRefreshToken, Store, UserRecord } from '../store/types.ts';
 
 export interface TokenResponse {
   access_token: string;
@@ -35,13 +35,14 @@ export function userClaims(user: UserRecord, scopes: readonly string[]): Record<
 export function createTokenService(deps: { store: Store; keys: KeyStore; clock: Clock; config: Config }) {
   const { store, keys, clock, config } = deps;
 
-  async function issueAccessToken(input: {
+  /** An access token and the record that makes it revocable, not yet stored. */
+  async function mintAccessToken(input: {
     client: ClientRecord;
     subject: string;
     scopes: string[];
     grantId: string | null;
     dpopJkt: string | null;
-  }): Promise<{ token: string; expiresIn: number }> {
+  }): Promise<{ token: string; expiresIn: number; record: NewAccessToken }> {
     const now = clock.now();
     const expiresIn = config.accessTokenLifetime;
     const jti = randomId();
@@ -64,7 +65,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
         expiresIn,
       );
     }
-    await store.accessTokens.create({
+    const record: NewAccessToken = {
       jti,
       tokenHash: input.client.accessTokenFormat === 'opaque' ? hashSecret(token) : null,
       grantId: input.grantId,
@@ -75,7 +76,13 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
       issuedAt: now,
       expiresAt: now + expiresIn * 1000,
       dpopJkt: input.dpopJkt,
-    });
+    };
+    return { token, expiresIn, record };
+  }
+
+  async function issueAccessToken(input: Parameters<typeof mintAccessToken>[0]): Promise<{ token: string; expiresIn: number }> {
+    const { token, expiresIn, record } = await mintAccessToken(input);
+    await store.accessTokens.create(record);
     return { token, expiresIn };
   }
 
@@ -92,7 +99,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
     );
   }
 
-  async function issueRefreshToken(grant: GrantRecord, scopes: string[]) {
+  async function issueRefreshToken(grant: Pick<GrantRecord, 'id' | 'clientId' | 'expiresAt'>, scopes: string[]): Promise<{ token: string; record: NewRefreshToken }> {
     const token = randomSecret();
     const now = clock.now();
     const record = {
@@ -107,40 +114,38 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
   }
 
   /**
-   * The response for a user's grant (device_code or refresh_token): an access token, an ID token
-   * when `openid` was granted, and a refresh token when `offline_access` was (OIDC Core §11) and
-   * the client may use the refresh_token grant. `refreshToken` lets the refresh grant pass the
-   * successor it has already stored atomically.
+   * The response for a user's grant (device_code or refresh_token) and the records the store must
+   * write in the same commit before it is sent (store/types.ts TokenExchanges): an access token,
+   * an ID token when `openid` was granted, and a refresh token when `offline_access` was (OIDC
+   * Core §11) and the client may use the refresh_token grant.
    */
-  async function tokensForGrant(input: {
+  async function mintForGrant(input: {
     client: ClientRecord;
-    grant: GrantRecord;
+    grant: Pick<GrantRecord, 'id' | 'clientId' | 'expiresAt' | 'dpopJkt' | 'authTime'>;
     user: UserRecord;
     scopes: string[];
-    refreshToken?: string | null;
-  }): Promise<TokenResponse> {
+  }): Promise<{ response: TokenResponse; accessToken: NewAccessToken; refreshToken: NewRefreshToken | null }> {
     const { client, grant, user, scopes } = input;
-    const access = await issueAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt: grant.dpopJkt });
+    const access = await mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt: grant.dpopJkt });
     const response: TokenResponse = {
       access_token: access.token,
       token_type: grant.dpopJkt ? 'DPoP' : 'Bearer',
       expires_in: access.expiresIn,
       scope: scopes.join(' '),
     };
-    if (input.refreshToken) {
-      response.refresh_token = input.refreshToken;
-    } else if (input.refreshToken === undefined && mayHaveRefreshToken(client, scopes)) {
+    let refreshToken: NewRefreshToken | null = null;
+    if (mayHaveRefreshToken(client, scopes)) {
       const refresh = await issueRefreshToken(grant, scopes);
-      await store.refreshTokens.create(refresh.record);
+      refreshToken = refresh.record;
       response.refresh_token = refresh.token;
     }
     if (scopes.includes('openid')) {
       response.id_token = await issueIdToken({ client, user, scopes, authTime: grant.authTime });
     }
-    return response;
+    return { response, accessToken: access.record, refreshToken };
   }
 
-  return { issueAccessToken, issueIdToken, issueRefreshToken, tokensForGrant };
+  return { issueAccessToken, mintAccessToken, issueIdToken, issueRefreshToken, mintForGrant };
 }
 
 function mayHaveRefreshToken(client: ClientRecord, scopes: readonly string[]): boolean {

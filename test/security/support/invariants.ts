@@ -8,6 +8,8 @@ export interface InvariantReport {
   sharedFamilies: unknown[];
   /** Device grants marked redeemed without the family they produced. */
   redeemedWithoutFamily: number;
+  /** Families no device code names: a code redeemed into a second family would leave one. */
+  orphanFamilies: number;
   /** Live families with more than one live refresh token: a refresh token with two successors. */
   forks: unknown[];
   /** Refresh and access tokens still live although their grant is revoked. */
@@ -23,6 +25,7 @@ export function readInvariants(dataDir: string): InvariantReport {
     return {
       sharedFamilies: db.prepare('SELECT grant_id FROM device_grants WHERE grant_id IS NOT NULL GROUP BY grant_id HAVING count(*) > 1').all(),
       redeemedWithoutFamily: count("SELECT count(*) AS n FROM device_grants WHERE status = 'redeemed' AND grant_id IS NULL"),
+      orphanFamilies: count('SELECT count(*) AS n FROM grants WHERE id NOT IN (SELECT grant_id FROM device_grants WHERE grant_id IS NOT NULL)'),
       forks: db
         .prepare(`SELECT r.grant_id, count(*) AS heads FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
           WHERE r.rotated_at IS NULL AND r.revoked_at IS NULL AND g.revoked_at IS NULL GROUP BY r.grant_id HAVING count(*) > 1`)

@@ -175,4 +175,8 @@ export const postgresMigrations: readonly string[] = [
     UNIQUE (client_id, jkt)
   );
   `,
+  /* 7: retries after a lost answer (docs/security.md REDEEM-RETRY, REFRESH-RETRY): when a code was redeemed, which token succeeded which */ `
+  ALTER TABLE device_grants ADD COLUMN redeemed_at BIGINT;
+  ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT;
+  `,
 ];

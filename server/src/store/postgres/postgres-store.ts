@@ -12,6 +12,7 @@ import { createPostgresRegisteredDevices } from './registered-devices.ts';
 import { createPostgresReplayIdentifiers } from './replay-identifiers.ts';
 import { createPostgresSessions } from './sessions.ts';
 import { createPostgresSigningKeys } from './signing-keys.ts';
+import { createPostgresTokenExchanges } from './token-exchanges.ts';
 import { createPostgresUsers } from './users.ts';
 
 /**
@@ -90,6 +91,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     grants: createPostgresGrants(database),
     refreshTokens: createPostgresRefreshTokens(database),
     accessTokens: createPostgresAccessTokens(database),
+    tokenExchanges: createPostgresTokenExchanges(database),
     signingKeys: createPostgresSigningKeys(database),
     sessions: createPostgresSessions(database),
     auditEvents: createPostgresAuditEvents(database),

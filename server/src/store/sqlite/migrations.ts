@@ -151,4 +151,8 @@ export const sqliteMigrations: readonly string[] = [
     UNIQUE (client_id, jkt)
   );
   `,
+  /* 6: retries after a lost answer (docs/security.md REDEEM-RETRY, REFRESH-RETRY): when a code was redeemed, which token succeeded which */ `
+  ALTER TABLE device_grants ADD COLUMN redeemed_at INTEGER;
+  ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT;
+  `,
 ];

@@ -12,6 +12,7 @@ import { createSqliteRegisteredDevices } from './registered-devices.ts';
 import { createSqliteReplayIdentifiers } from './replay-identifiers.ts';
 import { createSqliteSessions } from './sessions.ts';
 import { createSqliteSigningKeys } from './signing-keys.ts';
+import { createSqliteTokenExchanges } from './token-exchanges.ts';
 import { createSqliteUsers } from './users.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
@@ -59,6 +60,7 @@ export function createSqliteStore(options: {
 
   const deviceGrants = createSqliteDeviceGrants(db);
   const auditEvents = createSqliteAuditEvents(db);
+  const tokenExchanges = createSqliteTokenExchanges(db);
 
   return {
     clients: createSqliteClients(db),
@@ -67,6 +69,7 @@ export function createSqliteStore(options: {
     grants: createSqliteGrants(db),
     refreshTokens: createSqliteRefreshTokens(db),
     accessTokens: createSqliteAccessTokens(db),
+    tokenExchanges: tokenExchanges.repository,
     signingKeys: createSqliteSigningKeys(db),
     sessions: createSqliteSessions(db),
     auditEvents: auditEvents.repository,
@@ -78,6 +81,7 @@ export function createSqliteStore(options: {
     async close() {
       // What the group commits still hold is written before the database closes.
       await deviceGrants.flush();
+      await tokenExchanges.flush();
       await auditEvents.flush();
       await checkpointer?.stop();
       db.close();

@@ -90,6 +90,73 @@ export const limitsSchema = z
   })
   .strict();
 
+/** An https URL, or http on loopback only (development and tests), like the issuer. */
+const secureUrl = () =>
+  z
+    .string()
+    .url()
+    .refine((value) => {
+      const url = new URL(value);
+      return url.protocol === 'https:' || (url.protocol === 'http:' && loopbackHosts.has(url.hostname));
+    }, 'must be an https:// URL (http only for localhost)');
+
+/** An image the pages show: an https URL (its origin joins the CSP's img-src) or a data:image URI. */
+const imageSource = () =>
+  z.union([secureUrl(), z.string().regex(/^data:image\/(png|svg\+xml|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$/, 'must be a data:image/...;base64 URI')]);
+
+/**
+ * One upstream OpenID provider people may sign in with (README "Bring your own identity
+ * provider", docs/security.md UPSTREAM-*). Discovered from its issuer (OIDC Discovery 1.0);
+ * authorization code with PKCE (RFC 7636), state and nonce, ID token validated by openid-client.
+ */
+export const upstreamProviderSchema = z
+  .object({
+    /** In the callback path (<verificationPath>/sign-in/<id>/callback): short, lower case. */
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 lower-case letters, digits and dashes'),
+    /** The provider's issuer; its discovery document is read from <issuer>/.well-known/openid-configuration. */
+    issuer: secureUrl(),
+    clientId: z.string().min(1),
+    /** client_secret_basic. Set this or privateKeyFile. */
+    clientSecret: z.string().min(1).optional(),
+    /** PKCS#8 PEM file of the key for private_key_jwt (RFC 7523): no shared secret to leak. */
+    privateKeyFile: z.string().min(1).optional(),
+    /** ES256 like our own tokens: short, fast, supported by every provider that takes private_key_jwt. */
+    privateKeyAlg: z.enum(['ES256', 'RS256', 'PS256', 'EdDSA']).default('ES256'),
+    /** The key's kid, when the provider registered several keys for the client. */
+    privateKeyId: z.string().min(1).optional(),
+    /** What devicegate needs to make an account: the subject, a name and an e-mail address. */
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).min(1).default(['openid', 'profile', 'email']),
+    /** The button's text: "Continue with <label>". */
+    label: z.string().min(1).max(64),
+    /** The button's icon, decorative (the label says it all). */
+    icon: imageSource().optional(),
+    /** Only people whose verified e-mail address is in one of these domains. Unset: anyone the provider signs in. */
+    allowedEmailDomains: z.array(z.string().min(1).toLowerCase()).min(1).optional(),
+    /** Only people whose claim `name` equals (or, for a list claim, contains) one of `values`. */
+    requiredClaim: z.object({ name: z.string().min(1), values: z.array(z.string()).min(1) }).strict().optional(),
+    /** Which upstream claims fill the account; the standard OIDC Core §5.1 names unless a provider differs. */
+    claims: z
+      .object({
+        username: z.string().min(1).default('preferred_username'),
+        name: z.string().min(1).default('name'),
+        email: z.string().min(1).default('email'),
+        emailVerified: z.string().min(1).default('email_verified'),
+      })
+      .strict()
+      .default({}),
+    /**
+     * Also read the userinfo endpoint: many providers put profile claims there only (OIDC Core
+     * §5.4 releases scope claims from userinfo when an access token is issued).
+     */
+    userinfo: flag().default(true),
+  })
+  .strict()
+  .refine((provider) => Boolean(provider.clientSecret) !== Boolean(provider.privateKeyFile), {
+    message: 'set clientSecret or privateKeyFile (private_key_jwt), exactly one',
+  });
+
+export type UpstreamProviderConfig = z.output<typeof upstreamProviderSchema>;
+
 /**
  * The whole configuration of the appliance in one validated schema. Every default sits next to
  * the reason it was chosen; the README's reference is checked against this file by a test.
@@ -233,6 +300,50 @@ export const configSchema = z
      * still put the token endpoint URL in `aud` are updated (a single string either way).
      */
     clientAssertionTokenEndpointAudience: flag().default(false),
+    /** How people sign in on the verification pages (README "Bring your own identity provider"). */
+    signIn: z
+      .object({
+        /**
+         * Local accounts' passwords (`devicegate users add`). On, so the quickstart's demo user can
+         * sign in; turn off once people sign in through providers: the form is gone and a password
+         * POST is refused (docs/security.md UPSTREAM-PASSWORDS-OFF).
+         */
+        localPasswords: flag().default(true),
+        /**
+         * Seconds a person has between leaving for a provider and coming back: the device code's
+         * default lifetime, as the sign-in there (with its second factor) is part of that wait.
+         */
+        flowLifetime: z.coerce.number().int().min(60).max(3600).default(600),
+        /** Upstream OpenID providers, one button each; none by default (local accounts only). */
+        providers: z
+          .array(upstreamProviderSchema)
+          .max(20)
+          .refine((list) => new Set(list.map((provider) => provider.id)).size === list.length, 'provider ids must be unique')
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    /** The product's look on the verification pages; devicegate's own by default. */
+    branding: z
+      .object({
+        /** Shown in the header and every title. Unset: the catalog's "devicegate". */
+        productName: z.string().min(1).max(64).optional(),
+        /** The header's logo: an https URL (its origin alone joins img-src) or a data:image URI. */
+        logoUrl: imageSource().optional(),
+        /** Or a PNG/SVG/JPEG/WebP file served by devicegate itself (no CSP change at all). */
+        logoFile: z.string().min(1).optional(),
+        /**
+         * Buttons, links and the focus ring, as #rrggbb. Unset: devicegate's own colours, light and
+         * dark. A brand colour applies to both schemes: choose one that reads on white and on black.
+         */
+        primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be #rrggbb').optional(),
+        /** Text on primary buttons. Unset: devicegate's. */
+        onPrimaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be #rrggbb').optional(),
+        /** The header's band. Unset: the page's background. */
+        headerColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be #rrggbb').optional(),
+      })
+      .strict()
+      .default({}),
     /** DPoP (RFC 9449) at the token endpoint. */
     dpop: z
       .object({
@@ -306,6 +417,14 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE: 'clientAssertionTokenEndpointAudience',
   DEVICEGATE_DPOP_NONCE_REQUIRED: 'dpop.nonceRequired',
   DEVICEGATE_DPOP_NONCE_WINDOW: 'dpop.nonceWindow',
+  DEVICEGATE_LOCAL_PASSWORDS: 'signIn.localPasswords',
+  DEVICEGATE_SIGN_IN_FLOW_LIFETIME: 'signIn.flowLifetime',
+  DEVICEGATE_PRODUCT_NAME: 'branding.productName',
+  DEVICEGATE_LOGO_URL: 'branding.logoUrl',
+  DEVICEGATE_LOGO_FILE: 'branding.logoFile',
+  DEVICEGATE_PRIMARY_COLOR: 'branding.primaryColor',
+  DEVICEGATE_ON_PRIMARY_COLOR: 'branding.onPrimaryColor',
+  DEVICEGATE_HEADER_COLOR: 'branding.headerColor',
 };
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -375,5 +494,6 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration: issuer must be an https:// URL (http only for localhost), got ${issuer}`);
   }
   if (issuerUrl.search || issuerUrl.hash) throw new ConfigError('invalid configuration: issuer must not have a query or fragment');
+  if (config.branding.logoUrl && config.branding.logoFile) throw new ConfigError('invalid configuration: branding: set logoUrl or logoFile, not both');
   return { ...config, issuer, dataDir: path.resolve(config.dataDir) };
 }

@@ -89,7 +89,7 @@ test("users passwd ends the user's page sessions, and only theirs", async () => 
   assert.equal((await cli(['users', 'add', 'dave', '--password-stdin'], 'dave password\n')).code, 0);
   const dave = (await store.users.getByUsername('dave'))!;
   const now = Date.now();
-  const open = (idHash: string, userId: string) => store.sessions.create({ idHash, userId, createdAt: now, expiresAt: now + 8 * 3600_000, authTime: now });
+  const open = (idHash: string, userId: string) => store.sessions.create({ idHash, userId, createdAt: now, expiresAt: now + 8 * 3600_000, authTime: now, amr: ['pwd'], acr: null });
   try {
     await open('alice-laptop', alice.id);
     await open('alice-phone', alice.id);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, configSchema, environmentVariables, loadConfig } from '../../server/src/config.ts';
+import { ConfigError, configSchema, environmentVariables, loadConfig, upstreamProviderSchema } from '../../server/src/config.ts';
 
 const readme = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
 
@@ -95,4 +95,39 @@ test('the README configuration table lists every setting with its environment va
   }
   const known = schemaDefaults();
   for (const setting of table.keys()) assert.ok(setting === 'limits.*' || known.has(setting), `README names ${setting}, which is no setting`);
+});
+
+test('an upstream provider needs exactly one client credential, and provider ids are unique', () => {
+  const provider = { id: 'corp', issuer: 'https://login.example.com', clientId: 'devicegate', label: 'Corp' };
+  assert.throws(() => loadConfig({ overrides: { signIn: { providers: [provider] } } }), /set clientSecret or privateKeyFile/);
+  assert.throws(() => loadConfig({ overrides: { signIn: { providers: [{ ...provider, clientSecret: 's', privateKeyFile: '/k.pem' }] } } }), /exactly one/);
+  assert.throws(() => loadConfig({ overrides: { signIn: { providers: [{ ...provider, clientSecret: 's' }, { ...provider, clientSecret: 's' }] } } }), /unique/);
+  assert.throws(() => loadConfig({ overrides: { signIn: { providers: [{ ...provider, issuer: 'http://login.example.com', clientSecret: 's' }] } } }), /https/);
+  const config = loadConfig({ overrides: { signIn: { providers: [{ ...provider, clientSecret: 's' }] } } });
+  assert.deepEqual(config.signIn.providers?.[0]?.scopes, ['openid', 'profile', 'email']);
+  assert.equal(config.signIn.providers?.[0]?.claims.username, 'preferred_username');
+});
+
+/** The README's table of an upstream provider's fields: field → its default cell. */
+function readmeProviderTable(): Map<string, string> {
+  const section = readme.slice(readme.indexOf('\n## Bring your own identity provider\n'), readme.indexOf('\n## Push: the device knows at once\n'));
+  const rows = new Map<string, string>();
+  for (const line of section.split('\n')) {
+    const cells = line.startsWith('| `') ? line.slice(1, -1).split('|').map((cell) => cell.trim()) : [];
+    const field = /^`(\w+)`$/.exec(cells[0] ?? '')?.[1];
+    if (field) rows.set(field, cells[1]!);
+  }
+  return rows;
+}
+
+test("the README's provider table names every field of an upstream provider with its default", () => {
+  const table = readmeProviderTable();
+  const shape = upstreamProviderSchema._def.schema.shape;
+  for (const [field, schema] of Object.entries(shape)) {
+    const row = table.get(field);
+    assert.ok(row !== undefined, `README lacks provider field ${field}`);
+    const parsed = (schema as { safeParse(value: unknown): { success: boolean; data?: unknown } }).safeParse(undefined);
+    if (parsed.success && parsed.data !== undefined) assert.equal(row, `\`${JSON.stringify(parsed.data).replace(/^"|"$/g, '')}\``, `README's default of ${field}`);
+  }
+  for (const field of table.keys()) assert.ok(field in shape, `README names provider field ${field}, which is none`);
 });

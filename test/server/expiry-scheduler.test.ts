@@ -94,7 +94,7 @@ describe('the expiry scheduler', () => {
     const events = listen(bus);
     const expiry = createExpiryScheduler({ store, bus, clock, logger });
     const id = await createGrant(T0 + 200_000 + 5_000);
-    assert.ok(await store.deviceGrants.decide(id, { status: 'approved', userId: 'someone', grantedScopes: ['openid'], authTime: T0 }, T0 + 200_000));
+    assert.ok(await store.deviceGrants.decide(id, { status: 'approved', userId: 'someone', grantedScopes: ['openid'], authTime: T0, amr: [], acr: null }, T0 + 200_000));
     clock.set(T0 + 200_000 + 5_000);
     assert.equal(await expiry.reportDue(), 1);
     assert.deepEqual(events.map((event) => [event.type, event.deviceGrantId]), [['closed', id]]);

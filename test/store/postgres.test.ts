@@ -44,7 +44,7 @@ describe('postgres store', { skip: skipWithoutRealPart('postgresql', postgresAva
     test('opening a migrated database again applies nothing and keeps the data', async () => {
       const url = await freshDatabase();
       const first = await createPostgresStore({ connectionString: url });
-      await first.sessions.create({ idHash: 'kept', userId: 'u', createdAt: 1, expiresAt: Date.UTC(2100, 0, 1), authTime: 1 });
+      await first.sessions.create({ idHash: 'kept', userId: 'u', createdAt: 1, expiresAt: Date.UTC(2100, 0, 1), authTime: 1, amr: [], acr: null });
       await first.close();
       const second = await createPostgresStore({ connectionString: url });
       try {
@@ -76,9 +76,9 @@ describe('postgres store', { skip: skipWithoutRealPart('postgresql', postgresAva
       const store = await createPostgresStore({ connectionString: await freshDatabase() });
       try {
         const instant = 8_640_000_000_000; // the largest Date, far beyond 2^32
-        await store.sessions.create({ idHash: 'far', userId: 'u', createdAt: instant - 1, expiresAt: instant, authTime: 4_294_967_297 });
+        await store.sessions.create({ idHash: 'far', userId: 'u', createdAt: instant - 1, expiresAt: instant, authTime: 4_294_967_297, amr: [], acr: null });
         const found = await store.sessions.get('far', 0);
-        assert.deepEqual(found, { idHash: 'far', userId: 'u', createdAt: instant - 1, expiresAt: instant, authTime: 4_294_967_297 });
+        assert.deepEqual(found, { idHash: 'far', userId: 'u', createdAt: instant - 1, expiresAt: instant, authTime: 4_294_967_297, amr: [], acr: null });
       } finally {
         await store.close();
       }

@@ -71,6 +71,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     jwks: null,
     jwksUri: null,
     phishing: { allowedNetworks: [], sameNetworkRequired: false, registeredDevicesOnly: false, userCodeDenyPrefixes: [], deviceNameFilter: 'neutralise' },
+    logoUri: null,
     createdAt: T0,
     ...overrides,
   };
@@ -100,6 +101,8 @@ function newGrant(overrides: Partial<Omit<GrantRecord, 'lastUsedAt' | 'revokedAt
     deviceName: 'Living room TV',
     deviceModel: null,
     authTime: T0,
+    amr: ['fed', 'mfa'] as string[] | null,
+    acr: 'urn:example:loa:2' as string | null,
     createdAt: T0,
     expiresAt: T0 + 30 * 86_400 * SECOND,
     dpopJkt: null,
@@ -203,7 +206,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     const grant = newDeviceGrant(overrides);
     await store.deviceGrants.create(grant);
     assert.equal(
-      await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }, T0 + SECOND),
+      await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0, amr: ['pwd'], acr: null }, T0 + SECOND),
       true,
     );
     return grant;
@@ -221,6 +224,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           userId: null,
           grantedScopes: null,
           authTime: null,
+          amr: null,
+          acr: null,
           decidedAt: null,
           grantId: null,
           dpopJkt: null,
@@ -334,11 +339,19 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal((await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 5 * SECOND)).kind, 'ok');
       });
 
+      it('an approval keeps how the person authenticated (amr, acr) with the grant', async (store) => {
+        const grant = newDeviceGrant();
+        await store.deviceGrants.create(grant);
+        await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0, amr: ['fed', 'mfa'], acr: 'urn:example:loa:2' }, T0);
+        const found = await store.deviceGrants.findById(grant.id);
+        assert.deepEqual([found?.amr, found?.acr], [['fed', 'mfa'], 'urn:example:loa:2']);
+      });
+
       it('a decided grant is not throttled: the device redeems at once', async (store) => {
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);
         await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0);
-        await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }, T0);
+        await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0, amr: ['pwd'], acr: null }, T0);
         const verdict = await store.deviceGrants.recordPoll(grant.deviceCodeHash, grant.clientId, T0 + 100);
         assert.equal(verdict.kind, 'ok');
         assert.equal(grantOf(verdict).status, 'approved');
@@ -355,7 +368,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           await store.deviceGrants.create(grant);
           const decision: Decision =
             decided === 'approved'
-              ? { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 }
+              ? { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0, amr: ['pwd'], acr: null }
               : { status: 'denied', userId: 'user-1' };
           if (decided) assert.equal(await store.deviceGrants.decide(grant.id, decision, T0), true);
           const pacing: PollPacing = { status: decided ?? 'pending', interval: grant.interval, lastPolledAt: null };
@@ -391,7 +404,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.deviceGrants.create(grant);
         const won = await store.deviceGrants.decide(
           grant.id,
-          { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 - SECOND },
+          { status: 'approved', userId: 'user-1', grantedScopes: ['openid'], authTime: T0 - SECOND, amr: ['pwd'], acr: null },
           T0 + SECOND,
         );
         assert.equal(won, true);
@@ -423,7 +436,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.deviceGrants.create(grant);
         assert.equal(await store.deviceGrants.decide(grant.id, { status: 'denied', userId: null }, T0), true);
         assert.equal(
-          await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: [], authTime: T0 }, T0),
+          await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: [], authTime: T0, amr: ['pwd'], acr: null }, T0),
           false,
         );
         assert.equal((await store.deviceGrants.findById(grant.id))?.status, 'denied');
@@ -433,7 +446,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);
         assert.equal(
-          await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: [], authTime: T0 }, grant.expiresAt),
+          await store.deviceGrants.decide(grant.id, { status: 'approved', userId: 'user-1', grantedScopes: [], authTime: T0, amr: ['pwd'], acr: null }, grant.expiresAt),
           false,
         );
         assert.equal((await store.deviceGrants.findById(grant.id))?.status, 'pending');
@@ -448,7 +461,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             store.deviceGrants.decide(
               grant.id,
               index % 2 === 0
-                ? { status: 'approved', userId: `user-${index}`, grantedScopes: ['openid'], authTime: T0 }
+                ? { status: 'approved', userId: `user-${index}`, grantedScopes: ['openid'], authTime: T0, amr: ['pwd'], acr: null }
                 : { status: 'denied', userId: `user-${index}` },
               T0 + SECOND,
             ),
@@ -1054,6 +1067,39 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.users.get(user.id), null);
         assert.equal(await store.users.remove(user.id), false);
       });
+
+      it('an upstream identity is found by (issuer, subject) only: the same subject at another issuer is nobody', async (store) => {
+        const user = newUser({ passwordHash: '' });
+        await store.users.createWithIdentity(user, { issuer: 'https://a.example', subject: 'sub-1', createdAt: T0 });
+        assert.deepEqual(await store.users.findByIdentity({ issuer: 'https://a.example', subject: 'sub-1' }), user);
+        assert.equal(await store.users.findByIdentity({ issuer: 'https://b.example', subject: 'sub-1' }), null);
+        assert.equal(await store.users.findByIdentity({ issuer: 'https://a.example', subject: 'sub-2' }), null);
+      });
+
+      it('an identity linked already is refused with IdentityTakenError, and no second user is made', async (store) => {
+        const identity = { issuer: 'https://a.example', subject: 'sub-1', createdAt: T0 };
+        await store.users.createWithIdentity(newUser(), identity);
+        await assert.rejects(store.users.createWithIdentity(newUser(), identity), { name: 'IdentityTakenError' });
+        assert.equal((await store.users.list()).length, 1);
+      });
+
+      it('createWithIdentity with a username in use makes neither the user nor the link', async (store) => {
+        await store.users.create(newUser({ username: 'ada' }));
+        await assert.rejects(store.users.createWithIdentity(newUser({ username: 'ada' }), { issuer: 'https://a.example', subject: 's', createdAt: T0 }), {
+          name: 'UsernameTakenError',
+        });
+        assert.equal(await store.users.findByIdentity({ issuer: 'https://a.example', subject: 's' }), null);
+      });
+
+      it('updateProfile changes name, email and email_verified of a known user only; remove drops its identities', async (store) => {
+        const user = newUser();
+        await store.users.createWithIdentity(user, { issuer: 'https://a.example', subject: 's', createdAt: T0 });
+        assert.equal(await store.users.updateProfile(user.id, { name: 'Ada L.', email: 'ada@new.example', emailVerified: false }), true);
+        assert.deepEqual(await store.users.get(user.id), { ...user, name: 'Ada L.', email: 'ada@new.example', emailVerified: false });
+        assert.equal(await store.users.updateProfile('nope', { name: null, email: null, emailVerified: false }), false);
+        assert.equal(await store.users.remove(user.id), true);
+        assert.equal(await store.users.findByIdentity({ issuer: 'https://a.example', subject: 's' }), null);
+      });
     });
 
     describe('signing keys', () => {
@@ -1090,6 +1136,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         createdAt: T0,
         expiresAt: T0 + 3600 * SECOND,
         authTime: T0 - SECOND,
+        amr: ['fed', 'pwd'],
+        acr: 'urn:example:loa:1',
         ...overrides,
       });
 

@@ -26,4 +26,32 @@ export function loadAssets(directory: URL = new URL('./assets/', import.meta.url
   return assets;
 }
 
+/**
+ * The branded stylesheet (config branding), generated once: custom properties over app.css's, in a
+ * file of this origin, so colours need no inline style and the CSP's style-src stays 'self'. The
+ * values were checked as #rrggbb by the configuration, so nothing else can reach the CSS.
+ */
+export function brandStylesheet(branding: { primaryColor: string | null; onPrimaryColor: string | null; headerColor: string | null }): Asset {
+  const properties = [
+    branding.primaryColor && `--accent: ${branding.primaryColor}; --accent-hover: ${branding.primaryColor}; --focus: ${branding.primaryColor}; --info-edge: ${branding.primaryColor};`,
+    branding.onPrimaryColor && `--accent-fg: ${branding.onPrimaryColor};`,
+    branding.headerColor && `--header-bg: ${branding.headerColor};`,
+  ].filter(Boolean);
+  // The same in both schemes: a brand colour is the brand's in dark mode too.
+  const css = properties.length === 0 ? '' : `:root { ${properties.join(' ')} }\n@media (prefers-color-scheme: dark) { :root { ${properties.join(' ')} } }\n`;
+  const body = Buffer.from(css, 'utf8');
+  return { body, contentType: 'text/css; charset=utf-8', version: createHash('sha256').update(body).digest('base64url').slice(0, 12) };
+}
+
+const LOGO_TYPES: Record<string, string> = { '.png': 'image/png', '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
+
+/** The logo file devicegate serves itself (config branding.logoFile), read once at start. */
+export function logoAsset(file: string): Asset {
+  const extension = file.slice(file.lastIndexOf('.')).toLowerCase();
+  const contentType = LOGO_TYPES[extension];
+  if (!contentType) throw new Error(`branding.logoFile must be a .png, .svg, .jpg or .webp file: ${file}`);
+  const body = readFileSync(file);
+  return { body, contentType, version: createHash('sha256').update(body).digest('base64url').slice(0, 12) };
+}
+
 export const IMMUTABLE = 'public, max-age=31536000, immutable';

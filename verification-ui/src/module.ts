@@ -1,8 +1,8 @@
 import fastifyCookie from '@fastify/cookie';
 import type { ApplianceModule, VerificationPort } from '@devicegate/server';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { IMMUTABLE, loadAssets } from './assets.ts';
-import { NO_STORE, PAGE_HEADERS } from './headers.ts';
+import { brandStylesheet, IMMUTABLE, loadAssets, logoAsset } from './assets.ts';
+import { contentSecurityPolicy, NO_STORE, originOf, PAGE_HEADERS } from './headers.ts';
 import { loadCatalogs } from './i18n.ts';
 import { messagePage } from './pages/message.ts';
 import { createResponder, type PagesDependencies } from './respond.ts';
@@ -33,6 +33,9 @@ export interface VerificationModuleOptions {
 export function createVerificationModule(options: VerificationModuleOptions): ApplianceModule {
   const catalogs = loadCatalogs(options.localesDirectory, options.defaultLanguage);
   const assets = loadAssets();
+  const { branding } = options.port.settings;
+  assets.set('brand.css', brandStylesheet(branding));
+  if (branding.logoFile) assets.set('logo', logoAsset(branding.logoFile));
   return {
     name: 'verification-ui',
     async register(app: FastifyInstance) {
@@ -42,11 +45,18 @@ export function createVerificationModule(options: VerificationModuleOptions): Ap
         async (scope) => {
           // Another module, or the app, may already have registered the cookie parser above us.
           if (!scope.hasRequestDecorator('cookies')) await scope.register(fastifyCookie);
-          const deps: PagesDependencies = { port, sessions: createSessions(port), catalogs, assets, base };
+          // Only the origins configuration names join the CSP: the logo's and the provider icons'
+          // (img-src), the providers' authorization endpoints (form-action).
+          const { providers } = port.settings;
+          const configuredImages = [branding.logoUrl, ...providers.map((provider) => provider.icon)].map(originOf).filter((origin): origin is string => origin !== null);
+          const policy = (images: string[] = []) => contentSecurityPolicy({ images: [...configuredImages, ...images], formTargets: port.upstream.formTargets() });
+          const deps: PagesDependencies = { port, sessions: createSessions(port), catalogs, assets, base, contentSecurityPolicy: policy };
           const respond = createResponder(deps);
 
           scope.addHook('onSend', async (_request, reply, payload) => {
+            const ownPolicy = reply.getHeader('content-security-policy');
             reply.headers(PAGE_HEADERS);
+            reply.header('content-security-policy', typeof ownPolicy === 'string' ? ownPolicy : policy());
             if (!reply.hasHeader('cache-control')) reply.headers(NO_STORE);
             return payload;
           });

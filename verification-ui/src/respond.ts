@@ -14,6 +14,8 @@ export interface PagesDependencies {
   assets: Map<string, Asset>;
   /** Verification path without a trailing slash ('' when mounted at the root). */
   base: string;
+  /** The page's Content-Security-Policy, with the configured origins and any `images` of this page. */
+  contentSecurityPolicy(images?: string[]): string;
 }
 
 /** The form of a POST: the server's parser hands pages every value (repeated `scope`s too). */
@@ -30,7 +32,11 @@ export function queryValue(request: FastifyRequest, name: string, maxLength = 25
 export function createResponder(deps: PagesDependencies) {
   const { sessions, catalogs, assets, base, port } = deps;
   const assetUrl = (name: string) => `${base}/assets/${name}?v=${assets.get(name)!.version}`;
-  const assetUrls = { css: assetUrl('app.css'), js: assetUrl('app.js') };
+  const { branding } = port.settings;
+  const assetUrls = { css: assetUrl('app.css'), brandCss: assetUrl('brand.css'), js: assetUrl('app.js') };
+  // A logo served by devicegate carries its version too, so it can be cached for a year.
+  const logoUrl = branding.logoFile ? assetUrl('logo') : branding.logoUrl;
+  const brand = { productName: branding.productName, logoUrl };
   const home = base || '/';
 
   /**
@@ -56,6 +62,7 @@ export function createResponder(deps: PagesDependencies) {
       path: request.routeOptions.url ?? home,
       query,
       assets: assetUrls,
+      brand,
       now: port.now(),
     };
     return { visitor, page };

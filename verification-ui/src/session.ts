@@ -27,6 +27,8 @@ export interface Visitor {
 export interface CookieNames {
   session: string;
   flow: string;
+  /** The round trip through an upstream provider (docs/security.md UPSTREAM-FORWARDED-LINK). */
+  upstream: string;
   language: string;
   knownBrowser: string;
 }
@@ -42,12 +44,27 @@ export function cookiePolicy(issuer: string): { secure: boolean; names: CookieNa
   const prefix = secure ? '__Host-' : '';
   return {
     secure,
-    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang`, knownBrowser: `${prefix}devicegate-known` },
+    names: { session: `${prefix}devicegate-session`, flow: `${prefix}devicegate-flow`, language: `${prefix}devicegate-lang`, knownBrowser: `${prefix}devicegate-known`, upstream: `${prefix}devicegate-upstream` },
   };
 }
 
 const SECRET_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 const FLOW_FORMAT = /^[A-Za-z0-9_-]{16,64}\.[A-Za-z0-9_-]{43}$/;
+/** <provider id>.<started at, epoch ms>.<next page>.<random secret> */
+const UPSTREAM_FORMAT = /^([a-z0-9][a-z0-9-]{0,31})\.(\d{1,16})\.(consent|devices)\.([A-Za-z0-9_-]{43})$/;
+
+/** A round trip through an upstream provider, as this browser's cookie holds it. */
+export interface UpstreamFlow {
+  providerId: string;
+  startedAt: number;
+  next: 'consent' | 'devices';
+  /**
+   * What the port derives state, nonce and the PKCE verifier from: the cookie's random value,
+   * when the trip started and a derivation of this browser's session secret, so the callback
+   * completes only in the browser that started it, and only within its lifetime.
+   */
+  flowSecret: string;
+}
 const ONE_YEAR = 365 * 86400;
 const KNOWN_BROWSER_FORMAT = /^[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{43}$/;
 /** A browser used within about a quarter stays known; one unused longer is treated as new. */
@@ -91,9 +108,14 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
    * Signs the person in under a NEW secret (the anonymous one is dropped), so a cookie someone
    * planted or saw before sign-in is worth nothing after it (session fixation).
    */
-  async function signIn(reply: FastifyReply, previous: Visitor, account: Account, authTime: number): Promise<Visitor> {
+  async function signIn(
+    reply: FastifyReply,
+    previous: Visitor,
+    account: Account,
+    authentication: { authTime: number; amr: string[]; acr: string | null },
+  ): Promise<Visitor> {
     const secret = randomSecret();
-    const session = await sessions.start({ idHash: hashSecret(secret), account, authTime });
+    const session = await sessions.start({ idHash: hashSecret(secret), account, ...authentication });
     if (previous.session) await sessions.end(previous.session.idHash);
     reply.setCookie(names.session, secret, { ...base, maxAge: settings.sessionLifetime });
     return describe(secret, false, session, account);
@@ -137,6 +159,31 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
     },
   };
 
+  const flowSecretOf = (visitor: Visitor, startedAt: number, random: string) => `${startedAt}.${random}.${deriveKey('upstream-browser', visitor.secret)}`;
+
+  /**
+   * The round trip through an upstream provider: one cookie, HttpOnly, SameSite=Lax (the
+   * provider's redirect back is a top-level GET, which carries it), living as long as the trip
+   * may. It holds no state, nonce or verifier, only a random value they are derived from, and it is
+   * cleared by the callback, so a callback replayed in this browser finds nothing to finish.
+   */
+  const upstream = {
+    start(reply: FastifyReply, visitor: Visitor, providerId: string, next: 'consent' | 'devices', startedAt: number): UpstreamFlow {
+      const random = randomSecret();
+      reply.setCookie(names.upstream, `${providerId}.${startedAt}.${next}.${random}`, { ...base, maxAge: settings.upstreamFlowLifetime });
+      return { providerId, startedAt, next, flowSecret: flowSecretOf(visitor, startedAt, random) };
+    },
+    get(request: FastifyRequest, visitor: Visitor): UpstreamFlow | null {
+      const match = UPSTREAM_FORMAT.exec(request.cookies[names.upstream] ?? '');
+      if (!match) return null;
+      const startedAt = Number(match[2]);
+      return { providerId: match[1]!, startedAt, next: match[3] as 'consent' | 'devices', flowSecret: flowSecretOf(visitor, startedAt, match[4]!) };
+    },
+    clear(reply: FastifyReply): void {
+      reply.clearCookie(names.upstream, base);
+    },
+  };
+
   const language = {
     get(request: FastifyRequest): string | undefined {
       return request.cookies[names.language];
@@ -146,7 +193,7 @@ export function createSessions(port: Pick<VerificationPort, 'sessions' | 'settin
     },
   };
 
-  return { visitor, csrfValid, signIn, signOut, flow, knownBrowser, language, names };
+  return { visitor, csrfValid, signIn, signOut, flow, knownBrowser, upstream, language, names };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -45,6 +45,19 @@ function readClientJwks(file: string): { keys: Record<string, unknown>[] } {
   return { keys: keys as Record<string, unknown>[] };
 }
 
+/** RFC 7591 §2 logo_uri: https (its origin joins the consent page's img-src alone) or a data:image URI. */
+function clientLogoUri(value: string): string {
+  if (/^data:image\/(png|svg\+xml|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$/.test(value)) return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('--logo-uri must be a URL');
+  }
+  if (url.protocol !== 'https:') throw new InvalidArgumentError('--logo-uri must be an https:// URL or a data:image/...;base64 URI');
+  return url.href;
+}
+
 function clientJwksUri(value: string): string {
   let url: URL;
   try {
@@ -164,6 +177,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     .option('--dpop-required', 'refuse token requests without a DPoP proof (RFC 9449)')
     .option('--jwks-file <file>', 'JWK Set of the public keys the client signs private_key_jwt assertions with (RFC 7523)')
     .option('--jwks-uri <url>', 'URL of that JWK Set, fetched and cached (instead of --jwks-file)', clientJwksUri)
+    .option('--logo-uri <url>', "the client's logo (https), shown on the consent page beside its name", clientLogoUri)
     .option('--replace', 'replace an existing client of that id')
     .action(async (clientId: string, options: Record<string, unknown>) => {
       if (!/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new CliError('client_id must be 1-128 visible ASCII characters', 2);
@@ -197,6 +211,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
           dpopRequired: Boolean(options.dpopRequired),
           jwks,
           jwksUri: (options.jwksUri as string | undefined) ?? null,
+          logoUri: (options.logoUri as string | undefined) ?? null,
         });
         await store.clients.put(client);
         io.stdout(`client ${clientId} saved (${usesKeys ? 'private_key_jwt' : secret === null ? 'public' : 'confidential'})\n`);

@@ -44,6 +44,9 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
     /** Subset of the requested scopes; defaults to all of them. */
     grantedScopes?: string[];
     authTime?: number;
+    /** OIDC Core §2: how the person authenticated (RFC 8176 values) and at what level. */
+    amr?: string[];
+    acr?: string | null;
   }): Promise<boolean> {
     const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
     if (!deviceGrant) return false;
@@ -54,7 +57,7 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
     const now = clock.now();
     const won = await store.deviceGrants.decide(
       deviceGrant.id,
-      { status: 'approved', userId: input.userId, grantedScopes, authTime: input.authTime ?? now },
+      { status: 'approved', userId: input.userId, grantedScopes, authTime: input.authTime ?? now, amr: input.amr ?? [], acr: input.acr ?? null },
       now,
     );
     if (!won) return false;

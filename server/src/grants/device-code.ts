@@ -56,6 +56,8 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
     deviceName: deviceGrant.deviceName,
     deviceModel: deviceGrant.deviceModel,
     authTime: deviceGrant.authTime,
+    amr: deviceGrant.amr,
+    acr: deviceGrant.acr,
     createdAt: now,
     expiresAt: now + config.grantLifetime * 1000,
     dpopJkt,

@@ -3,6 +3,9 @@ import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
 import { sameNetwork } from '../services/network-match.ts';
 import type { LimitName } from '../services/rate-limits.ts';
 import type { DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
+import { createUpstreamSignIn, type UpstreamOutcome, type UpstreamProvider } from '../upstream/sign-in.ts';
+
+export type { UpstreamProvider } from '../upstream/sign-in.ts';
 
 /**
  * What the verification pages may do, and nothing more: the pages (verification-ui) hold no
@@ -26,20 +29,33 @@ export interface VerificationPort {
    */
   findPendingRequest(flow: string, person: { address: string }): Promise<PendingRequest | null>;
   /** The decision; false when someone else decided first, the request is no longer pending or the ticket is not valid. */
-  approve(decision: { flow: string; account: Account; grantedScopes: string[]; authTime: number }): Promise<boolean>;
+  /** `session` says when and how the person authenticated (OIDC auth_time, amr, acr), for the ID token. */
+  approve(decision: { flow: string; account: Account; grantedScopes: string[]; session: Pick<Session, 'authTime' | 'amr' | 'acr'> }): Promise<boolean>;
   deny(decision: { flow: string; account: Account }): Promise<boolean>;
   /** A request this account decided, for the "done" page; null for anyone else's. */
   findDecidedRequest(requestId: string, account: Account): Promise<DecidedRequest | null>;
 
   /**
-   * A local account's password, behind per-address and per-account limits. `knownBrowser` is the
-   * ticket an earlier successful sign-in returned: that browser is counted apart, so failures from
-   * elsewhere cannot lock its owner out (docs/security.md SIGN-IN-NO-LOCKOUT).
+   * A local account's password, behind per-address and per-account limits; refused outright when
+   * local passwords are off. `knownBrowser` is the ticket an earlier successful sign-in returned:
+   * that browser is counted apart, so failures from elsewhere cannot lock its owner out
+   * (docs/security.md SIGN-IN-NO-LOCKOUT).
    */
   signInWithPassword(attempt: { username: string; password: string; address: string; knownBrowser?: string | null }): Promise<SignInResult>;
+  /**
+   * Sign-in through an upstream OpenID provider (server/src/upstream/sign-in.ts). The round
+   * trip's state, nonce and PKCE verifier are derived from `flowSecret`, a random value the pages
+   * keep in a cookie of this browser only (docs/security.md UPSTREAM-FORWARDED-LINK).
+   */
+  upstream: {
+    /** Origins the providers' authorization endpoints live at (the sign-in page's CSP form-action). */
+    formTargets(): string[];
+    begin(providerId: string, flow: { redirectUri: string; flowSecret: string }): Promise<{ kind: 'redirect'; url: string } | { kind: 'unknown' } | { kind: 'unavailable' }>;
+    finish(providerId: string, flow: { redirectUri: string; flowSecret: string; callbackUrl: URL; address: string }): Promise<UpstreamSignInResult>;
+  };
   sessions: {
     /** Starts a session under the hash of the browser's secret (never the secret itself). */
-    start(session: { idHash: string; account: Account; authTime: number }): Promise<Session>;
+    start(session: { idHash: string; account: Account; authTime: number; amr: string[]; acr: string | null }): Promise<Session>;
     /** The session and its account, or null; a session of a removed or disabled account ends here. */
     find(idHash: string): Promise<{ session: Session; account: Account } | null>;
     end(idHash: string): Promise<void>;
@@ -56,6 +72,25 @@ export interface VerificationSettings {
   verificationPath: string;
   /** Seconds a page session lives. */
   sessionLifetime: number;
+  /** False: no password form, and a password POST is refused (config signIn.localPasswords). */
+  localPasswords: boolean;
+  /** Seconds a person has for the round trip through a provider. */
+  upstreamFlowLifetime: number;
+  /** The provider buttons of the sign-in page, in configuration order. */
+  providers: UpstreamProvider[];
+  branding: BrandingSettings;
+}
+
+/** The product's look (config branding): the pages render it, the CSP admits only its logo's origin. */
+export interface BrandingSettings {
+  productName: string | null;
+  /** An https or data: URL, or the path of the logo devicegate serves from logoFile. */
+  logoUrl: string | null;
+  /** The file behind logoUrl when devicegate serves it. */
+  logoFile: string | null;
+  primaryColor: string | null;
+  onPrimaryColor: string | null;
+  headerColor: string | null;
 }
 
 /** A person's account as the pages see it: no password hash, no flags beyond what they show. */
@@ -73,6 +108,9 @@ export interface Session {
   expiresAt: number;
   /** When the person authenticated (OIDC auth_time), not when the session was last used. */
   authTime: number;
+  /** How they authenticated (RFC 8176: pwd; fed and the provider's own values upstream). */
+  amr: string[];
+  acr: string | null;
 }
 
 /** A device waiting for a decision, with what the consent page shows of it. */
@@ -82,6 +120,8 @@ export interface DeviceRequest {
   userCode: string;
   clientId: string;
   clientName: string;
+  /** RFC 7591 logo_uri of the client, shown on consent (its origin joins that page's img-src). */
+  clientLogoUri: string | null;
   scopes: string[];
   deviceName: string | null;
   deviceModel: string | null;
@@ -113,7 +153,13 @@ export type SignInResult =
   /** `knownBrowser`: the ticket for the browser to keep and present at its next sign-in. */
   | { kind: 'signed_in'; account: Account; knownBrowser: string }
   | { kind: 'failed' }
+  /** Local passwords are off (config signIn.localPasswords). */
+  | { kind: 'disabled' }
   | { kind: 'throttled'; retryAfterSeconds: number };
+
+export type UpstreamSignInResult =
+  | { kind: 'signed_in'; account: Account; authTime: number; amr: string[]; acr: string | null }
+  | { kind: Exclude<UpstreamOutcome['kind'], 'signed_in'> };
 
 export interface DeviceSummary {
   grantId: string;
@@ -129,18 +175,20 @@ function accountOf(user: UserRecord): Account {
 }
 
 function sessionOf(record: SessionRecord): Session {
-  return { idHash: record.idHash, accountId: record.userId, createdAt: record.createdAt, expiresAt: record.expiresAt, authTime: record.authTime };
+  return { idHash: record.idHash, accountId: record.userId, createdAt: record.createdAt, expiresAt: record.expiresAt, authTime: record.authTime, amr: record.amr, acr: record.acr };
 }
 
 export function createVerificationPort(context: AppContext): VerificationPort {
   const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows, knownBrowsers } = context;
+  const upstream = createUpstreamSignIn(context);
 
-  function requestOf(deviceGrant: DeviceGrantRecord, clientName: string): DeviceRequest {
+  function requestOf(deviceGrant: DeviceGrantRecord, client: { name: string; logoUri: string | null }): DeviceRequest {
     return {
       id: deviceGrant.id,
       userCode: deviceGrant.userCode,
       clientId: deviceGrant.clientId,
-      clientName,
+      clientName: client.name,
+      clientLogoUri: client.logoUri,
       scopes: deviceGrant.scopes,
       deviceName: deviceGrant.deviceName,
       deviceModel: deviceGrant.deviceModel,
@@ -166,26 +214,41 @@ export function createVerificationPort(context: AppContext): VerificationPort {
 
   return {
     now: () => clock.now(),
-    settings: { issuer: config.issuer, verificationPath: config.verificationPath, sessionLifetime: config.sessionLifetime },
+    settings: {
+      issuer: config.issuer,
+      verificationPath: config.verificationPath,
+      sessionLifetime: config.sessionLifetime,
+      localPasswords: config.signIn.localPasswords,
+      upstreamFlowLifetime: config.signIn.flowLifetime,
+      providers: upstream.providers,
+      branding: {
+        productName: config.branding.productName ?? null,
+        logoUrl: config.branding.logoUrl ?? (config.branding.logoFile ? `${config.verificationPath.replace(/\/+$/, '')}/assets/logo` : null),
+        logoFile: config.branding.logoFile ?? null,
+        primaryColor: config.branding.primaryColor ?? null,
+        onPrimaryColor: config.branding.onPrimaryColor ?? null,
+        headerColor: config.branding.headerColor ?? null,
+      },
+    },
 
     async enterUserCode(typed, who) {
       const lookup = await userCodeEntry.lookup(typed, { address: who.address, sessionId: who.sessionKey });
       if (lookup.kind !== 'found') return lookup;
       const { deviceGrant, client } = lookup.pending;
-      return { kind: 'found', request: requestOf(deviceGrant, client.name), flow: consentFlows.issue(deviceGrant.id) };
+      return { kind: 'found', request: requestOf(deviceGrant, client), flow: consentFlows.issue(deviceGrant.id) };
     },
 
     async findPendingRequest(flow, person) {
       const requestId = consentFlows.open(flow);
       const pending = requestId ? await approval.findPendingById(requestId) : null;
       if (!pending) return null;
-      return { ...requestOf(pending.deviceGrant, pending.client.name), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
+      return { ...requestOf(pending.deviceGrant, pending.client), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
     },
 
-    async approve({ flow, account, grantedScopes, authTime }) {
+    async approve({ flow, account, grantedScopes, session }) {
       const requestId = consentFlows.open(flow);
       if (!requestId) return false;
-      return approval.approve({ deviceGrantId: requestId, userId: account.id, grantedScopes, authTime });
+      return approval.approve({ deviceGrantId: requestId, userId: account.id, grantedScopes, authTime: session.authTime, amr: session.amr, acr: session.acr });
     },
 
     async deny({ flow, account }) {
@@ -204,6 +267,7 @@ export function createVerificationPort(context: AppContext): VerificationPort {
     },
 
     async signInWithPassword({ username, password, address, knownBrowser }) {
+      if (!config.signIn.localPasswords) return { kind: 'disabled' };
       const accountKey = username.toLowerCase();
       // A browser that signed in to this account before has a bucket of its own for the account
       // and skips the per-address one (its ticket is good for this one account only, so it is no
@@ -217,7 +281,8 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       const wait = await consumeAll(buckets, address);
       if (wait !== null) return { kind: 'throttled', retryAfterSeconds: wait };
       const user = await store.users.getByUsername(username);
-      const usable = user !== null && !user.disabled;
+      // A person made by an upstream sign-in has no password (an empty hash): none matches it.
+      const usable = user !== null && !user.disabled && user.passwordHash !== '';
       // An unknown or disabled account still costs one argon2 verification, so the answer's
       // timing does not tell which usernames exist.
       const matches = await verifyPassword(usable ? user.passwordHash : await dummyPasswordHash(), password);
@@ -230,10 +295,20 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       return { kind: 'signed_in', account: accountOf(user), knownBrowser: knownBrowsers.issue(accountKey) };
     },
 
+    upstream: {
+      formTargets: () => upstream.formTargets(),
+      begin: (providerId, flow) => upstream.begin(providerId, flow),
+      async finish(providerId, flow) {
+        const outcome = await upstream.finish(providerId, flow);
+        if (outcome.kind !== 'signed_in') return outcome;
+        return { kind: 'signed_in', account: accountOf(outcome.user), authTime: outcome.authTime, amr: outcome.amr, acr: outcome.acr };
+      },
+    },
+
     sessions: {
-      async start({ idHash, account, authTime }) {
+      async start({ idHash, account, authTime, amr, acr }) {
         const now = clock.now();
-        const record: SessionRecord = { idHash, userId: account.id, createdAt: now, expiresAt: now + config.sessionLifetime * 1000, authTime };
+        const record: SessionRecord = { idHash, userId: account.id, createdAt: now, expiresAt: now + config.sessionLifetime * 1000, authTime, amr, acr };
         await store.sessions.create(record);
         return sessionOf(record);
       },

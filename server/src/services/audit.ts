@@ -23,6 +23,7 @@ export type AuditEvent =
   | 'token_revoked'
   | 'sign_in_succeeded'
   | 'sign_in_failed'
+  | 'user_created'
   | 'rate_limited'
   | 'user_code_rejected'
   | 'user_code_guess_alarm'

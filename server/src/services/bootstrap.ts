@@ -26,6 +26,7 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
     jwks: null,
     jwksUri: null,
     phishing: noPhishingControls,
+    logoUri: null,
     createdAt: clock.now(),
     ...overrides,
   };

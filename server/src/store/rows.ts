@@ -51,6 +51,7 @@ export function createRowMappers(codec: ColumnCodec) {
         jwksUri: nullableText(row.jwks_uri),
         // Stored as one JSON object, so a control added later needs no migration; missing keys are off.
         phishing: { ...noPhishingControls, ...json<Partial<PhishingControls>>(row.phishing_controls) },
+        logoUri: nullableText(row.logo_uri),
         createdAt: row.created_at as number,
       };
     },
@@ -95,6 +96,8 @@ export function createRowMappers(codec: ColumnCodec) {
         userId: nullableText(row.user_id),
         grantedScopes: row.granted_scopes === null || row.granted_scopes === undefined ? null : list(row.granted_scopes),
         authTime: nullableNumber(row.auth_time),
+        amr: row.amr === null || row.amr === undefined ? null : list(row.amr),
+        acr: nullableText(row.acr),
         decidedAt: nullableNumber(row.decided_at),
         grantId: nullableText(row.grant_id),
         dpopJkt: nullableText(row.dpop_jkt),
@@ -109,6 +112,8 @@ export function createRowMappers(codec: ColumnCodec) {
         deviceName: nullableText(row.device_name),
         deviceModel: nullableText(row.device_model),
         authTime: nullableNumber(row.auth_time),
+        amr: row.amr === null || row.amr === undefined ? null : list(row.amr),
+        acr: nullableText(row.acr),
         createdAt: row.created_at as number,
         lastUsedAt: nullableNumber(row.last_used_at),
         expiresAt: row.expires_at as number,
@@ -171,6 +176,8 @@ export function createRowMappers(codec: ColumnCodec) {
         createdAt: row.created_at as number,
         expiresAt: row.expires_at as number,
         authTime: row.auth_time as number,
+        amr: list(row.amr),
+        acr: nullableText(row.acr),
       };
     },
   };

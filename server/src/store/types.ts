@@ -43,6 +43,8 @@ export interface ClientRecord {
   jwksUri: string | null;
   /** Cross-device phishing controls (RFC 10027 §6; docs/security.md "Cross-device phishing controls"). */
   phishing: PhishingControls;
+  /** RFC 7591 §2 logo_uri: an https image the consent page shows beside the client's name. */
+  logoUri: string | null;
   createdAt: number;
 }
 
@@ -89,6 +91,7 @@ export interface RegisteredDevices {
 export interface UserRecord {
   id: string;
   username: string;
+  /** Empty for a person who signs in only through an upstream provider: no password matches it. */
   passwordHash: string;
   name: string | null;
   email: string | null;
@@ -121,6 +124,9 @@ export interface DeviceGrantRecord {
   userId: string | null;
   grantedScopes: string[] | null;
   authTime: number | null;
+  /** How the approving person authenticated (OIDC Core §2 amr, acr), for the ID token. */
+  amr: string[] | null;
+  acr: string | null;
   decidedAt: number | null;
   /** The authorization grant (token family) created when the code was redeemed. */
   grantId: string | null;
@@ -150,7 +156,7 @@ export type PollVerdict =
   | { kind: 'unknown' };
 
 export type Decision =
-  | { status: 'approved'; userId: string; grantedScopes: string[]; authTime: number }
+  | { status: 'approved'; userId: string; grantedScopes: string[]; authTime: number; amr: string[]; acr: string | null }
   | { status: 'denied'; userId: string | null };
 
 export interface DeviceGrants {
@@ -193,6 +199,8 @@ export interface GrantRecord {
   deviceName: string | null;
   deviceModel: string | null;
   authTime: number | null;
+  amr: string[] | null;
+  acr: string | null;
   createdAt: number;
   lastUsedAt: number | null;
   /** Absolute end of the family (RFC 9700 §4.14.2: cap total rotation lifetime). */
@@ -353,7 +361,24 @@ export interface Users {
   /** Throws UsernameTakenError when the username is in use. */
   create(user: UserRecord): Promise<void>;
   setPassword(id: string, passwordHash: string): Promise<boolean>;
+  /** Removes the user and the upstream identities linked to it. */
   remove(id: string): Promise<boolean>;
+  /** The user linked to an upstream provider's (issuer, subject): the only key an upstream sign-in is matched by. */
+  findByIdentity(identity: UserIdentity): Promise<UserRecord | null>;
+  /**
+   * Creates the user and links the identity in one step. Throws IdentityTakenError when the
+   * identity is already linked (two first sign-ins at once: the loser reads the winner's user),
+   * UsernameTakenError when the username is in use.
+   */
+  createWithIdentity(user: UserRecord, identity: UserIdentity & { createdAt: number }): Promise<void>;
+  /** The claims an upstream sign-in refreshes; false when there is no such user. */
+  updateProfile(id: string, profile: Pick<UserRecord, 'name' | 'email' | 'emailVerified'>): Promise<boolean>;
+}
+
+/** An upstream OpenID provider's account: its issuer and its `sub` (OIDC Core §2: unique together only). */
+export interface UserIdentity {
+  issuer: string;
+  subject: string;
 }
 
 export type SigningKeyState = 'next' | 'current' | 'retired';
@@ -384,6 +409,9 @@ export interface SessionRecord {
   createdAt: number;
   expiresAt: number;
   authTime: number;
+  /** OIDC Core §2: how the person authenticated (RFC 8176 values), and the assurance level. */
+  amr: string[];
+  acr: string | null;
 }
 
 export interface Sessions {
@@ -456,6 +484,13 @@ export class UserCodeTakenError extends DevicegateError {
   constructor() {
     super('user_code_taken', 'user code already in use');
     this.name = 'UserCodeTakenError';
+  }
+}
+
+export class IdentityTakenError extends DevicegateError {
+  constructor() {
+    super('identity_taken', 'this upstream identity is already linked to a user');
+    this.name = 'IdentityTakenError';
   }
 }
 

@@ -86,13 +86,24 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
     return { token, expiresIn };
   }
 
-  async function issueIdToken(input: { client: ClientRecord; user: UserRecord; scopes: string[]; authTime: number | null }) {
+  async function issueIdToken(input: {
+    client: ClientRecord;
+    user: UserRecord;
+    scopes: string[];
+    authTime: number | null;
+    amr?: string[] | null;
+    acr?: string | null;
+  }) {
     return keys.sign(
       {
         ...userClaims(input.user, input.scopes),
         iss: config.issuer,
         aud: input.client.clientId,
         ...(input.authTime ? { auth_time: Math.floor(input.authTime / 1000) } : {}),
+        // OIDC Core §2: how and how strongly the approving person authenticated, as their sign-in
+        // session recorded it (an upstream provider's own amr and acr carry through: docs/security.md UPSTREAM-AMR).
+        ...(input.amr && input.amr.length > 0 ? { amr: input.amr } : {}),
+        ...(input.acr ? { acr: input.acr } : {}),
       },
       { typ: 'JWT' },
       config.idTokenLifetime,
@@ -121,7 +132,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
    */
   async function mintForGrant(input: {
     client: ClientRecord;
-    grant: Pick<GrantRecord, 'id' | 'clientId' | 'expiresAt' | 'dpopJkt' | 'authTime'>;
+    grant: Pick<GrantRecord, 'id' | 'clientId' | 'expiresAt' | 'dpopJkt' | 'authTime' | 'amr' | 'acr'>;
     user: UserRecord;
     scopes: string[];
   }): Promise<{ response: TokenResponse; accessToken: NewAccessToken; refreshToken: NewRefreshToken | null }> {
@@ -140,7 +151,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
       response.refresh_token = refresh.token;
     }
     if (scopes.includes('openid')) {
-      response.id_token = await issueIdToken({ client, user, scopes, authTime: grant.authTime });
+      response.id_token = await issueIdToken({ client, user, scopes, authTime: grant.authTime, amr: grant.amr, acr: grant.acr });
     }
     return { response, accessToken: access.record, refreshToken };
   }

@@ -138,7 +138,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
             const authorization = await post({ scope: 'openid offline_access', device_name: `TV ${i}` }, '/oauth/device_authorization');
             assert.equal(authorization.status, 200, JSON.stringify(authorization.body));
             const deviceGrant = await backend.store.deviceGrants.findByDeviceCodeHash(hashSecret(authorization.body.device_code));
-            const decision: Decision = { status: 'approved', userId: demo.id, grantedScopes: ['openid', 'offline_access'], authTime: Date.now() };
+            const decision: Decision = { status: 'approved', userId: demo.id, grantedScopes: ['openid', 'offline_access'], authTime: Date.now(), amr: ['pwd'], acr: null };
             assert.equal(await backend.store.deviceGrants.decide(deviceGrant!.id, decision, Date.now()), true);
             devices.push({ deviceCode: authorization.body.device_code, refreshToken: null });
           }

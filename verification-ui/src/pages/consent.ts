@@ -32,7 +32,7 @@ export function consentPage(page: PageContext, options: { request: PendingReques
   return {
     title: locale.t('consent.title'),
     body: html`<h1>${locale.t('consent.title')}</h1>
-<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${request.clientName}</strong>` })}</p>
+<div class="client">${request.clientLogoUri ? html`<img src="${request.clientLogoUri}" alt="" width="48" height="48">` : ''}<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${request.clientName}</strong>` })}</p></div>
 ${otherNetwork
   ? html`<div class="notice notice-danger" role="alert">
   <h2>${locale.t('consent.networkTitle')}</h2>

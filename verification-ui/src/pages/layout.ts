@@ -15,7 +15,9 @@ export interface PageContext {
   /** This page's path and query, so the language links keep the person where they are. */
   path: string;
   query: URLSearchParams;
-  assets: { css: string; js: string };
+  assets: { css: string; brandCss: string; js: string };
+  /** The product's name (null: the catalog's) and logo (config branding). */
+  brand: { productName: string | null; logoUrl: string | null };
   now: number;
 }
 
@@ -50,7 +52,8 @@ function languageLink(page: PageContext, locale: Locale): SafeHtml {
  * forbids both); the stylesheet and the small script are files of this package.
  */
 export function layout(page: PageContext, content: Page): string {
-  const { locale, visitor, base } = page;
+  const { locale, visitor, base, brand } = page;
+  const productName = brand.productName ?? locale.t('layout.brand');
   const t = (key: MessageKey, params?: Record<string, string>) => locale.t(key, params);
   const account = visitor.user
     ? html`<nav class="account" aria-label="${t('layout.account')}">
@@ -65,14 +68,15 @@ export function layout(page: PageContext, content: Page): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
-<title>${content.title} · ${t('layout.brand')}</title>
+<title>${content.title} · ${productName}</title>
 <link rel="stylesheet" href="${page.assets.css}">
+<link rel="stylesheet" href="${page.assets.brandCss}">
 <script src="${page.assets.js}" defer></script>
 </head>
 <body>
 <a class="skip" href="#main">${t('layout.skip')}</a>
 <header class="top">
-  <a class="brand" href="${page.home}">${t('layout.brand')}</a>
+  <a class="brand" href="${page.home}">${brand.logoUrl ? html`<img src="${brand.logoUrl}" alt="" height="32">` : ''}${productName}</a>
   ${account}
 </header>
 <main id="main" tabindex="-1">

@@ -3,6 +3,7 @@ import { consentPage } from '../pages/consent.ts';
 import type { PageContext } from '../pages/layout.ts';
 import { messagePage } from '../pages/message.ts';
 import { formOf, type PagesDependencies, type Responder } from '../respond.ts';
+import { originOf } from '../headers.ts';
 import { grantedScopes } from '../scopes.ts';
 
 /**
@@ -37,6 +38,9 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     if (!flow) return respond.seeOther(reply, respond.home);
     const found = await port.findPendingRequest(flow, { address: request.ip });
     if (!found) return noLongerUsable(reply, page, 410);
+    // The client's own logo (RFC 7591 logo_uri, https only): its origin joins img-src on this page alone.
+    const logoOrigin = originOf(found.clientLogoUri);
+    if (logoOrigin) reply.header('content-security-policy', deps.contentSecurityPolicy([logoOrigin]));
     return respond.send(reply, page, consentPage(page, { request: found, personAddress: request.ip }));
   });
 
@@ -59,8 +63,9 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
             flow,
             account: visitor.user,
             grantedScopes: grantedScopes(found.scopes, form.getAll('scope')),
-            // OIDC auth_time is when the person signed in, not when they clicked Approve.
-            authTime: visitor.session.authTime,
+            // OIDC auth_time is when the person signed in, not when they clicked Approve; amr and
+            // acr say how (a password here, or what the upstream provider reported).
+            session: visitor.session,
           })
         : await port.deny({ flow, account: visitor.user });
     if (!won) return noLongerUsable(reply, page, 409);

@@ -73,8 +73,8 @@ export function createPostgresDeviceGrants({ one, all, changes, transaction }: D
         decision.status === 'approved'
           ? await changes(
               `UPDATE device_grants SET status = 'approved', user_id = $2, granted_scopes = $3, auth_time = $4,
-                 decided_at = $5 WHERE id = $1 AND status = 'pending' AND expires_at > $5`,
-              [id, decision.userId, decision.grantedScopes, decision.authTime, now],
+                 decided_at = $5, amr = $6, acr = $7 WHERE id = $1 AND status = 'pending' AND expires_at > $5`,
+              [id, decision.userId, decision.grantedScopes, decision.authTime, now, decision.amr, decision.acr],
             )
           : await changes(
               `UPDATE device_grants SET status = 'denied', user_id = $2, decided_at = $3

@@ -6,7 +6,7 @@ export function createPostgresGrants({ pool, one, all, transaction }: Database):
     async create(grant) {
       await pool.query(
         `INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time, created_at,
-           expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+           expires_at, dpop_jkt, amr, acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
         [
           grant.id,
           grant.clientId,
@@ -18,6 +18,8 @@ export function createPostgresGrants({ pool, one, all, transaction }: Database):
           grant.createdAt,
           grant.expiresAt,
           grant.dpopJkt,
+          grant.amr,
+          grant.acr,
         ],
       );
     },

@@ -5,8 +5,8 @@ export function createPostgresSessions({ pool, one, changes }: Database): Sessio
   return {
     async create(session: SessionRecord) {
       await pool.query(
-        'INSERT INTO sessions (id_hash, user_id, created_at, expires_at, auth_time) VALUES ($1, $2, $3, $4, $5)',
-        [session.idHash, session.userId, session.createdAt, session.expiresAt, session.authTime],
+        'INSERT INTO sessions (id_hash, user_id, created_at, expires_at, auth_time, amr, acr) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [session.idHash, session.userId, session.createdAt, session.expiresAt, session.authTime, session.amr, session.acr],
       );
     },
     async get(idHash, now) {

@@ -17,7 +17,7 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
     byId: db.prepare('SELECT * FROM device_grants WHERE id = ?'),
     growInterval: db.prepare('UPDATE device_grants SET interval = MAX(interval, @interval) WHERE device_code_hash = @hash'),
     approve: db.prepare(`UPDATE device_grants SET status = 'approved', user_id = @userId, granted_scopes = @scopes,
-      auth_time = @authTime, decided_at = @now WHERE id = @id AND status = 'pending' AND expires_at > @now`),
+      auth_time = @authTime, amr = @amr, acr = @acr, decided_at = @now WHERE id = @id AND status = 'pending' AND expires_at > @now`),
     deny: db.prepare(`UPDATE device_grants SET status = 'denied', user_id = @userId, decided_at = @now
       WHERE id = @id AND status = 'pending' AND expires_at > @now`),
     redeem: db.prepare(`UPDATE device_grants SET status = 'redeemed', grant_id = @grantId, dpop_jkt = @jkt
@@ -88,7 +88,7 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
     async decide(id, decision: Decision, now) {
       const result =
         decision.status === 'approved'
-          ? q.approve.run({ id, now, userId: decision.userId, scopes: joinList(decision.grantedScopes), authTime: decision.authTime })
+          ? q.approve.run({ id, now, userId: decision.userId, scopes: joinList(decision.grantedScopes), authTime: decision.authTime, amr: joinList(decision.amr), acr: decision.acr })
           : q.deny.run({ id, now, userId: decision.userId });
       return result.changes === 1;
     },

@@ -155,4 +155,24 @@ export const sqliteMigrations: readonly string[] = [
   ALTER TABLE device_grants ADD COLUMN redeemed_at INTEGER;
   ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT;
   `,
+  /* 7: people who sign in through an upstream OpenID provider, linked by (issuer, subject), never by e-mail
+     (docs/security.md UPSTREAM-LINK); how a person authenticated (OIDC amr, acr) carried from the sign-in
+     session to the decision and the token family, so the ID token says it; a client's logo for the
+     consent page (RFC 7591 §2 logo_uri) */ `
+  CREATE TABLE user_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  );
+  CREATE INDEX user_identities_user ON user_identities (user_id);
+  ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
+  ALTER TABLE sessions ADD COLUMN acr TEXT;
+  ALTER TABLE device_grants ADD COLUMN amr TEXT;
+  ALTER TABLE device_grants ADD COLUMN acr TEXT;
+  ALTER TABLE grants ADD COLUMN amr TEXT;
+  ALTER TABLE grants ADD COLUMN acr TEXT;
+  ALTER TABLE clients ADD COLUMN logo_uri TEXT;
+  `,
 ];

@@ -133,24 +133,28 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
       try {
         for (const moment of KILL_MOMENTS) {
           // 40 devices ask, a person approves each (the store write the pages make).
-          const devices: Device[] = [];
-          for (let i = 0; i < DEVICES; i++) {
-            const authorization = await post({ scope: 'openid offline_access', device_name: `TV ${i}` }, '/oauth/device_authorization');
-            assert.equal(authorization.status, 200, JSON.stringify(authorization.body));
-            const deviceGrant = await backend.store.deviceGrants.findByDeviceCodeHash(hashSecret(authorization.body.device_code));
-            const decision: Decision = { status: 'approved', userId: demo.id, grantedScopes: ['openid', 'offline_access'], authTime: Date.now(), amr: ['pwd'], acr: null };
-            assert.equal(await backend.store.deviceGrants.decide(deviceGrant!.id, decision, Date.now()), true);
-            devices.push({ deviceCode: authorization.body.device_code, refreshToken: null });
-          }
+          const devices: Device[] = await Promise.all(
+            Array.from({ length: DEVICES }, async (_, i) => {
+              const authorization = await post({ scope: 'openid offline_access', device_name: `TV ${i}` }, '/oauth/device_authorization');
+              assert.equal(authorization.status, 200, JSON.stringify(authorization.body));
+              const deviceGrant = await backend.store.deviceGrants.findByDeviceCodeHash(hashSecret(authorization.body.device_code));
+              const decision: Decision = { status: 'approved', userId: demo.id, grantedScopes: ['openid', 'offline_access'], authTime: Date.now(), amr: ['pwd'], acr: null };
+              assert.equal(await backend.store.deviceGrants.decide(deviceGrant!.id, decision, Date.now()), true);
+              return { deviceCode: authorization.body.device_code, refreshToken: null };
+            }),
+          );
 
           // Redemption: every device polls at once; the appliance dies under them.
           const unanswered = await killDuring(child, devices, redeem, moment);
           child = await startAppliance();
-          for (const device of unanswered) {
-            const retry = await redeem(device);
-            assert.equal(retry.status, 200, `an approved code whose answer was lost must still yield tokens: ${JSON.stringify(retry.body)}`);
-            device.refreshToken = retry.body.refresh_token;
-          }
+          // Each device retries once; the devices do so at the same time, as a fleet would.
+          await Promise.all(
+            unanswered.map(async (device) => {
+              const retry = await redeem(device);
+              assert.equal(retry.status, 200, `an approved code whose answer was lost must still yield tokens: ${JSON.stringify(retry.body)}`);
+              device.refreshToken = retry.body.refresh_token;
+            }),
+          );
           const familiesWithoutTokens = await backend.rows(`SELECT g.id FROM grants g WHERE g.revoked_at IS NULL AND NOT EXISTS
             (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.rotated_at IS NULL AND r.revoked_at IS NULL)`);
           assert.deepEqual(familiesWithoutTokens, [], 'no token family without a live refresh token');
@@ -161,17 +165,21 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
           // Refresh: every device refreshes at once; the appliance dies under them.
           const cutOff = await killDuring(child, devices, refresh, moment);
           child = await startAppliance();
-          for (const device of cutOff) {
-            const retry = await refresh(device);
-            assert.equal(retry.status, 200, `a refresh whose answer was lost, retried, must not sign the device out: ${JSON.stringify(retry.body)}`);
-            device.refreshToken = retry.body.refresh_token;
-          }
+          await Promise.all(
+            cutOff.map(async (device) => {
+              const retry = await refresh(device);
+              assert.equal(retry.status, 200, `a refresh whose answer was lost, retried, must not sign the device out: ${JSON.stringify(retry.body)}`);
+              device.refreshToken = retry.body.refresh_token;
+            }),
+          );
           // Every family is alive: each device refreshes once more with what it holds now.
-          for (const device of devices) {
-            const next = await refresh(device);
-            assert.equal(next.status, 200, `the device is still signed in: ${JSON.stringify(next.body)}`);
-            device.refreshToken = next.body.refresh_token;
-          }
+          await Promise.all(
+            devices.map(async (device) => {
+              const next = await refresh(device);
+              assert.equal(next.status, 200, `the device is still signed in: ${JSON.stringify(next.body)}`);
+              device.refreshToken = next.body.refresh_token;
+            }),
+          );
           const revoked = await backend.rows('SELECT id, revoked_reason FROM grants WHERE revoked_at IS NOT NULL');
           assert.deepEqual(revoked, [], 'no family revoked by a retry within the window');
           report.push(`${JSON.stringify(moment)}: ${unanswered.length} redemptions and ${cutOff.length} refreshes cut off`);

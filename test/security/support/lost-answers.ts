@@ -15,7 +15,8 @@ import { DEVICE_CODE_GRANT_TYPE } from '../../server/http.ts';
 
 const DEVICES = 40;
 /** Where the kill lands: after so many answers arrived, or so many milliseconds after the requests left. */
-const KILL_MOMENTS: Array<{ afterAnswers: number } | { afterMs: number }> = [{ afterAnswers: 1 }, { afterAnswers: 12 }, { afterMs: 10 }];
+export type KillMoment = { afterAnswers: number } | { afterMs: number };
+const KILL_MOMENTS: KillMoment[] = [{ afterAnswers: 1 }, { afterAnswers: 12 }, { afterMs: 10 }];
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../appliance/bin/devicegate.js');
 
 export interface Backend {
@@ -34,7 +35,8 @@ interface Device {
   refreshToken: string | null;
 }
 
-export function crashSuite(name: string, openBackend: (dataDir: string) => Promise<Backend>, skip: false | string = false) {
+export function crashSuite(name: string, openBackend: (dataDir: string) => Promise<Backend>, options: { skip?: false | string; moments?: KillMoment[] } = {}) {
+  const { skip = false, moments = KILL_MOMENTS } = options;
   describe(`lost answers on ${name}`, { skip }, () => {
     const workDir = mkdtempSync(path.join(tmpdir(), `devicegate-lost-${name}-`));
     const dataDir = path.join(workDir, 'data');
@@ -98,7 +100,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
      * Sends `request` for every device at once and kills the appliance at `moment`; returns the
      * devices whose answer never arrived. An answer that did arrive must be tokens.
      */
-    async function killDuring(child: ChildProcess, devices: Device[], request: (device: Device) => ReturnType<typeof post>, moment: (typeof KILL_MOMENTS)[number]) {
+    async function killDuring(child: ChildProcess, devices: Device[], request: (device: Device) => ReturnType<typeof post>, moment: KillMoment) {
       const exited = once(child, 'exit');
       let answers = 0;
       const kill = () => child.kill('SIGKILL');
@@ -122,7 +124,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
       return outcomes.filter((device): device is Device => device !== null);
     }
 
-    test(`${DEVICES} redemptions and ${DEVICES} refreshes in flight, SIGKILL at ${KILL_MOMENTS.length} moments each: every device stays signed in`, { timeout: 600_000 }, async () => {
+    test(`${DEVICES} redemptions and ${DEVICES} refreshes in flight, SIGKILL at ${moments.length} moments each: every device stays signed in`, { timeout: 600_000 }, async () => {
       port = await freePort();
       base = `http://127.0.0.1:${port}`;
       backend = await openBackend(dataDir);
@@ -131,7 +133,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
       assert.ok(demo);
       const report: string[] = [];
       try {
-        for (const moment of KILL_MOMENTS) {
+        for (const moment of moments) {
           // 40 devices ask, a person approves each (the store write the pages make).
           const devices: Device[] = await Promise.all(
             Array.from({ length: DEVICES }, async (_, i) => {

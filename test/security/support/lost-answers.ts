@@ -15,7 +15,8 @@ import { DEVICE_CODE_GRANT_TYPE } from '../../server/http.ts';
 
 const DEVICES = 40;
 /** Where the kill lands: after so many answers arrived, or so many milliseconds after the requests left. */
-const KILL_MOMENTS: Array<{ afterAnswers: number } | { afterMs: number }> = [{ afterAnswers: 1 }, { afterAnswers: 12 }, { afterMs: 10 }];
+export type KillMoment = { afterAnswers: number } | { afterMs: number };
+const KILL_MOMENTS: KillMoment[] = [{ afterAnswers: 1 }, { afterAnswers: 12 }, { afterMs: 10 }];
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../appliance/bin/devicegate.js');
 
 export interface Backend {
@@ -34,7 +35,8 @@ interface Device {
   refreshToken: string | null;
 }
 
-export function crashSuite(name: string, openBackend: (dataDir: string) => Promise<Backend>, skip: false | string = false) {
+export function crashSuite(name: string, openBackend: (dataDir: string) => Promise<Backend>, options: { skip?: false | string; moments?: KillMoment[] } = {}) {
+  const { skip = false, moments = KILL_MOMENTS } = options;
   describe(`lost answers on ${name}`, { skip }, () => {
     const workDir = mkdtempSync(path.join(tmpdir(), `devicegate-lost-${name}-`));
     const dataDir = path.join(workDir, 'data');
@@ -98,7 +100,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
      * Sends `request` for every device at once and kills the appliance at `moment`; returns the
      * devices whose answer never arrived. An answer that did arrive must be tokens.
      */
-    async function killDuring(child: ChildProcess, devices: Device[], request: (device: Device) => ReturnType<typeof post>, moment: (typeof KILL_MOMENTS)[number]) {
+    async function killDuring(child: ChildProcess, devices: Device[], request: (device: Device) => ReturnType<typeof post>, moment: KillMoment) {
       const exited = once(child, 'exit');
       let answers = 0;
       const kill = () => child.kill('SIGKILL');
@@ -122,7 +124,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
       return outcomes.filter((device): device is Device => device !== null);
     }
 
-    test(`${DEVICES} redemptions and ${DEVICES} refreshes in flight, SIGKILL at ${KILL_MOMENTS.length} moments each: every device stays signed in`, { timeout: 600_000 }, async () => {
+    test(`${DEVICES} redemptions and ${DEVICES} refreshes in flight, SIGKILL at ${moments.length} moments each: every device stays signed in`, { timeout: 600_000 }, async () => {
       port = await freePort();
       base = `http://127.0.0.1:${port}`;
       backend = await openBackend(dataDir);
@@ -131,26 +133,30 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
       assert.ok(demo);
       const report: string[] = [];
       try {
-        for (const moment of KILL_MOMENTS) {
+        for (const moment of moments) {
           // 40 devices ask, a person approves each (the store write the pages make).
-          const devices: Device[] = [];
-          for (let i = 0; i < DEVICES; i++) {
-            const authorization = await post({ scope: 'openid offline_access', device_name: `TV ${i}` }, '/oauth/device_authorization');
-            assert.equal(authorization.status, 200, JSON.stringify(authorization.body));
-            const deviceGrant = await backend.store.deviceGrants.findByDeviceCodeHash(hashSecret(authorization.body.device_code));
-            const decision: Decision = { status: 'approved', userId: demo.id, grantedScopes: ['openid', 'offline_access'], authTime: Date.now(), amr: ['pwd'], acr: null };
-            assert.equal(await backend.store.deviceGrants.decide(deviceGrant!.id, decision, Date.now()), true);
-            devices.push({ deviceCode: authorization.body.device_code, refreshToken: null });
-          }
+          const devices: Device[] = await Promise.all(
+            Array.from({ length: DEVICES }, async (_, i) => {
+              const authorization = await post({ scope: 'openid offline_access', device_name: `TV ${i}` }, '/oauth/device_authorization');
+              assert.equal(authorization.status, 200, JSON.stringify(authorization.body));
+              const deviceGrant = await backend.store.deviceGrants.findByDeviceCodeHash(hashSecret(authorization.body.device_code));
+              const decision: Decision = { status: 'approved', userId: demo.id, grantedScopes: ['openid', 'offline_access'], authTime: Date.now(), amr: ['pwd'], acr: null };
+              assert.equal(await backend.store.deviceGrants.decide(deviceGrant!.id, decision, Date.now()), true);
+              return { deviceCode: authorization.body.device_code, refreshToken: null };
+            }),
+          );
 
           // Redemption: every device polls at once; the appliance dies under them.
           const unanswered = await killDuring(child, devices, redeem, moment);
           child = await startAppliance();
-          for (const device of unanswered) {
-            const retry = await redeem(device);
-            assert.equal(retry.status, 200, `an approved code whose answer was lost must still yield tokens: ${JSON.stringify(retry.body)}`);
-            device.refreshToken = retry.body.refresh_token;
-          }
+          // Each device retries once; the devices do so at the same time, as a fleet would.
+          await Promise.all(
+            unanswered.map(async (device) => {
+              const retry = await redeem(device);
+              assert.equal(retry.status, 200, `an approved code whose answer was lost must still yield tokens: ${JSON.stringify(retry.body)}`);
+              device.refreshToken = retry.body.refresh_token;
+            }),
+          );
           const familiesWithoutTokens = await backend.rows(`SELECT g.id FROM grants g WHERE g.revoked_at IS NULL AND NOT EXISTS
             (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.rotated_at IS NULL AND r.revoked_at IS NULL)`);
           assert.deepEqual(familiesWithoutTokens, [], 'no token family without a live refresh token');
@@ -161,17 +167,21 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
           // Refresh: every device refreshes at once; the appliance dies under them.
           const cutOff = await killDuring(child, devices, refresh, moment);
           child = await startAppliance();
-          for (const device of cutOff) {
-            const retry = await refresh(device);
-            assert.equal(retry.status, 200, `a refresh whose answer was lost, retried, must not sign the device out: ${JSON.stringify(retry.body)}`);
-            device.refreshToken = retry.body.refresh_token;
-          }
+          await Promise.all(
+            cutOff.map(async (device) => {
+              const retry = await refresh(device);
+              assert.equal(retry.status, 200, `a refresh whose answer was lost, retried, must not sign the device out: ${JSON.stringify(retry.body)}`);
+              device.refreshToken = retry.body.refresh_token;
+            }),
+          );
           // Every family is alive: each device refreshes once more with what it holds now.
-          for (const device of devices) {
-            const next = await refresh(device);
-            assert.equal(next.status, 200, `the device is still signed in: ${JSON.stringify(next.body)}`);
-            device.refreshToken = next.body.refresh_token;
-          }
+          await Promise.all(
+            devices.map(async (device) => {
+              const next = await refresh(device);
+              assert.equal(next.status, 200, `the device is still signed in: ${JSON.stringify(next.body)}`);
+              device.refreshToken = next.body.refresh_token;
+            }),
+          );
           const revoked = await backend.rows('SELECT id, revoked_reason FROM grants WHERE revoked_at IS NOT NULL');
           assert.deepEqual(revoked, [], 'no family revoked by a retry within the window');
           report.push(`${JSON.stringify(moment)}: ${unanswered.length} redemptions and ${cutOff.length} refreshes cut off`);

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { AppContext } from './context.ts';
 import { registerDeviceAuthorization } from './endpoints/device-authorization.ts';
 import { registerDiscovery, registerJwks } from './endpoints/discovery.ts';
-import { registerHealth } from './endpoints/health.ts';
+import { registerHealth, type Readiness } from './endpoints/health.ts';
 import { registerIntrospection } from './endpoints/introspection.ts';
 import { registerRevocation } from './endpoints/revocation.ts';
 import { registerToken } from './endpoints/token.ts';
@@ -15,7 +15,7 @@ import type { ApplianceModule } from './modules.ts';
  * The HTTP application: OAuth endpoints plus whatever modules (pages, push) are passed in.
  * Built from its dependencies alone; listening is the caller's business.
  */
-export async function createApp(context: AppContext, options: { modules?: ApplianceModule[]; isDraining?: () => boolean } = {}): Promise<FastifyInstance> {
+export async function createApp(context: AppContext, options: { modules?: ApplianceModule[]; readiness?: Readiness } = {}): Promise<FastifyInstance> {
   const modules = options.modules ?? [];
   const app: FastifyInstance = Fastify({
     loggerInstance: context.logger as FastifyBaseLogger,
@@ -68,7 +68,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   registerRevocation(app, context);
   registerIntrospection(app, context);
   registerUserinfo(app, context);
-  registerHealth(app, context, options.isDraining ?? (() => false));
+  registerHealth(app, context, options.readiness);
   for (const module of modules) await module.register?.(app, context);
   return app;
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import type { AppContext } from '../context.ts';
+import { listen } from '../listeners.ts';
 import type { ApplianceModule } from '../modules.ts';
 import { deviceCodeHashOf, deviceGrantState, MAX_DEVICE_CODE_LENGTH } from '../device-grants/index.ts';
 import { createConnectionLimits } from './connection-limits.ts';
@@ -159,16 +160,16 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
       outcomes.start();
       tcpServer = createServer(onConnection);
       tcpServer.maxConnections = maxConnections;
-      await new Promise<void>((resolve, reject) => {
-        tcpServer!.once('error', reject);
-        tcpServer!.listen(mqttPort, mqttHost, () => {
-          tcpServer!.off('error', reject);
-          resolve();
-        });
+      await listen(tcpServer, {
+        name: 'embedded MQTT broker',
+        host: mqttHost,
+        port: mqttPort,
+        remedy: '--mqtt-port (push.mqttPort, DEVICEGATE_MQTT_PORT), or run without it with --no-mqtt',
       });
       tcpServer.on('error', (error) => logger.error({ err: error }, 'mqtt listener error'));
       logger.info({ host: mqttHost, port: mqttPort }, 'embedded MQTT broker listening');
     },
+    ready: () => Boolean(tcpServer?.listening && broker && !broker.closed),
     async stop() {
       unsubscribe?.();
       outcomes.stop();

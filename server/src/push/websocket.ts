@@ -290,6 +290,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
       pingTimer = setInterval(pingSlice, PING_SLICE_MS);
       pingTimer.unref();
     },
+    ready: () => server !== undefined && !draining,
     async stop() {
       draining = true;
       unsubscribe?.();

@@ -7,7 +7,7 @@ import { createApp } from './app.ts';
 import { openBus } from './bus/open.ts';
 import type { EventBus } from './bus/types.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { createDpopService } from './dpop/index.ts';
 import { createDpopNonces } from './dpop/nonce.ts';
@@ -67,7 +67,7 @@ export async function openStore(config: Config): Promise<Store> {
  * -shm files the database file's permissions.
  */
 export function protectDataFiles(dataDir: string, filename: string): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(dataDir);
   chmodSync(dataDir, 0o700);
   closeSync(openSync(filename, 'a', 0o600));
   chmodSync(filename, 0o600);
@@ -77,6 +77,23 @@ export function protectDataFiles(dataDir: string, filename: string): void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+  }
+}
+
+/** Creates the data directory, with one line that says what to do when it cannot be. */
+function makeDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const setting = 'dataDir (--data-dir, DEVICEGATE_DATA_DIR)';
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new ConfigError(`data directory ${dataDir} is a file, not a directory (or lies under one): point ${setting} at a directory, or move the file away`);
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new ConfigError(`cannot create the data directory ${dataDir} (${code}): give this user write access to its parent, or point ${setting} elsewhere`);
+    }
+    throw error;
   }
 }
 

@@ -4,6 +4,7 @@
  */
 export { startLogin, type ChannelPreference, type DeviceLogin, type StartLoginOptions } from './login.ts';
 export { createSession, DEFAULT_PROFILE, DEFAULT_REFRESH_SKEW_MS, type LoginIdentity, type Session, type SessionOptions, type SessionStatus } from './session.ts';
+export { dropTokens, watchSignOut, type SignedOutRecord, type WatchSignOutOptions } from './sign-out.ts';
 export { createTokenStore, STORE_FORMAT, STORE_VERSION, type ProfileRecord, type StoredTokens, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 export { defaultKeyFile, defaultStateDir } from './store/paths.ts';
 export { discover, type AuthorizationServerMetadata } from './discovery.ts';

@@ -27,6 +27,7 @@ import { createAuditLog } from './services/audit.ts';
 import { createConsentFlows } from './services/consent-flows.ts';
 import { createKnownBrowsers } from './services/known-browsers.ts';
 import { bootstrap } from './services/bootstrap.ts';
+import { announceRevocations } from './services/revocation-events.ts';
 import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.ts';
 import { createUserCodeGuessAlarm } from './services/user-code-alarm.ts';
 import { createUserCodeEntry } from './services/user-code-entry.ts';
@@ -109,9 +110,11 @@ export function openSealer(config: Config) {
 export async function createAppContext(config: Config, deps: ApplianceDependencies = {}): Promise<AppContext> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const store = deps.store ?? (await openStore(config));
+  const openedStore = deps.store ?? (await openStore(config));
   // In process by default; through the external MQTT broker when one is configured (bus/open.ts).
   const bus = deps.bus ?? (await openBus(config, logger));
+  // A revoked grant is announced on the bus, so a signed-in device watching it is told at once.
+  const store = announceRevocations(openedStore, bus, logger);
   const keys = createKeyStore({
     signingKeys: store.signingKeys,
     sealer: openSealer(config),

@@ -14,8 +14,7 @@ import { abortedError, DeviceClientError } from './errors.ts';
 import type { ClientCredentials } from './http.ts';
 import { startLogin, type DeviceLogin, type StartLoginOptions } from './login.ts';
 import { backoffDelay, resolveRuntime, type Runtime } from './runtime.ts';
-import { createTokenStore, type ProfileRecord, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
-import type { SignedOutRecord } from './sign-out.ts';
+import { createTokenStore, type ProfileRecord, type SignedOutRecord, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 import { refreshTokens, revokeToken, type TokenSet } from './tokens.ts';
 
 /** Refresh this long before the access token expires, so it does not expire in flight. */

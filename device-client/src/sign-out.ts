@@ -6,18 +6,13 @@ import { PushRefusedError, type PushTls, type PushTransport } from './push/trans
 import { signedInWebSocketTransport } from './push/websocket.ts';
 import { backoffDelay, resolveRuntime, type Runtime } from './runtime.ts';
 import type { Session } from './session.ts';
-import type { TokenStore } from './store/token-store.ts';
+import type { SignedOutRecord, TokenStore } from './store/token-store.ts';
+
+export type { SignedOutRecord };
 
 const RETRY_BASE_MS = 1_000;
 const RETRY_CAP_MS = 30_000;
 
-/** Why a profile holds no tokens any more, kept in the profile so `token` can say so. */
-export interface SignedOutRecord {
-  /** Epoch ms when the client dropped the tokens. */
-  at: number;
-  /** `revoked`: the appliance said so on push; `refused`: it refused the refresh token. */
-  reason: 'revoked' | 'refused';
-}
 
 /**
  * Drops a profile's tokens at once, keeping who it was signed in to and why it no longer is, so

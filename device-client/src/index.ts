@@ -23,7 +23,9 @@ export {
   type DpopPublicJwk,
   type ProofRequest,
 } from './dpop.ts';
-export type { PushTls } from './push/transport.ts';
+export type { PushTls, PushTransport } from './push/transport.ts';
+export { websocketTransport } from './push/websocket.ts';
+export { mqttTransport } from './push/mqtt.ts';
 export type { ChannelState, LoginEvent, LoginEventOf, LoginEventType, PushChannel, WaitChannel } from './events.ts';
 export { qrRenderers, renderQrPng, renderQrSvg, renderQrTerminal, writeQrPng, type QrRenderers } from './qr.ts';
 export { systemRuntime, type FetchFunction, type Runtime } from './runtime.ts';

@@ -54,8 +54,14 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   // Defensive headers on every response; pages tighten them further (CSP etc.).
   // A callback hook, not an async one: it runs on every response, and a promise per request
   // showed in the profile.
+  const draining = options.readiness?.isDraining ?? (() => false);
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
+    // While draining, every answer ends its connection (RFC 9112 §9.6): no idle keep-alive
+    // connection is left for the listener's close to reset under a client that is just reusing
+    // it (`fetch failed … ECONNRESET` at the end of a drain); each client opens a fresh one,
+    // which the proxy sends elsewhere once /readyz is red.
+    if (draining()) reply.header('connection', 'close');
     if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer');
     done(null, payload);
   });

@@ -22,5 +22,17 @@ export async function runServe(config: Config, io: CliIo): Promise<void> {
       // Printed once, on first start only; it is not stored anywhere in clear.
       io.stdout(`demo client: demo-tv   demo user: demo   password: ${appliance.demoPassword}\n`);
     }
+    if (appliance.demoUser) io.stdout(`demo user: demo   lost its password? set a new one: ${resetCommand(config)}\n`);
   });
 }
+
+/**
+ * How to give the demo user a new password when the printed one is gone (a lost terminal, a start
+ * killed before it printed): the admin command, against the same state as this appliance.
+ */
+function resetCommand(config: Config): string {
+  const where = config.databaseUrl ? ' --database-url "$DEVICEGATE_DATABASE_URL"' : ` --data-dir ${shellWord(config.dataDir)}`;
+  return `devicegate users passwd demo --password-stdin${where}`;
+}
+
+const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);

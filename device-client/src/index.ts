@@ -4,6 +4,7 @@
  */
 export { startLogin, type ChannelPreference, type DeviceLogin, type StartLoginOptions } from './login.ts';
 export { createSession, DEFAULT_PROFILE, DEFAULT_REFRESH_SKEW_MS, type LoginIdentity, type Session, type SessionOptions, type SessionStatus } from './session.ts';
+export { dropTokens, watchSignOut, type SignedOutRecord, type WatchSignOutOptions } from './sign-out.ts';
 export { createTokenStore, STORE_FORMAT, STORE_VERSION, type ProfileRecord, type StoredTokens, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 export { defaultKeyFile, defaultStateDir } from './store/paths.ts';
 export { discover, type AuthorizationServerMetadata } from './discovery.ts';
@@ -22,7 +23,9 @@ export {
   type DpopPublicJwk,
   type ProofRequest,
 } from './dpop.ts';
-export type { PushTls } from './push/transport.ts';
+export type { PushTls, PushTransport } from './push/transport.ts';
+export { websocketTransport } from './push/websocket.ts';
+export { mqttTransport } from './push/mqtt.ts';
 export type { ChannelState, LoginEvent, LoginEventOf, LoginEventType, PushChannel, WaitChannel } from './events.ts';
 export { qrRenderers, renderQrPng, renderQrSvg, renderQrTerminal, writeQrPng, type QrRenderers } from './qr.ts';
 export { systemRuntime, type FetchFunction, type Runtime } from './runtime.ts';

@@ -14,7 +14,7 @@ import { abortedError, DeviceClientError } from './errors.ts';
 import type { ClientCredentials } from './http.ts';
 import { startLogin, type DeviceLogin, type StartLoginOptions } from './login.ts';
 import { backoffDelay, resolveRuntime, type Runtime } from './runtime.ts';
-import { createTokenStore, type ProfileRecord, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
+import { createTokenStore, type ProfileRecord, type SignedOutRecord, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 import { refreshTokens, revokeToken, type TokenSet } from './tokens.ts';
 
 /** Refresh this long before the access token expires, so it does not expire in flight. */
@@ -145,8 +145,15 @@ export function createSession(options: SessionOptions = {}): Session {
     return expiresAt - margin > runtime.now();
   };
 
-  const notLoggedIn = () =>
-    new DeviceClientError('not_logged_in', `not logged in (profile "${profile}"); run login first`);
+  const notLoggedIn = (record?: ProfileRecord | null) => {
+    // Signed out by the appliance (sign-out.ts): say so, rather than "run login first" alone.
+    const signedOut = record?.signedOut as SignedOutRecord | undefined;
+    if (signedOut && typeof signedOut.at === 'number') {
+      const why = signedOut.reason === 'revoked' ? 'the appliance revoked its sign-in' : 'the appliance refused its refresh token';
+      return new DeviceClientError('not_logged_in', `signed out: ${why} at ${new Date(signedOut.at).toISOString()} (profile "${profile}"); log in again`);
+    }
+    return new DeviceClientError('not_logged_in', `not logged in (profile "${profile}"); run login first`);
+  };
 
   const clientOf = (record: ProfileRecord, metadata: AuthorizationServerMetadata): ClientCredentials => ({
     clientId: record.clientId,
@@ -234,12 +241,12 @@ export function createSession(options: SessionOptions = {}): Session {
   /** The profile with a valid access token, refreshed (and stored) first when needed. */
   async function validRecord(): Promise<ProfileRecord> {
     const record = await store.load(profile);
-    if (!record || !hasTokens(record)) throw notLoggedIn();
+    if (!record || !hasTokens(record)) throw notLoggedIn(record);
     if (fresh(record)) return record;
     return store.withLock(profile, async () => {
       // Another process may have refreshed while this one waited for the lock.
       const current = await store.load(profile);
-      if (!current || !hasTokens(current)) throw notLoggedIn();
+      if (!current || !hasTokens(current)) throw notLoggedIn(current);
       if (fresh(current)) return current;
       const refreshToken = current.tokens.refreshToken;
       if (!refreshToken) {
@@ -257,7 +264,18 @@ export function createSession(options: SessionOptions = {}): Session {
       }
       const metadata = await discover(current.issuer, { fetch: runtime.fetch, ...signalOption });
       const context = { tokenEndpoint: metadata.token_endpoint, client: clientOf(current, metadata), fetch: runtime.fetch, ...signalOption, ...(dpop ? { dpop } : {}) };
-      const tokens = await refreshWithRetries(() => refreshTokens(context, refreshToken, runtime.now));
+      let tokens: TokenSet;
+      try {
+        tokens = await refreshWithRetries(() => refreshTokens(context, refreshToken, runtime.now));
+      } catch (error) {
+        // The appliance refused the refresh token (revoked, expired): the cached access token is
+        // of the same sign-in, so it goes too, and no later call prints it.
+        if (error instanceof DeviceClientError && error.code === 'not_logged_in') {
+          const { dpop: _dpop, ...kept } = current;
+          await store.save(profile, { ...kept, tokens: {}, signedOut: { at: runtime.now(), reason: 'refused' } satisfies SignedOutRecord, savedAt: runtime.now() });
+        }
+        throw error;
+      }
       // The rotated refresh token must be on disk before the new access token is used: once
       // the appliance has rotated, the old refresh token is worth nothing (RFC 9700 §4.14.2).
       // A failed write throws here, and the access token is never handed out.

@@ -27,8 +27,34 @@ export interface SubscribeMessage {
   device_code: string;
 }
 
+/**
+ * First message of a signed-in device on the WebSocket: it keeps a connection for its grant, to be
+ * told at once when that grant is revoked (signed out from "My devices", by an admin). The access
+ * token it holds authenticates the subscription and names the grant; it travels in the frame,
+ * never in a URL (docs/push.md#signed-in-devices).
+ */
+export interface WatchMessage {
+  type: 'watch';
+  access_token: string;
+}
+
+/**
+ * MQTT (embedded broker): a signed-in device connects with this username and its access token as
+ * password, then subscribes to SIGNED_IN_TOPIC alone. The broker delivers to that connection only
+ * its own grant's sign-out: nobody publishes on the topic, the appliance writes to the session.
+ */
+export const SIGNED_IN_USERNAME = 'devicegate:access-token';
+export const SIGNED_IN_TOPIC = 'devicegate/signed-in';
+
 export type PushMessage =
   | { type: 'pending'; expires_in: number }
+  /** WebSocket only: a signed-in device's watch is in place; its grant is active. */
+  | { type: 'signed_in' }
+  /**
+   * The device's grant was revoked: drop the cached tokens now (they are refused already). Like
+   * every push message, it carries no token (docs/security.md PUSH-NO-TOKENS).
+   */
+  | { type: 'revoked' }
   | { type: 'approved' }
   | { type: 'denied' }
   | { type: 'expired' }
@@ -54,6 +80,8 @@ export function parsePushMessage(raw: string): PushMessage | null {
     case 'approved':
     case 'denied':
     case 'expired':
+    case 'signed_in':
+    case 'revoked':
       return { type };
     case 'pending': {
       const expiresIn = (value as { expires_in?: unknown }).expires_in;
@@ -94,4 +122,8 @@ export type DeviceCliEvent =
   | { event: 'denied' }
   | { event: 'expired' }
   | { event: 'stored'; profile: string; scope?: string; expires_in?: number }
+  /** `watch`: the sign-out watch is in place on this channel (again, after a reconnect). */
+  | { event: 'watching'; channel: 'websocket' | 'mqtt' }
+  /** `watch`: the appliance revoked this device's sign-in; its tokens were dropped. */
+  | { event: 'signed_out'; profile: string; reason: 'revoked' | 'refused' }
   | { event: 'error'; error: string; message: string };

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { AppContext } from './context.ts';
 import { registerDeviceAuthorization } from './endpoints/device-authorization.ts';
 import { registerDiscovery, registerJwks } from './endpoints/discovery.ts';
-import { registerHealth } from './endpoints/health.ts';
+import { registerHealth, type Readiness } from './endpoints/health.ts';
 import { registerIntrospection } from './endpoints/introspection.ts';
 import { registerRevocation } from './endpoints/revocation.ts';
 import { registerToken } from './endpoints/token.ts';
@@ -15,7 +15,7 @@ import type { ApplianceModule } from './modules.ts';
  * The HTTP application: OAuth endpoints plus whatever modules (pages, push) are passed in.
  * Built from its dependencies alone; listening is the caller's business.
  */
-export async function createApp(context: AppContext, options: { modules?: ApplianceModule[]; isDraining?: () => boolean } = {}): Promise<FastifyInstance> {
+export async function createApp(context: AppContext, options: { modules?: ApplianceModule[]; readiness?: Readiness } = {}): Promise<FastifyInstance> {
   const modules = options.modules ?? [];
   const app: FastifyInstance = Fastify({
     loggerInstance: context.logger as FastifyBaseLogger,
@@ -54,8 +54,14 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   // Defensive headers on every response; pages tighten them further (CSP etc.).
   // A callback hook, not an async one: it runs on every response, and a promise per request
   // showed in the profile.
+  const draining = options.readiness?.isDraining ?? (() => false);
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
+    // While draining, every answer ends its connection (RFC 9112 §9.6): no idle keep-alive
+    // connection is left for the listener's close to reset under a client that is just reusing
+    // it (`fetch failed … ECONNRESET` at the end of a drain); each client opens a fresh one,
+    // which the proxy sends elsewhere once /readyz is red.
+    if (draining()) reply.header('connection', 'close');
     if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer');
     done(null, payload);
   });
@@ -68,7 +74,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   registerRevocation(app, context);
   registerIntrospection(app, context);
   registerUserinfo(app, context);
-  registerHealth(app, context, options.isDraining ?? (() => false));
+  registerHealth(app, context, options.readiness);
   for (const module of modules) await module.register?.(app, context);
   return app;
 }

@@ -7,7 +7,7 @@ import { createApp } from './app.ts';
 import { openBus } from './bus/open.ts';
 import type { EventBus } from './bus/types.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { createDpopService } from './dpop/index.ts';
 import { createDpopNonces } from './dpop/nonce.ts';
@@ -19,6 +19,7 @@ import { deriveKey } from './secrets.ts';
 import { createKeyStore } from './keys/keystore.ts';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
 import { createLogger } from './logger.ts';
+import { ListenerError } from './listeners.ts';
 import type { ApplianceModule } from './modules.ts';
 import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } from './device-grants/index.ts';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
@@ -26,6 +27,7 @@ import { createAuditLog } from './services/audit.ts';
 import { createConsentFlows } from './services/consent-flows.ts';
 import { createKnownBrowsers } from './services/known-browsers.ts';
 import { bootstrap } from './services/bootstrap.ts';
+import { announceRevocations } from './services/revocation-events.ts';
 import { createConfiguredLimiterFactory, createRateLimits, limitRules, type RateLimits } from './services/rate-limits.ts';
 import { createUserCodeGuessAlarm } from './services/user-code-alarm.ts';
 import { createUserCodeEntry } from './services/user-code-entry.ts';
@@ -66,7 +68,7 @@ export async function openStore(config: Config): Promise<Store> {
  * -shm files the database file's permissions.
  */
 export function protectDataFiles(dataDir: string, filename: string): void {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(dataDir);
   chmodSync(dataDir, 0o700);
   closeSync(openSync(filename, 'a', 0o600));
   chmodSync(filename, 0o600);
@@ -76,6 +78,23 @@ export function protectDataFiles(dataDir: string, filename: string): void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+  }
+}
+
+/** Creates the data directory, with one line that says what to do when it cannot be. */
+function makeDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const setting = 'dataDir (--data-dir, DEVICEGATE_DATA_DIR)';
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new ConfigError(`data directory ${dataDir} is a file, not a directory (or lies under one): point ${setting} at a directory, or move the file away`);
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new ConfigError(`cannot create the data directory ${dataDir} (${code}): give this user write access to its parent, or point ${setting} elsewhere`);
+    }
+    throw error;
   }
 }
 
@@ -91,9 +110,11 @@ export function openSealer(config: Config) {
 export async function createAppContext(config: Config, deps: ApplianceDependencies = {}): Promise<AppContext> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const store = deps.store ?? (await openStore(config));
+  const openedStore = deps.store ?? (await openStore(config));
   // In process by default; through the external MQTT broker when one is configured (bus/open.ts).
   const bus = deps.bus ?? (await openBus(config, logger));
+  // A revoked grant is announced on the bus, so a signed-in device watching it is told at once.
+  const store = announceRevocations(openedStore, bus, logger);
   const keys = createKeyStore({
     signingKeys: store.signingKeys,
     sealer: openSealer(config),
@@ -173,51 +194,101 @@ export interface Appliance {
   /** The base URL it listens on (may differ from the issuer behind a proxy). */
   url: string;
   demoPassword?: string;
+  /** Whether the demo user exists, so `serve` can say on every start how to reset its password. */
+  demoUser: boolean;
   stop(): Promise<void>;
 }
 
 /**
  * Starts the whole appliance: store, keys (and the demo client and user on first start), the
- * HTTP app with its modules, the sweeper. `stop()` drains: readiness goes red, new connections
- * are refused, in-flight requests finish, then modules and the store close.
+ * HTTP app with its modules, the sweeper. Up or down, never half: if any listener fails (HTTP, the
+ * embedded broker, any module's), everything already opened is closed again, the demo user made
+ * by this start is removed (its password was never shown), and the ListenerError is thrown for
+ * `serve` to print. `stop()` drains: readiness goes red, new connections are refused, in-flight
+ * requests finish, then modules and the store close.
  */
 export async function startAppliance(config: Config, deps: ApplianceDependencies = {}): Promise<Appliance> {
   const context = await createAppContext(config, deps);
-  const { demoPassword } = await bootstrap(context);
-  const modules = deps.modules?.(context) ?? [];
+  let started = false;
   let draining = false;
-  const app = await createApp(context, { modules, isDraining: () => draining });
-  await app.listen({ host: config.host, port: config.port });
-  const server = app.server;
-  for (const module of modules) await module.start?.(server);
-  const sweeper = createSweeper({ store: context.store, expiry: context.expiry, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
-  sweeper.start(config.sweepInterval);
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let modules: ApplianceModule[] = [];
+  const attempted: ApplianceModule[] = [];
+  let app: FastifyInstance | undefined;
+  let undoDemo: (() => Promise<void>) | undefined;
+  try {
+    const bootstrapped = await bootstrap(context);
+    undoDemo = bootstrapped.undoDemo;
+    modules = deps.modules?.(context) ?? [];
+    app = await createApp(context, {
+      modules,
+      readiness: {
+        isDraining: () => draining,
+        parts: () => Object.fromEntries(modules.map((module) => [module.name, started && (module.ready?.() ?? true)])),
+      },
+    });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      throw new ListenerError({ name: 'HTTP listener', host: config.host, port: config.port, remedy: '--port (port, DEVICEGATE_PORT) or --host (host, DEVICEGATE_HOST)' }, error);
+    }
+    for (const module of modules) {
+      attempted.push(module);
+      await module.start?.(app.server);
+    }
+    started = true;
+    const server = app.server;
+    const sweeper = createSweeper({ store: context.store, expiry: context.expiry, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
+    sweeper.start(config.sweepInterval);
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const running = app;
 
-  let stopping: Promise<void> | undefined;
-  return {
-    context,
-    app,
-    server,
-    url: `http://${host}:${port}`,
-    demoPassword,
-    stop() {
-      stopping ??= (async () => {
-        draining = true;
-        // /readyz is red from here; keep serving until the proxy has noticed (config.drainDelay).
-        if (config.drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelay * 1000));
-        await sweeper.stop();
-        await context.expiry.stop();
-        for (const module of [...modules].reverse()) await module.stop?.();
-        await app.close();
-        await context.bus.close();
-        await context.audit.flush?.();
-        await context.rateLimits.close?.();
-        await context.store.close();
-      })();
-      return stopping;
-    },
-  };
+    let stopping: Promise<void> | undefined;
+    return {
+      context,
+      app: running,
+      server,
+      url: `http://${host}:${port}`,
+      demoPassword: bootstrapped.demoPassword,
+      demoUser: bootstrapped.demoUser,
+      stop() {
+        stopping ??= (async () => {
+          draining = true;
+          // /readyz is red from here; keep serving until the proxy has noticed (config.drainDelay).
+          if (config.drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelay * 1000));
+          await sweeper.stop();
+          await closeAll(context, modules, running);
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    // Nothing stays open after a failed start: a half-started appliance would answer /healthz and
+    // hand out device codes that point devices at a broker it does not run.
+    try {
+      await undoDemo?.();
+    } catch (undoError) {
+      context.logger.error({ err: undoError }, 'removing the demo user of a failed start failed');
+    }
+    await closeAll(context, attempted, app).catch((closeError: unknown) => context.logger.error({ err: closeError }, 'closing after a failed start failed'));
+    throw error;
+  }
+}
+
+/** Closes modules (last started first), the HTTP listener, the bus and the store. */
+async function closeAll(context: AppContext, modules: ApplianceModule[], app: FastifyInstance | undefined): Promise<void> {
+  await context.expiry.stop();
+  for (const module of [...modules].reverse()) {
+    try {
+      await module.stop?.();
+    } catch (error) {
+      context.logger.error({ err: error, module: module.name }, 'stopping a module failed');
+    }
+  }
+  await app?.close();
+  await context.bus.close();
+  await context.audit.flush?.();
+  await context.rateLimits.close?.();
+  await context.store.close();
 }

@@ -480,10 +480,16 @@ export function loadConfig(
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.join('.') || 'config';
-    // Name the environment variable too when that is where the bad value came from.
-    const fromVariable = Object.entries(environmentVariables).find(([name, key]) => key === where && sources.env?.[name]);
-    const label = fromVariable ? `${where} (${fromVariable[0]})` : where;
-    throw new ConfigError(`invalid configuration: ${label}: ${issue.message}`);
+    const label = `${where} (${sourceOf(where, sources)})`;
+    const given = valueAt(merged, issue.path);
+    const expected = expectedForm(schemaAt(issue.path));
+    // What broke and what to do: the setting, where its value came from, the form it must take
+    // and the value given (zod's own "Expected number, received nan" says none of that).
+    // The value is echoed only for numbers, booleans and choices: a free-form string may be a
+    // secret (demoPassword, masterKey, a databaseUrl with its password), which never goes in a line.
+    if (!expected) throw new ConfigError(`invalid configuration: ${label}: ${issue.message}`);
+    const got = given === undefined ? '' : `, got ${JSON.stringify(String(given).slice(0, 40))}`;
+    throw new ConfigError(`invalid configuration: ${label}: must be ${expected}${got}`);
   }
   const config = parsed.data;
   const issuer = (config.issuer ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`).replace(/\/+$/, '');
@@ -496,4 +502,73 @@ export function loadConfig(
   if (issuerUrl.search || issuerUrl.hash) throw new ConfigError('invalid configuration: issuer must not have a query or fragment');
   if (config.branding.logoUrl && config.branding.logoFile) throw new ConfigError('invalid configuration: branding: set logoUrl or logoFile, not both');
   return { ...config, issuer, dataDir: path.resolve(config.dataDir) };
+}
+
+/** The flags of `devicegate serve` by setting, so a bad value is reported under the flag typed. */
+export const commandLineFlags: Record<string, string> = {
+  host: '--host',
+  port: '--port',
+  issuer: '--issuer',
+  dataDir: '--data-dir',
+  databaseUrl: '--database-url',
+  logLevel: '--log-level',
+  'push.mqttPort': '--mqtt-port',
+  'push.mqttUrl': '--mqtt-url',
+};
+
+/** Where a setting's value came from (later sources win, so the latest that set it). */
+function sourceOf(where: string, sources: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigInput }): string {
+  const dotted = where.split('.');
+  if (valueAt(sources.overrides ?? {}, dotted) !== undefined) return commandLineFlags[where] ? `flag ${commandLineFlags[where]}` : 'set by the caller';
+  const variable = Object.entries(environmentVariables).find(([name, key]) => key === where && sources.env?.[name]);
+  if (variable) return variable[0];
+  if (sources.file) return `in ${sources.file}`;
+  const anyVariable = Object.entries(environmentVariables).find(([, key]) => key === where);
+  return anyVariable ? anyVariable[0] : 'default';
+}
+
+function valueAt(root: unknown, keys: readonly (string | number)[]): unknown {
+  let value = root;
+  for (const key of keys) {
+    if (!value || typeof value !== 'object') return undefined;
+    value = (value as Record<string | number, unknown>)[key];
+  }
+  return value;
+}
+
+/** The schema of one setting, through defaults, optionals and preprocessing. */
+function schemaAt(keys: readonly (string | number)[]): z.ZodTypeAny | undefined {
+  let schema: z.ZodTypeAny | undefined = configSchema;
+  for (const key of keys) {
+    schema = unwrap(schema);
+    if (!(schema instanceof z.ZodObject)) return undefined;
+    schema = (schema.shape as Record<string, z.ZodTypeAny>)[key];
+  }
+  return schema && unwrap(schema);
+}
+
+function unwrap(schema: z.ZodTypeAny | undefined): z.ZodTypeAny | undefined {
+  let current = schema;
+  for (;;) {
+    if (current instanceof z.ZodDefault) current = current._def.innerType;
+    else if (current instanceof z.ZodOptional) current = current._def.innerType;
+    else if (current instanceof z.ZodEffects) current = current._def.schema;
+    else return current;
+  }
+}
+
+/** A setting's expected form in words: "a whole number from 0 to 65535", "one of a, b". */
+function expectedForm(schema: z.ZodTypeAny | undefined): string | undefined {
+  if (schema instanceof z.ZodNumber) {
+    const kind = schema.isInt ? 'a whole number' : 'a number';
+    const min = schema.minValue;
+    const max = schema.maxValue;
+    if (min !== null && max !== null && Number.isFinite(min) && Number.isFinite(max)) return `${kind} from ${min} to ${max}`;
+    if (min !== null && Number.isFinite(min)) return `${kind} of at least ${min}`;
+    if (max !== null && Number.isFinite(max)) return `${kind} of at most ${max}`;
+    return kind;
+  }
+  if (schema instanceof z.ZodBoolean) return 'true or false';
+  if (schema instanceof z.ZodEnum) return `one of ${(schema.options as string[]).join(', ')}`;
+  return undefined;
 }

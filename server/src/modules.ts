@@ -30,6 +30,16 @@ export interface ApplianceModule {
    * (push.mqttAuthWait), since the device is waiting.
    */
   onDeviceAuthorized?(grant: AuthorizedGrant): Promise<void>;
+  /**
+   * Opens what the module serves (a broker's listener, a connection to an external broker). A
+   * listener that cannot be opened throws a ListenerError (listeners.ts): `serve` then closes
+   * everything already opened and exits with that one line, never running half.
+   */
   start?(server: Server): Promise<void>;
+  /**
+   * Whether this part serves right now; /readyz is green only when every module says so (a
+   * module without `ready` counts as serving once started).
+   */
+  ready?(): boolean;
   stop?(): Promise<void>;
 }

@@ -27,7 +27,7 @@ test('boolean settings given as strings in a JSON config file are read, not coer
 test('a boolean setting that is neither true nor false is a one-line configuration error', () => {
   assert.throws(() => loadConfig({ env: { DEVICEGATE_DEMO: 'maybe' } }), (error: unknown) => {
     assert.ok(error instanceof ConfigError);
-    assert.match(error.message, /^invalid configuration: demo \(DEVICEGATE_DEMO\): must be true or false$/);
+    assert.match(error.message, /^invalid configuration: demo \(DEVICEGATE_DEMO\): must be true or false, got "maybe"$/);
     return true;
   });
 });

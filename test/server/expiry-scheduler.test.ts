@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { createManualClock, createSqliteStore, type Store } from '@devicegate/server';
 import { createInProcessBus } from '../../server/src/bus/in-process.ts';
-import type { GrantEvent } from '../../server/src/bus/types.ts';
+import type { DeviceGrantEvent } from '../../server/src/bus/types.ts';
 import { createExpiryScheduler } from '../../server/src/device-grants/expiry.ts';
 import { until } from '../support/until.ts';
 
@@ -49,9 +49,11 @@ describe('the expiry scheduler', () => {
     return id;
   }
 
-  function listen(bus: ReturnType<typeof createInProcessBus>): GrantEvent[] {
-    const events: GrantEvent[] = [];
-    bus.subscribe((event) => events.push(event));
+  function listen(bus: ReturnType<typeof createInProcessBus>): DeviceGrantEvent[] {
+    const events: DeviceGrantEvent[] = [];
+    bus.subscribe((event) => {
+      if (event.type !== 'revoked') events.push(event);
+    });
     return events;
   }
 

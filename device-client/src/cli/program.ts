@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DeviceClientError, oneLine } from '../errors.ts';
 import type { ChannelPreference } from '../login.ts';
 import { createSession, DEFAULT_PROFILE, type Session } from '../session.ts';
+import { watchSignOut } from '../sign-out.ts';
 import { createTokenStore } from '../store/token-store.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { createOutput, type CliIo, type Output } from './io.ts';
@@ -148,6 +149,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   addCommonOptions(
     program
+      .command('watch')
+      .description('stay connected to push for this sign-in; drop the tokens the moment the appliance revokes it, then exit 7')
+      .addOption(new Option('--channel <channel>', 'push channel to keep').choices(['websocket', 'mqtt'])),
+  ).action(async (options: CommonOptions & { channel?: 'websocket' | 'mqtt' }) => {
+    output = createOutput(io, Boolean(options.json));
+    const session = sessionFor(options, io);
+    const result = await watchSignOut(session, {
+      ...(options.channel ? { channel: options.channel } : {}),
+      ...(io.signal ? { signal: io.signal } : {}),
+      onWatching(channel) {
+        output.info(`watching for sign-out on ${channel}`);
+        output.event({ event: 'watching', channel });
+      },
+    });
+    if (result.signedOut) {
+      const reason = result.reason ?? 'revoked';
+      output.info(`signed out: the appliance ${reason === 'revoked' ? 'revoked' : 'refused'} this sign-in; tokens of profile "${session.profile}" dropped`);
+      output.event({ event: 'signed_out', profile: session.profile, reason });
+      exitCode = EXIT.notLoggedIn;
+    } else if (!io.signal?.aborted) {
+      throw new DeviceClientError('not_logged_in', `not logged in (profile "${session.profile}"); run login first`);
+    } else exitCode = EXIT.interrupted;
+  });
+
+  addCommonOptions(
+    program
       .command('logout')
       .description('revoke the refresh token at the appliance (RFC 7009) and delete the local profile')
       .option('--force', 'delete the local profile even when the appliance cannot be reached'),
@@ -165,7 +192,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   try {
     if (argv.length === 0) {
-      output.error('usage', 'missing command: login, token, proof, status or logout (see devicegate-device --help)');
+      output.error('usage', 'missing command: login, token, proof, status, watch or logout (see devicegate-device --help)');
       return EXIT.usage;
     }
     await program.parseAsync(argv, { from: 'user' });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { parsePushMessage } from '@devicegate/protocol';
+import { parsePushMessage, SIGNED_IN_TOPIC, SIGNED_IN_USERNAME } from '@devicegate/protocol';
 import { connect } from 'mqtt';
 import { PushRefusedError, type PushTls, type PushTransport } from './transport.ts';
 
@@ -18,6 +18,19 @@ export function mqttTransport(
   deviceCode: string,
   tls: PushTls = {},
 ): PushTransport {
+  return mqttChannel({ url: target.url, topic: target.topic, username: target.username ?? clientId, password: deviceCode }, tls);
+}
+
+/**
+ * A signed-in device's watch of its grant on the embedded broker (docs/push.md#signed-in-devices):
+ * username SIGNED_IN_USERNAME, password the access token, one subscription to SIGNED_IN_TOPIC, on
+ * which the appliance writes `revoked` to this session alone.
+ */
+export function signedInMqttTransport(url: string, accessToken: string, tls: PushTls = {}): PushTransport {
+  return mqttChannel({ url, topic: SIGNED_IN_TOPIC, username: SIGNED_IN_USERNAME, password: accessToken }, tls);
+}
+
+function mqttChannel(target: { url: string; topic: string; username: string; password: string }, tls: PushTls): PushTransport {
   return {
     channel: 'mqtt',
     listen(handlers, signal) {
@@ -25,8 +38,8 @@ export function mqttTransport(
         if (signal.aborted) return resolve();
         const client = connect(target.url, {
           clientId: `devicegate-device-${randomBytes(6).toString('hex')}`,
-          username: target.username ?? clientId,
-          password: deviceCode,
+          username: target.username,
+          password: target.password,
           clean: true,
           // The runner reconnects with backoff and jitter; mqtt.js's fixed period would not.
           reconnectPeriod: 0,

@@ -1,4 +1,4 @@
-import { parsePushMessage, type SubscribeMessage } from '@devicegate/protocol';
+import { parsePushMessage, type SubscribeMessage, type WatchMessage } from '@devicegate/protocol';
 import WebSocket from 'ws';
 import { PushRefusedError, type PushTls, type PushTransport } from './transport.ts';
 
@@ -11,6 +11,20 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * then closes.
  */
 export function websocketTransport(url: string, deviceCode: string, tls: PushTls = {}): PushTransport {
+  const subscribe: SubscribeMessage = { type: 'subscribe', device_code: deviceCode };
+  return websocketChannel(url, JSON.stringify(subscribe), tls);
+}
+
+/**
+ * A signed-in device's watch of its grant (docs/push.md#signed-in-devices): the access token in
+ * the first frame, then `signed_in`, and `revoked` when the grant is revoked.
+ */
+export function signedInWebSocketTransport(url: string, accessToken: string, tls: PushTls = {}): PushTransport {
+  const watch: WatchMessage = { type: 'watch', access_token: accessToken };
+  return websocketChannel(url, JSON.stringify(watch), tls);
+}
+
+function websocketChannel(url: string, firstFrame: string, tls: PushTls): PushTransport {
   return {
     channel: 'websocket',
     listen(handlers, signal) {
@@ -38,10 +52,7 @@ export function websocketTransport(url: string, deviceCode: string, tls: PushTls
           finish();
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        socket.on('open', () => {
-          const subscribe: SubscribeMessage = { type: 'subscribe', device_code: deviceCode };
-          socket.send(JSON.stringify(subscribe));
-        });
+        socket.on('open', () => socket.send(firstFrame));
         socket.on('message', (data, isBinary) => {
           if (isBinary) return;
           const message = parsePushMessage(data.toString());

@@ -22,6 +22,14 @@ export interface StoredTokens {
 }
 
 /** One profile: which appliance and client it signed in with, and the tokens. */
+/** Why a profile holds no tokens any more, kept in the profile so `token` can say so. */
+export interface SignedOutRecord {
+  /** Epoch ms when the client dropped the tokens. */
+  at: number;
+  /** `revoked`: the appliance said so on push; `refused`: it refused the refresh token. */
+  reason: 'revoked' | 'refused';
+}
+
 export interface ProfileRecord {
   issuer: string;
   clientId: string;

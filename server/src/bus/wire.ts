@@ -28,7 +28,12 @@ export function parseWireEvent(payload: Buffer | string): WireEvent | null {
   const wire = value as Partial<WireEvent> | null;
   const event = wire?.event as Partial<GrantEvent> | undefined;
   if (!wire || typeof wire.origin !== 'string' || !event || typeof event !== 'object') return null;
-  const { pushKey, deviceGrantId, at } = event;
+  if (event.type === 'revoked') {
+    const { grantId, at } = event as Partial<{ grantId: unknown; at: unknown }>;
+    if (typeof grantId !== 'string' || typeof at !== 'number') return null;
+    return { origin: wire.origin, event: { type: 'revoked', grantId, at } };
+  }
+  const { pushKey, deviceGrantId, at } = event as Partial<{ pushKey: unknown; deviceGrantId: unknown; at: unknown }>;
   if (typeof pushKey !== 'string' || typeof deviceGrantId !== 'string' || typeof at !== 'number') return null;
   if (event.type === 'closed') return { origin: wire.origin, event: { type: 'closed', pushKey, deviceGrantId, at } };
   const outcome = (event as { outcome?: unknown }).outcome;

@@ -1,24 +1,29 @@
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
+import { SIGNED_IN_TOPIC, SIGNED_IN_USERNAME } from '@devicegate/protocol';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import type { AppContext } from '../context.ts';
+import { listen } from '../listeners.ts';
 import type { ApplianceModule } from '../modules.ts';
 import { deviceCodeHashOf, deviceGrantState, MAX_DEVICE_CODE_LENGTH } from '../device-grants/index.ts';
 import { createConnectionLimits } from './connection-limits.ts';
 import { grantTopic, mqttDeviceUrl, mqttEndpoint } from './endpoints.ts';
+import { encodePushMessage } from './messages.ts';
 import { createMqttOutcomes, type BrokerPublisher } from './mqtt-outcomes.ts';
+import { createSignedInWatch } from './signed-in.ts';
 
 /** MQTT 3.1.1 §3.2.2.3 CONNACK return codes. */
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 /** A device must ping at least this often (seconds); keepalive 0 (never) is refused. */
 const KEEPALIVE_LIMIT_SECONDS = 300;
+/** The access token verifier refuses longer tokens unread. */
+const MAX_ACCESS_TOKEN_LENGTH = 8192;
 
 /** What the broker knows of an authenticated device: its grant, nothing else. */
-interface DeviceSession {
-  pushKey: string;
-  topic: string;
-  deviceCodeHash: string;
-}
+type DeviceSession =
+  | { kind: 'device-code'; pushKey: string; topic: string; deviceCodeHash: string }
+  /** A signed-in device watching its grant (docs/push.md#signed-in-devices). */
+  | { kind: 'signed-in'; topic: string; unwatch: () => void };
 
 function connectError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -36,6 +41,7 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
   const { store, clock, bus, logger, config, expiry } = context;
   const { mqttHost, mqttPort, maxConnections, maxConnectionsPerAddress, subscribeTimeout } = config.push;
   const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
+  const signedIn = createSignedInWatch(context);
   const sessions = new WeakMap<Client, DeviceSession>();
   const sockets = new Set<Socket>();
   let broker: Aedes | undefined;
@@ -62,7 +68,26 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
     });
   }
 
+  /**
+   * A signed-in device: username SIGNED_IN_USERNAME, password its access token, which must be
+   * active. Its one allowed subscription is SIGNED_IN_TOPIC, on which nothing is ever routed: the
+   * appliance writes `revoked` to this session alone when its grant is revoked, then closes it.
+   */
+  async function authenticateSignedIn(client: Client, accessToken: string): Promise<void> {
+    const watch = await signedIn.watch(accessToken, () => {
+      if (client.closed) return;
+      client.publish({ cmd: 'publish', topic: SIGNED_IN_TOPIC, payload: Buffer.from(encodePushMessage({ type: 'revoked' })), qos: 1, retain: false, dup: false }, () =>
+        client.close(),
+      );
+    });
+    if (!watch) throw connectError(BAD_USERNAME_OR_PASSWORD, 'the access token is not active');
+    sessions.set(client, { kind: 'signed-in', topic: SIGNED_IN_TOPIC, unwatch: watch.unwatch });
+  }
+
   async function authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<void> {
+    if (username === SIGNED_IN_USERNAME && password && password.length > 0 && password.length <= MAX_ACCESS_TOKEN_LENGTH) {
+      return authenticateSignedIn(client, password.toString('utf8'));
+    }
     if (!username || !password || password.length === 0 || password.length > MAX_DEVICE_CODE_LENGTH) {
       throw connectError(BAD_USERNAME_OR_PASSWORD, 'a device connects with its push key (or client_id) and device code');
     }
@@ -73,7 +98,7 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
       throw connectError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password');
     }
     if (grant.status === 'redeemed') throw connectError(NOT_AUTHORIZED, 'the device code was already used');
-    sessions.set(client, { pushKey: grant.pushKey, topic: grantTopic(grant.pushKey), deviceCodeHash });
+    sessions.set(client, { kind: 'device-code', pushKey: grant.pushKey, topic: grantTopic(grant.pushKey), deviceCodeHash });
   }
 
   /**
@@ -83,6 +108,7 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
    * here (the expiry scheduler publishes `expired` on the bus, which publishes it below).
    */
   async function authorizeSubscribe(session: DeviceSession): Promise<boolean> {
+    if (session.kind === 'signed-in') return true;
     const grant = await store.deviceGrants.findByDeviceCodeHash(session.deviceCodeHash);
     if (!grant) return false;
     const now = clock.now();
@@ -152,6 +178,11 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
         },
       });
       broker.on('clientError', (_client, error) => logger.debug({ err: error }, 'mqtt client error'));
+      broker.on('clientDisconnect', (client) => {
+        const session = sessions.get(client);
+        if (session?.kind === 'signed-in') session.unwatch();
+      });
+      signedIn.start();
       unsubscribe = bus.subscribe((event) => {
         // Every event, local or from another instance: this broker's devices are only told here.
         void outcomes.handle(event);
@@ -159,18 +190,19 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
       outcomes.start();
       tcpServer = createServer(onConnection);
       tcpServer.maxConnections = maxConnections;
-      await new Promise<void>((resolve, reject) => {
-        tcpServer!.once('error', reject);
-        tcpServer!.listen(mqttPort, mqttHost, () => {
-          tcpServer!.off('error', reject);
-          resolve();
-        });
+      await listen(tcpServer, {
+        name: 'embedded MQTT broker',
+        host: mqttHost,
+        port: mqttPort,
+        remedy: '--mqtt-port (push.mqttPort, DEVICEGATE_MQTT_PORT), or run without it with --no-mqtt',
       });
       tcpServer.on('error', (error) => logger.error({ err: error }, 'mqtt listener error'));
       logger.info({ host: mqttHost, port: mqttPort }, 'embedded MQTT broker listening');
     },
+    ready: () => Boolean(tcpServer?.listening && broker && !broker.closed),
     async stop() {
       unsubscribe?.();
+      signedIn.stop();
       outcomes.stop();
       const closed = tcpServer ? new Promise<void>((resolve) => tcpServer!.close(() => resolve())) : Promise.resolve();
       for (const socket of sockets) socket.destroy();

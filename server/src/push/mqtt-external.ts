@@ -60,6 +60,9 @@ export function createExternalMqttModule(context: AppContext): ApplianceModule {
       });
       outcomes.start();
     },
+    // Devices are told to wait on this broker: while the appliance cannot publish there, it is
+    // not serving (mqtt.js reconnects on its own).
+    ready: () => client?.connected === true,
     async stop() {
       unsubscribe?.();
       outcomes.stop();

@@ -92,6 +92,8 @@ export function createMqttOutcomes(deps: {
       return inOrder(pushKey, () => publishNow(pushKey, outcome, deviceGrantId));
     },
     handle(event: GrantEvent): Promise<void> {
+      // A signed-in device's sign-out is no device code's outcome: the channel tells its session.
+      if (event.type === 'revoked') return Promise.resolve();
       if (event.type === 'outcome') return inOrder(event.pushKey, () => publishNow(event.pushKey, event.outcome, event.deviceGrantId));
       return inOrder(event.pushKey, () => clear(event.pushKey));
     },

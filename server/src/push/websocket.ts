@@ -12,6 +12,7 @@ import { createConnectionLimits, upgradeAddress } from './connection-limits.ts';
 import { websocketUrl } from './endpoints.ts';
 import { createDeadlines, type Scheduled } from './deadlines.ts';
 import { encodePushMessage } from './messages.ts';
+import { createSignedInWatch } from './signed-in.ts';
 
 /** A subscribe frame is ~80 bytes; 4 KiB leaves room and refuses anything else early. */
 const MAX_PAYLOAD_BYTES = 4096;
@@ -41,12 +42,17 @@ const CLOSE_SERVER_ERROR = 1011;
 interface Connection extends Scheduled {
   socket: WebSocket;
   address: string;
-  /** new: no subscribe yet; lookup: reading the store; waiting: pending sent; done: outcome or error sent. */
+  /**
+   * new: no subscribe yet; lookup: reading the store; waiting: pending sent (or, for a signed-in
+   * device, signed_in sent); done: outcome, revoked or error sent.
+   */
   phase: 'new' | 'lookup' | 'waiting' | 'done';
   alive: boolean;
   pushKey: string | undefined;
   /** An outcome that arrived on the bus while the store was being read. */
   early: GrantOutcome | undefined;
+  /** A signed-in device's watch of its grant (docs/push.md#signed-in-devices), ended on close. */
+  unwatch: (() => void) | undefined;
 }
 
 const CONNECTION = Symbol('devicegate.push.connection');
@@ -78,6 +84,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   });
   // Due in phase `new`: no subscribe came in time. (Expiry of a waiting grant arrives on the bus,
   // from the expiry scheduler, like every other outcome.)
+  const signedIn = createSignedInWatch(context);
   const deadlines = createDeadlines<Connection>({
     onDue(connection) {
       if (connection.phase === 'new') refuse(connection, 'invalid_request', `no subscribe message within ${subscribeTimeout} s`);
@@ -120,6 +127,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   function finish(connection: Connection, message: PushMessage, code: number, reason = ''): void {
     if (connection.phase === 'done') return;
     connection.phase = 'done';
+    connection.unwatch?.();
     deadlines.cancel(connection);
     removeWaiting(connection);
     send(connection, message);
@@ -141,7 +149,8 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     }
   }
 
-  function parseSubscribe(data: RawData, isBinary: boolean): string | null {
+  /** The first frame: a device code to wait for its outcome, or a signed-in device's access token. */
+  function parseSubscribe(data: RawData, isBinary: boolean): { deviceCode: string } | { accessToken: string } | null {
     if (isBinary) return null;
     let value: unknown;
     try {
@@ -150,10 +159,27 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
       return null;
     }
     if (!value || typeof value !== 'object') return null;
-    const { type, device_code: deviceCode } = value as { type?: unknown; device_code?: unknown };
+    const { type, device_code: deviceCode, access_token: accessToken } = value as { type?: unknown; device_code?: unknown; access_token?: unknown };
+    if (type === 'watch') return typeof accessToken === 'string' && accessToken.length > 0 ? { accessToken } : null;
     if (type !== 'subscribe' || typeof deviceCode !== 'string') return null;
     if (deviceCode.length === 0 || deviceCode.length > MAX_DEVICE_CODE_LENGTH) return null;
-    return deviceCode;
+    return { deviceCode };
+  }
+
+  /**
+   * A signed-in device watches its grant: the access token it holds must be active now; then it
+   * hears `signed_in`, and `revoked` (and a normal close) when its grant is revoked. The
+   * connection stays open until then, kept alive by the pings; the token's own expiry does not
+   * end it, since the watch was authenticated when it began.
+   */
+  async function watchGrant(connection: Connection, accessToken: string): Promise<void> {
+    connection.phase = 'lookup';
+    const watch = await signedIn.watch(accessToken, () => finish(connection, { type: 'revoked' }, CLOSE_NORMAL));
+    if (connection.phase !== 'lookup') return watch?.unwatch(); // closed while reading
+    if (!watch) return refuse(connection, 'invalid_token', 'the access token is not active');
+    connection.unwatch = watch.unwatch;
+    connection.phase = 'waiting';
+    send(connection, { type: 'signed_in' });
   }
 
   async function subscribe(connection: Connection, deviceCode: string): Promise<void> {
@@ -194,12 +220,13 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     if (connection.phase !== 'new') {
       return refuse(connection, 'invalid_request', 'only one subscribe message is allowed');
     }
-    const deviceCode = parseSubscribe(data, isBinary);
-    if (deviceCode === null) {
-      return refuse(connection, 'invalid_request', 'the first message must be {"type":"subscribe","device_code":"..."}');
+    const first = parseSubscribe(data, isBinary);
+    if (first === null) {
+      return refuse(connection, 'invalid_request', 'the first message must be {"type":"subscribe","device_code":"..."} or {"type":"watch","access_token":"..."}');
     }
     deadlines.cancel(connection);
-    subscribe(connection, deviceCode).catch((error: unknown) => {
+    const subscribed = 'deviceCode' in first ? subscribe(connection, first.deviceCode) : watchGrant(connection, first.accessToken);
+    subscribed.catch((error: unknown) => {
       logger.error({ err: error }, 'push subscription failed');
       refuse(connection, 'server_error', 'the subscription could not be completed', CLOSE_SERVER_ERROR);
     });
@@ -213,6 +240,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   function onClose(this: WebSocket): void {
     const connection = connectionOf(this);
     connection.phase = 'done';
+    connection.unwatch?.();
     deadlines.cancel(connection);
     removeWaiting(connection);
     connections.delete(connection);
@@ -220,7 +248,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
   }
 
   function onConnection(socket: WebSocket, address: string): void {
-    const connection: Connection = { socket, address, phase: 'new', alive: true, deadline: undefined, pushKey: undefined, early: undefined };
+    const connection: Connection = { socket, address, phase: 'new', alive: true, deadline: undefined, pushKey: undefined, early: undefined, unwatch: undefined };
     (socket as ConnectedSocket)[CONNECTION] = connection;
     connections.add(connection);
     deadlines.schedule(connection, subscribeTimeout * 1000);
@@ -286,13 +314,16 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     async start(httpServer) {
       server = httpServer;
       unsubscribe = bus.subscribe(onBusEvent);
+      signedIn.start();
       httpServer.on('upgrade', onUpgrade);
       pingTimer = setInterval(pingSlice, PING_SLICE_MS);
       pingTimer.unref();
     },
+    ready: () => server !== undefined && !draining,
     async stop() {
       draining = true;
       unsubscribe?.();
+      signedIn.stop();
       clearInterval(pingTimer);
       server?.off('upgrade', onUpgrade);
       const open = [...connections];

@@ -36,23 +36,38 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
  * First start with an empty store: signing keys always; with `demo` on, a public client
  * `demo-tv` and a user `demo` whose password is returned once, so `serve` can print it.
  */
-export async function bootstrap(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<{ demoPassword?: string }> {
+export interface Bootstrapped {
+  /** The demo user's password, when this start created it at random: `serve` prints it once. */
+  demoPassword?: string;
+  /** Whether the demo user exists (created now or at an earlier start), for the reset hint. */
+  demoUser: boolean;
+  /**
+   * Removes what this start created for the demo (client and user), for a start that fails before
+   * it printed the password: the next start then creates them again and prints a new one, instead
+   * of leaving a user whose password nobody ever saw.
+   */
+  undoDemo?: () => Promise<void>;
+}
+
+export async function bootstrap(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<Bootstrapped> {
   // Instances started at once on an empty shared database would each make keys (the last set
   // written wins, the others would sign with unpublished keys) and each create `demo`.
   const exclusive = deps.store.exclusive?.bind(deps.store) ?? (<T>(_name: string, work: () => Promise<T>) => work());
   return exclusive('bootstrap', () => bootstrapOnce(deps));
 }
 
-async function bootstrapOnce(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<{ demoPassword?: string }> {
+async function bootstrapOnce(deps: { store: Store; keys: KeyStore; config: Config; clock: Clock }): Promise<Bootstrapped> {
   const { store, keys, config, clock } = deps;
   await keys.ensureInitialized();
-  if (!config.demo) return {};
+  const demoUser = async () => (await store.users.getByUsername(DEMO_USERNAME)) !== null;
+  if (!config.demo) return { demoUser: await demoUser() };
   const [clients, users] = await Promise.all([store.clients.list(), store.users.list()]);
-  if (clients.length > 0 || users.length > 0) return {};
+  if (clients.length > 0 || users.length > 0) return { demoUser: await demoUser() };
   await store.clients.put(defaultClient(config, clock, { clientId: DEMO_CLIENT_ID, name: 'Demo TV' }));
   const password = config.demoPassword ?? randomBytes(12).toString('base64url');
+  const userId = randomId();
   await store.users.create({
-    id: randomId(),
+    id: userId,
     username: DEMO_USERNAME,
     passwordHash: await hashPassword(password),
     name: 'Demo User',
@@ -61,5 +76,9 @@ async function bootstrapOnce(deps: { store: Store; keys: KeyStore; config: Confi
     disabled: false,
     createdAt: clock.now(),
   });
-  return config.demoPassword ? {} : { demoPassword: password };
+  const undoDemo = async () => {
+    await store.users.remove(userId);
+    await store.clients.remove(DEMO_CLIENT_ID);
+  };
+  return config.demoPassword ? { demoUser: true, undoDemo } : { demoPassword: password, demoUser: true, undoDemo };
 }

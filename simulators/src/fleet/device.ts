@@ -1,6 +1,7 @@
 import { DeviceClientError, startLogin, type DeviceLogin, type FetchFunction, type WaitChannel } from '@devicegate/device-client';
 import type { DeviceProfile } from '../profiles.ts';
 import type { ErrorTally } from '../stats.ts';
+import type { PushTransports } from './handshakes.ts';
 import { EXPECTED_OUTCOME, type FlowOutcome, type ScenarioName } from './scenarios.ts';
 import type { ChannelPreference } from '@devicegate/device-client';
 
@@ -47,6 +48,8 @@ export async function runDevice(
     fetch: FetchFunction;
     errors: ErrorTally;
     signal: AbortSignal;
+    /** The fleet's push transports (handshakes.ts): the client's own, opened a bounded few at a time. */
+    pushTransports?: PushTransports;
     onCode(login: DeviceLogin, result: DeviceResult): void;
   },
 ): Promise<DeviceResult> {
@@ -77,6 +80,7 @@ export async function runDevice(
       channel: spec.channel,
       fetch: dependencies.fetch,
       signal: dependencies.signal,
+      ...(dependencies.pushTransports ? { pushTransport: dependencies.pushTransports(spec.clientId) } : {}),
       onEvent(event) {
         if (event.type === 'channel' && event.state === 'subscribed') {
           result.subscribedAt ??= performance.now();

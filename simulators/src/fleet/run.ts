@@ -7,6 +7,7 @@ import { PROFILE_NAMES, PROFILES, type ProfileName } from '../profiles.ts';
 import { createErrorTally, summarize } from '../stats.ts';
 import { runDevice, type DeviceResult, type DeviceSpec } from './device.ts';
 import { createSemaphore, createWorkQueue } from './queue.ts';
+import { createHandshakeGate } from './handshakes.ts';
 import { FLOW_OUTCOMES, type FleetReport, type Mismatch, type ScenarioTally } from './report.ts';
 import { decisionOf, EXPECTED_OUTCOME, SCENARIO_NAMES, type FleetChannel, type FlowOutcome, type ScenarioName } from './scenarios.ts';
 
@@ -126,6 +127,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   let done = 0;
   const report = () => options.onProgress?.({ done, total: specs.length, outcomes: { ...outcomes }, queuedForPeople: tasks.waiting });
   const gate = createSemaphore(concurrency);
+  const pushTransports = createHandshakeGate();
   const results: DeviceResult[] = [];
   const flows: Promise<void>[] = [];
   report();
@@ -141,6 +143,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         issuer: options.issuer,
         fetch,
         errors,
+        pushTransports,
         signal: AbortSignal.any([deadline.signal, own.signal]),
         onCode(login: DeviceLogin, result) {
           const decision = decisionOf(spec.scenario);

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { DevicegateError } from '../../errors.ts';
 import type { Store } from '../types.ts';
 import { createSqliteAccessTokens } from './access-tokens.ts';
 import { createSqliteAuditEvents } from './audit-events.ts';
@@ -41,14 +42,7 @@ export function createSqliteStore(options: {
   /** WAL checkpoints on a worker thread once the log grows (default); false: SQLite's own. */
   backgroundCheckpoints?: boolean;
 }): Store {
-  const db = new Database(options.filename);
-  db.pragma('journal_mode = WAL');
-  // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
-  // last transactions, never corrupt the database.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrateSqlite(db);
+  const db = openDatabase(options.filename);
   // Checkpoints run on a worker thread (wal-checkpointer.ts); the commit-time checkpoint stays
   // only as a safety net, at 10 times SQLite's default log size. Its failures lose nothing (the
   // log keeps every commit) and the safety net takes over, so they are not reported further.
@@ -87,4 +81,45 @@ export function createSqliteStore(options: {
       db.close();
     },
   };
+}
+
+/**
+ * Opens and migrates the database file. SQLite's own errors name neither the file nor a way out
+ * ("file is not a database"), so the ones an operator meets are turned into one line that does.
+ */
+function openDatabase(filename: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(filename);
+    db.pragma('journal_mode = WAL');
+    // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
+    // last transactions, never corrupt the database.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrateSqlite(db);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw explainOpenFailure(filename, error);
+  }
+}
+
+const MOVE_HINT = 'point dataDir (--data-dir, DEVICEGATE_DATA_DIR) at the data directory of this appliance, or move the file away to start afresh (new keys, no clients or users)';
+
+function explainOpenFailure(filename: string, error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  const said = (error as Error).message;
+  switch (code) {
+    case 'SQLITE_NOTADB':
+      return new DevicegateError('store_unreadable', `${filename} is not a SQLite database (${said}): ${MOVE_HINT}`, { cause: error });
+    case 'SQLITE_CORRUPT':
+      return new DevicegateError('store_unreadable', `${filename} is damaged (${said}): restore it from a backup, or ${MOVE_HINT}`, { cause: error });
+    case 'SQLITE_CANTOPEN':
+      return new DevicegateError('store_unreadable', `cannot open ${filename} (${said}): check that it is a file this user may read and write, in a directory it may write`, { cause: error });
+    case 'SQLITE_READONLY':
+      return new DevicegateError('store_unreadable', `${filename} is read-only (${said}): give this user write access to it and to its directory`, { cause: error });
+    default:
+      return error;
+  }
 }

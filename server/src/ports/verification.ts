@@ -127,8 +127,16 @@ export interface DeviceRequest {
   deviceModel: string | null;
   /** The network address the device asked from (RFC 10027 §6: shown beside the person's own). */
   requestedFrom: string | null;
+  /** The services (RFC 8707 resource servers) its tokens will reach; empty when it named none. */
+  services: Service[];
   createdAt: number;
   expiresAt: number;
+}
+
+/** A registered resource server as people see it: its name, and its identifier for the careful. */
+export interface Service {
+  resource: string;
+  name: string;
 }
 
 export interface PendingRequest extends DeviceRequest {
@@ -166,6 +174,8 @@ export interface DeviceSummary {
   clientName: string;
   deviceName: string | null;
   deviceModel: string | null;
+  /** What its tokens may reach (RFC 8707); empty for a grant that named no resource. */
+  services: Service[];
   createdAt: number;
   lastUsedAt: number | null;
 }
@@ -182,7 +192,12 @@ export function createVerificationPort(context: AppContext): VerificationPort {
   const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows, knownBrowsers } = context;
   const upstream = createUpstreamSignIn(context);
 
-  function requestOf(deviceGrant: DeviceGrantRecord, client: { name: string; logoUri: string | null }): DeviceRequest {
+  /** Names of registered resources; one the operator removed since shows by its identifier. */
+  async function servicesOf(resources: readonly string[]): Promise<Service[]> {
+    return Promise.all(resources.map(async (resource) => ({ resource, name: (await store.resources.get(resource))?.name ?? resource })));
+  }
+
+  async function requestOf(deviceGrant: DeviceGrantRecord, client: { name: string; logoUri: string | null }): Promise<DeviceRequest> {
     return {
       id: deviceGrant.id,
       userCode: deviceGrant.userCode,
@@ -193,6 +208,7 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       deviceName: deviceGrant.deviceName,
       deviceModel: deviceGrant.deviceModel,
       requestedFrom: deviceGrant.requestedFrom,
+      services: await servicesOf(deviceGrant.resources),
       createdAt: deviceGrant.createdAt,
       expiresAt: deviceGrant.expiresAt,
     };
@@ -235,14 +251,14 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       const lookup = await userCodeEntry.lookup(typed, { address: who.address, sessionId: who.sessionKey });
       if (lookup.kind !== 'found') return lookup;
       const { deviceGrant, client } = lookup.pending;
-      return { kind: 'found', request: requestOf(deviceGrant, client), flow: consentFlows.issue(deviceGrant.id) };
+      return { kind: 'found', request: await requestOf(deviceGrant, client), flow: consentFlows.issue(deviceGrant.id) };
     },
 
     async findPendingRequest(flow, person) {
       const requestId = consentFlows.open(flow);
       const pending = requestId ? await approval.findPendingById(requestId) : null;
       if (!pending) return null;
-      return { ...requestOf(pending.deviceGrant, pending.client), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
+      return { ...(await requestOf(pending.deviceGrant, pending.client)), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
     },
 
     async approve({ flow, account, grantedScopes, session }) {
@@ -338,14 +354,17 @@ export function createVerificationPort(context: AppContext): VerificationPort {
         const client = await store.clients.get(clientId);
         clientNames.set(clientId, client?.name ?? clientId);
       }
-      return grants.map((grant) => ({
-        grantId: grant.id,
-        clientName: clientNames.get(grant.clientId) ?? grant.clientId,
-        deviceName: grant.deviceName,
-        deviceModel: grant.deviceModel,
-        createdAt: grant.createdAt,
-        lastUsedAt: grant.lastUsedAt,
-      }));
+      return Promise.all(
+        grants.map(async (grant) => ({
+          grantId: grant.id,
+          clientName: clientNames.get(grant.clientId) ?? grant.clientId,
+          deviceName: grant.deviceName,
+          deviceModel: grant.deviceModel,
+          services: await servicesOf(grant.resources),
+          createdAt: grant.createdAt,
+          lastUsedAt: grant.lastUsedAt,
+        })),
+      );
     },
 
     async signOutDevice(account, grantId) {

@@ -7,6 +7,7 @@ import type {
   PhishingControls,
   RefreshTokenRecord,
   RegisteredDeviceRecord,
+  ResourceRecord,
   SessionRecord,
   SigningKeyRecord,
   UserRecord,
@@ -64,6 +65,9 @@ export function createRowMappers(codec: ColumnCodec) {
         createdAt: row.created_at as number,
       };
     },
+    toResource(row: Row): ResourceRecord {
+      return { resource: row.resource as string, name: row.name as string, createdAt: row.created_at as number };
+    },
     toUser(row: Row): UserRecord {
       return {
         id: row.id as string,
@@ -101,6 +105,7 @@ export function createRowMappers(codec: ColumnCodec) {
         decidedAt: nullableNumber(row.decided_at),
         grantId: nullableText(row.grant_id),
         dpopJkt: nullableText(row.dpop_jkt),
+        resources: list(row.resources),
       };
     },
     toGrant(row: Row): GrantRecord {
@@ -120,6 +125,7 @@ export function createRowMappers(codec: ColumnCodec) {
         revokedAt: nullableNumber(row.revoked_at),
         revokedReason: nullableText(row.revoked_reason),
         dpopJkt: nullableText(row.dpop_jkt),
+        resources: list(row.resources),
       };
     },
     toRefreshToken(row: Row): RefreshTokenRecord {

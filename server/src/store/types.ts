@@ -132,6 +132,11 @@ export interface DeviceGrantRecord {
   grantId: string | null;
   /** JWK thumbprint the tokens are bound to (DPoP), when the device used DPoP. */
   dpopJkt: string | null;
+  /**
+   * Registered resource servers the device asked for (RFC 8707 §2), shown on the consent page;
+   * empty when it named none (then tokens carry the client's audience).
+   */
+  resources: string[];
 }
 
 export type NewDeviceGrant = Pick<
@@ -148,6 +153,7 @@ export type NewDeviceGrant = Pick<
   | 'createdAt'
   | 'expiresAt'
   | 'interval'
+  | 'resources'
 >;
 
 export type PollVerdict =
@@ -208,6 +214,8 @@ export interface GrantRecord {
   revokedAt: number | null;
   revokedReason: string | null;
   dpopJkt: string | null;
+  /** The resource servers the person consented to (RFC 8707): the widest any token of it may reach. */
+  resources: string[];
 }
 
 export interface Grants {
@@ -354,6 +362,25 @@ export interface Clients {
   remove(clientId: string): Promise<boolean>;
 }
 
+/**
+ * A resource server registered by the operator (RFC 8707): an API that tokens may be asked for by
+ * its identifier, an absolute URI that becomes the token's `aud`.
+ */
+export interface ResourceRecord {
+  resource: string;
+  /** Shown to people on the consent page and in My devices. */
+  name: string;
+  createdAt: number;
+}
+
+export interface Resources {
+  get(resource: string): Promise<ResourceRecord | null>;
+  list(): Promise<ResourceRecord[]>;
+  /** Inserts or replaces. */
+  put(resource: ResourceRecord): Promise<void>;
+  remove(resource: string): Promise<boolean>;
+}
+
 export interface Users {
   get(id: string): Promise<UserRecord | null>;
   getByUsername(username: string): Promise<UserRecord | null>;
@@ -459,6 +486,7 @@ export interface ReplayIdentifiers {
 
 export interface Store {
   clients: Clients;
+  resources: Resources;
   users: Users;
   deviceGrants: DeviceGrants;
   grants: Grants;

@@ -42,11 +42,20 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
     scopes: string[];
     grantId: string | null;
     dpopJkt: string | null;
+    /**
+     * The resource servers named by resource indicators (RFC 8707 §2), exactly; without any, the
+     * client's configured audience or the issuer.
+     */
+    resources?: readonly string[];
   }): Promise<{ token: string; expiresIn: number; record: NewAccessToken }> {
     const now = clock.now();
     const expiresIn = config.accessTokenLifetime;
     const jti = randomId();
-    const audience = input.client.audience ?? config.issuer;
+    const audiences = input.resources && input.resources.length > 0 ? [...input.resources] : [input.client.audience ?? config.issuer];
+    // RFC 7519 §4.1.3: one audience as a string, several as an array. The record keeps them
+    // space-joined (URIs hold no spaces).
+    const aud = audiences.length === 1 ? audiences[0]! : audiences;
+    const audience = audiences.join(' ');
     let token: string;
     if (input.client.accessTokenFormat === 'opaque') {
       token = randomSecret();
@@ -55,7 +64,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
         {
           iss: config.issuer,
           sub: input.subject,
-          aud: audience,
+          aud,
           client_id: input.client.clientId,
           scope: input.scopes.join(' '),
           jti,
@@ -135,9 +144,11 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
     grant: Pick<GrantRecord, 'id' | 'clientId' | 'expiresAt' | 'dpopJkt' | 'authTime' | 'amr' | 'acr'>;
     user: UserRecord;
     scopes: string[];
+    /** The access token's resources (RFC 8707), already checked against the grant's. */
+    resources?: readonly string[];
   }): Promise<{ response: TokenResponse; accessToken: NewAccessToken; refreshToken: NewRefreshToken | null }> {
     const { client, grant, user, scopes } = input;
-    const access = await mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt: grant.dpopJkt });
+    const access = await mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt: grant.dpopJkt, resources: input.resources });
     const response: TokenResponse = {
       access_token: access.token,
       token_type: grant.dpopJkt ? 'DPoP' : 'Bearer',

@@ -8,7 +8,9 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * Step 3: who wants what. Everything the device sent (its name and model) is text in an
  * auto-escaping template. The page shows when and from which network address the device asked,
  * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
- * defence against device code phishing is a person who notices the device is not theirs).
+ * defence against device code phishing is a person who notices the device is not theirs). The
+ * services a device named with resource indicators (RFC 8707) are listed: its tokens reach
+ * those and no others.
  */
 export function consentPage(page: PageContext, options: { request: PendingRequest; personAddress: string }): Page {
   const { locale, base } = page;
@@ -50,6 +52,13 @@ ${otherNetwork
   <div><dt>${locale.t('consent.address')}</dt><dd>${deviceAddress ?? locale.t('consent.unknown')}</dd></div>
 </dl>
 </section>
+${request.services.length > 0
+  ? html`<section aria-labelledby="services-heading">
+<h2 id="services-heading">${locale.t('consent.services')}</h2>
+<p>${locale.t('consent.servicesDetail')}</p>
+<ul class="services">${request.services.map((service) => html`<li><strong>${service.name}</strong> <span class="resource">${service.resource}</span></li>`)}</ul>
+</section>`
+  : ''}
 ${notice('warning', html`<p>${locale.t('consent.warning')}</p>`)}
 <form method="post" action="${base}/consent" class="stack" data-submit-once>
   ${csrfField(page)}

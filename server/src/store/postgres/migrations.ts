@@ -199,4 +199,13 @@ export const postgresMigrations: readonly string[] = [
   ALTER TABLE grants ADD COLUMN acr TEXT;
   ALTER TABLE clients ADD COLUMN logo_uri TEXT;
   `,
+  /* 9: resource servers (RFC 8707 resource indicators) and what each grant may reach */ `
+  CREATE TABLE resources (
+    resource TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  ALTER TABLE device_grants ADD COLUMN resources TEXT[] NOT NULL DEFAULT '{}';
+  ALTER TABLE grants ADD COLUMN resources TEXT[] NOT NULL DEFAULT '{}';
+  `,
 ];

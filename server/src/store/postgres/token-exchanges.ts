@@ -36,8 +36,8 @@ export function createPostgresTokenExchanges({ transaction }: Database): TokenEx
           );
           await client.query(
             `INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time, created_at,
-               expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-            [grant.id, grant.clientId, grant.userId, grant.scopes, grant.deviceName, grant.deviceModel, grant.authTime, grant.createdAt, grant.expiresAt, grant.dpopJkt],
+               expires_at, dpop_jkt, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [grant.id, grant.clientId, grant.userId, grant.scopes, grant.deviceName, grant.deviceModel, grant.authTime, grant.createdAt, grant.expiresAt, grant.dpopJkt, grant.resources],
           );
           await insertTokens(client, grant.id, grant.expiresAt, redemption.accessToken, redemption.refreshToken);
           return { kind: 'redeemed', grantId: grant.id, deviceGrant: toDeviceGrant(updated.rows[0]) };

@@ -15,8 +15,8 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
     redeem: db.prepare(`UPDATE device_grants SET status = 'redeemed', grant_id = @grantId, dpop_jkt = @jkt, redeemed_at = @now
       WHERE id = @id AND status = 'approved' AND expires_at > @now`),
     insertGrant: db.prepare(`INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time,
-      created_at, expires_at, dpop_jkt) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel, @authTime,
-      @createdAt, @expiresAt, @dpopJkt)`),
+      created_at, expires_at, dpop_jkt, resources) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel, @authTime,
+      @createdAt, @expiresAt, @dpopJkt, @resources)`),
     liveGrant: db.prepare('SELECT * FROM grants WHERE id = ? AND revoked_at IS NULL AND expires_at > ?'),
     familyUsed: db.prepare('SELECT 1 FROM refresh_tokens WHERE grant_id = ? AND successor_hash IS NOT NULL LIMIT 1'),
     // A superseded token is marked rotated as well as revoked: presenting it later is reuse.
@@ -46,7 +46,7 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
   function redeemDeviceCode(redemption: DeviceCodeRedemption): RedemptionResult {
     const { deviceGrantId: id, now, grant } = redemption;
     if (q.redeem.run({ id, grantId: grant.id, jkt: redemption.dpopJkt, now }).changes === 1) {
-      q.insertGrant.run({ ...grant, scopes: joinList(grant.scopes) });
+      q.insertGrant.run({ ...grant, scopes: joinList(grant.scopes), resources: joinList(grant.resources) });
       insertTokens(grant.id, grant.expiresAt, redemption.accessToken, redemption.refreshToken);
       return { kind: 'redeemed', grantId: grant.id, deviceGrant: toDeviceGrant(q.deviceGrant.get(id) as Row) };
     }

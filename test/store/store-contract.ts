@@ -136,6 +136,7 @@ function newAccessToken(overrides: Partial<AccessTokenRecord> = {}): Omit<Access
     issuedAt: T0,
     expiresAt: T0 + 600 * SECOND,
     dpopJkt: null,
+    act: null,
     ...overrides,
   };
 }
@@ -933,7 +934,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
     describe('access tokens', () => {
       it('a JWT record is found by jti; an opaque one also by its hash', async (store) => {
-        const jwt = newAccessToken({ grantId: 'family', dpopJkt: 'jkt' });
+        const jwt = newAccessToken({ grantId: 'family', dpopJkt: 'jkt', act: { sub: 'downstream-agent', act: { sub: 'first-agent' } } });
         const opaque = newAccessToken({ tokenHash: unique('opaque') });
         await store.accessTokens.create(jwt);
         await store.accessTokens.create(opaque);

@@ -13,14 +13,20 @@ const CALENDAR = 'https://calendar.example.test';
 let dg: TestAppliance;
 before(async () => {
   dg = await startTestAppliance({ overrides: { limits: ROOMY_LIMITS } });
-  await dg.addClient({ clientId: 'pages-agent', name: 'Coding agent', pollInterval: 1, scopes: ['offline_access', 'tools'] });
+  await dg.addClient({
+    clientId: 'pages-agent',
+    name: 'Coding agent',
+    pollInterval: 1,
+    scopes: ['offline_access', 'tools'],
+    grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+  });
   const now = dg.appliance.context.clock.now();
   await dg.appliance.context.store.resources.put({ resource: TOOLS, name: 'Team tools', createdAt: now });
   await dg.appliance.context.store.resources.put({ resource: CALENDAR, name: 'Team calendar', createdAt: now });
 });
 after(() => dg.stop());
 
-test('the consent page lists the services the agent will reach, and My devices shows them after approval', async () => {
+test('the consent page lists the services the agent will reach, and My devices shows the agent with them after approval', async () => {
   const config = await deviceConfig(dg.issuer, 'pages-agent');
   const parameters = new URLSearchParams({ scope: 'offline_access tools', device_name: 'Build box' });
   parameters.append('resource', TOOLS);
@@ -42,6 +48,8 @@ test('the consent page lists the services the agent will reach, and My devices s
 
   const devices = await session.request('/device/devices');
   assert.match(devices.text, new RegExp(`<dt>${message(EN, 'devices.services')}</dt><dd>Team tools, Team calendar</dd>`));
+  // A client that may exchange the person's token (RFC 8693) is shown as an agent.
+  assert.match(devices.text, new RegExp(`Build box <span class="tag">${message(EN, 'devices.agent')}</span>`));
 });
 
 test('a device that names no resource shows no services section', async () => {

@@ -41,6 +41,8 @@ export function registerIntrospection(app: FastifyInstance, context: AppContext)
         exp: seconds(access.expiresAt),
         iat: seconds(access.issuedAt),
         jti: access.jti,
+        // RFC 8693 §4.1, §2.2: an exchanged token names who acted for the subject, the chain nested.
+        ...(access.act ? { act: access.act } : {}),
         ...(access.dpopJkt ? { cnf: { jkt: access.dpopJkt } } : {}),
       };
     }

@@ -6,6 +6,7 @@ import type { DeviceGrantRecord, SessionRecord, UserRecord } from '../store/type
 import { createUpstreamSignIn, type UpstreamOutcome, type UpstreamProvider } from '../upstream/sign-in.ts';
 
 export type { UpstreamProvider } from '../upstream/sign-in.ts';
+import { tokenExchangeGrant } from '../grants/token-exchange.ts';
 
 /**
  * What the verification pages may do, and nothing more: the pages (verification-ui) hold no
@@ -176,6 +177,8 @@ export interface DeviceSummary {
   deviceModel: string | null;
   /** What its tokens may reach (RFC 8707); empty for a grant that named no resource. */
   services: Service[];
+  /** An agent: its client may exchange the person's token for others (RFC 8693) within `services`. */
+  agent: boolean;
   createdAt: number;
   lastUsedAt: number | null;
 }
@@ -350,9 +353,11 @@ export function createVerificationPort(context: AppContext): VerificationPort {
         .filter((grant) => grant.revokedAt === null && grant.expiresAt > now)
         .sort((a, b) => b.createdAt - a.createdAt);
       const clientNames = new Map<string, string>();
+      const agents = new Set<string>();
       for (const clientId of new Set(grants.map((grant) => grant.clientId))) {
         const client = await store.clients.get(clientId);
         clientNames.set(clientId, client?.name ?? clientId);
+        if (client?.grantTypes.includes(tokenExchangeGrant.type)) agents.add(clientId);
       }
       return Promise.all(
         grants.map(async (grant) => ({
@@ -361,6 +366,7 @@ export function createVerificationPort(context: AppContext): VerificationPort {
           deviceName: grant.deviceName,
           deviceModel: grant.deviceModel,
           services: await servicesOf(grant.resources),
+          agent: agents.has(grant.clientId),
           createdAt: grant.createdAt,
           lastUsedAt: grant.lastUsedAt,
         })),

@@ -19,6 +19,7 @@ export type AuditEvent =
   | 'refresh_token_rotated'
   | 'refresh_token_retried'
   | 'refresh_token_reuse_detected'
+  | 'token_exchanged'
   | 'grant_revoked'
   | 'token_revoked'
   | 'sign_in_succeeded'

@@ -152,6 +152,7 @@ export function createRowMappers(codec: ColumnCodec) {
         issuedAt: row.issued_at as number,
         expiresAt: row.expires_at as number,
         dpopJkt: nullableText(row.dpop_jkt),
+        act: json<NonNullable<AccessTokenRecord['act']>>(row.act),
         revokedAt: nullableNumber(row.revoked_at),
       };
     },

@@ -343,7 +343,18 @@ export interface AccessTokenRecord {
   issuedAt: number;
   expiresAt: number;
   dpopJkt: string | null;
+  /**
+   * RFC 8693 §4.1: who acted for the subject, for a token made by token exchange (the exchanging
+   * client as `sub`, earlier actors nested in `act`); null for every other token.
+   */
+  act: Actor | null;
   revokedAt: number | null;
+}
+
+/** An RFC 8693 §4.1 `act` claim: the current actor, and the one before it, if any. */
+export interface Actor {
+  sub: string;
+  act?: Actor;
 }
 
 export interface AccessTokens {

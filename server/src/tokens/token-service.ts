@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import { hashSecret, randomId, randomSecret } from '../secrets.ts';
-import type { ClientRecord, GrantRecord, NewAccessToken, NewRefreshToken, Store, UserRecord } from '../store/types.ts';
+import type { Actor, ClientRecord, GrantRecord, NewAccessToken, NewRefreshToken, Store, UserRecord } from '../store/types.ts';
 
 export interface TokenResponse {
   access_token: string;
@@ -47,9 +47,14 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
      * client's configured audience or the issuer.
      */
     resources?: readonly string[];
+    /** RFC 8693 §4.1: who acts for the subject (token exchange only). */
+    act?: Actor | null;
+    /** An instant the token must not outlive (an exchanged token ends with its subject token). */
+    notAfter?: number;
   }): Promise<{ token: string; expiresIn: number; record: NewAccessToken }> {
     const now = clock.now();
-    const expiresIn = config.accessTokenLifetime;
+    const expiresIn =
+      input.notAfter === undefined ? config.accessTokenLifetime : Math.max(1, Math.min(config.accessTokenLifetime, Math.floor((input.notAfter - now) / 1000)));
     const jti = randomId();
     const audiences = input.resources && input.resources.length > 0 ? [...input.resources] : [input.client.audience ?? config.issuer];
     // RFC 7519 §4.1.3: one audience as a string, several as an array. The record keeps them
@@ -68,6 +73,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
           client_id: input.client.clientId,
           scope: input.scopes.join(' '),
           jti,
+          ...(input.act ? { act: input.act } : {}),
           ...(input.dpopJkt ? { cnf: { jkt: input.dpopJkt } } : {}),
         },
         { typ: 'at+jwt' },
@@ -85,6 +91,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
       issuedAt: now,
       expiresAt: now + expiresIn * 1000,
       dpopJkt: input.dpopJkt,
+      act: input.act ?? null,
     };
     return { token, expiresIn, record };
   }

@@ -208,4 +208,7 @@ export const postgresMigrations: readonly string[] = [
   ALTER TABLE device_grants ADD COLUMN resources TEXT[] NOT NULL DEFAULT '{}';
   ALTER TABLE grants ADD COLUMN resources TEXT[] NOT NULL DEFAULT '{}';
   `,
+  /* 10: who acted for the subject of an exchanged token (RFC 8693 act claim), for introspection */ `
+  ALTER TABLE access_tokens ADD COLUMN act JSONB;
+  `,
 ];

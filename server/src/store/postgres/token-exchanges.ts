@@ -5,8 +5,8 @@ import { toDeviceGrant, toRefreshToken, type Database, type Queryable } from './
 async function insertTokens(client: Queryable, grantId: string, familyEnd: number, access: NewAccessToken, refresh: NewRefreshToken | null) {
   await client.query(
     `INSERT INTO access_tokens (jti, token_hash, grant_id, client_id, subject, scopes, audience, issued_at,
-       expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [access.jti, access.tokenHash, grantId, access.clientId, access.subject, access.scopes, access.audience, access.issuedAt, access.expiresAt, access.dpopJkt],
+       expires_at, dpop_jkt, act) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [access.jti, access.tokenHash, grantId, access.clientId, access.subject, access.scopes, access.audience, access.issuedAt, access.expiresAt, access.dpopJkt, access.act ? JSON.stringify(access.act) : null],
   );
   if (!refresh) return;
   await client.query(

@@ -26,8 +26,8 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
     insertRefresh: db.prepare(`INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, created_at, expires_at)
       VALUES (@tokenHash, @grantId, @clientId, @scopes, @createdAt, @expiresAt)`),
     insertAccess: db.prepare(`INSERT INTO access_tokens (jti, token_hash, grant_id, client_id, subject, scopes, audience,
-      issued_at, expires_at, dpop_jkt) VALUES (@jti, @tokenHash, @grantId, @clientId, @subject, @scopes, @audience,
-      @issuedAt, @expiresAt, @dpopJkt)`),
+      issued_at, expires_at, dpop_jkt, act) VALUES (@jti, @tokenHash, @grantId, @clientId, @subject, @scopes, @audience,
+      @issuedAt, @expiresAt, @dpopJkt, @act)`),
     refreshToken: db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?'),
     rotate: db.prepare('UPDATE refresh_tokens SET rotated_at = @now, successor_hash = @successor WHERE token_hash = @hash'),
     resucceed: db.prepare('UPDATE refresh_tokens SET successor_hash = @successor WHERE token_hash = @hash'),
@@ -39,7 +39,7 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
 
   /** The new tokens, under the family `grantId`; a refresh token never outlives its family. */
   function insertTokens(grantId: string, familyEnd: number, access: NewAccessToken, refresh: NewRefreshToken | null): void {
-    q.insertAccess.run({ ...access, grantId, scopes: joinList(access.scopes) });
+    q.insertAccess.run({ ...access, grantId, scopes: joinList(access.scopes), act: access.act ? JSON.stringify(access.act) : null });
     if (refresh) q.insertRefresh.run({ ...refresh, grantId, expiresAt: Math.min(refresh.expiresAt, familyEnd), scopes: joinList(refresh.scopes) });
   }
 

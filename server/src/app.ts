@@ -4,6 +4,7 @@ import { registerDeviceAuthorization } from './endpoints/device-authorization.ts
 import { registerDiscovery, registerJwks } from './endpoints/discovery.ts';
 import { registerHealth } from './endpoints/health.ts';
 import { registerIntrospection } from './endpoints/introspection.ts';
+import { registerRegistration } from './endpoints/registration.ts';
 import { registerRevocation } from './endpoints/revocation.ts';
 import { registerToken } from './endpoints/token.ts';
 import { registerUserinfo } from './endpoints/userinfo.ts';
@@ -68,6 +69,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   registerRevocation(app, context);
   registerIntrospection(app, context);
   registerUserinfo(app, context);
+  registerRegistration(app, context);
   registerHealth(app, context, options.isDraining ?? (() => false));
   for (const module of modules) await module.register?.(app, context);
   return app;

@@ -73,6 +73,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     jwksUri: null,
     phishing: { allowedNetworks: [], sameNetworkRequired: false, registeredDevicesOnly: false, userCodeDenyPrefixes: [], deviceNameFilter: 'neutralise' },
     logoUri: null,
+    registration: 'operator',
     createdAt: T0,
     ...overrides,
   };
@@ -984,6 +985,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             userCodeDenyPrefixes: ['MSFT', 'HLP'],
             deviceNameFilter: 'refuse',
           },
+          registration: 'dynamic',
         });
         await store.clients.put(device);
         await store.clients.put(service);

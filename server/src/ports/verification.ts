@@ -2,7 +2,7 @@ import type { AppContext } from '../context.ts';
 import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
 import { sameNetwork } from '../services/network-match.ts';
 import type { LimitName } from '../services/rate-limits.ts';
-import type { DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
+import type { ClientRecord, DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
 import { createUpstreamSignIn, type UpstreamOutcome, type UpstreamProvider } from '../upstream/sign-in.ts';
 
 export type { UpstreamProvider } from '../upstream/sign-in.ts';
@@ -123,6 +123,11 @@ export interface DeviceRequest {
   clientName: string;
   /** RFC 7591 logo_uri of the client, shown on consent (its origin joins that page's img-src). */
   clientLogoUri: string | null;
+  /**
+   * False for a client that registered itself (RFC 7591, or its client id metadata document):
+   * nobody vouched for its name, and the consent page says so.
+   */
+  clientVerified: boolean;
   scopes: string[];
   deviceName: string | null;
   deviceModel: string | null;
@@ -200,13 +205,14 @@ export function createVerificationPort(context: AppContext): VerificationPort {
     return Promise.all(resources.map(async (resource) => ({ resource, name: (await store.resources.get(resource))?.name ?? resource })));
   }
 
-  async function requestOf(deviceGrant: DeviceGrantRecord, client: { name: string; logoUri: string | null }): Promise<DeviceRequest> {
+  async function requestOf(deviceGrant: DeviceGrantRecord, client: Pick<ClientRecord, 'name' | 'logoUri' | 'registration'>): Promise<DeviceRequest> {
     return {
       id: deviceGrant.id,
       userCode: deviceGrant.userCode,
       clientId: deviceGrant.clientId,
       clientName: client.name,
       clientLogoUri: client.logoUri,
+      clientVerified: client.registration === 'operator',
       scopes: deviceGrant.scopes,
       deviceName: deviceGrant.deviceName,
       deviceModel: deviceGrant.deviceModel,

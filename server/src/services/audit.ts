@@ -29,6 +29,7 @@ export type AuditEvent =
   | 'user_code_rejected'
   | 'user_code_guess_alarm'
   | 'user_code_entry_closed'
+  | 'client_registered'
   | 'client_blocked'
   | 'client_unblocked';
 

@@ -53,6 +53,7 @@ export function createRowMappers(codec: ColumnCodec) {
         // Stored as one JSON object, so a control added later needs no migration; missing keys are off.
         phishing: { ...noPhishingControls, ...json<Partial<PhishingControls>>(row.phishing_controls) },
         logoUri: nullableText(row.logo_uri),
+        registration: (row.registration ?? 'operator') as ClientRecord['registration'],
         createdAt: row.created_at as number,
       };
     },

@@ -45,8 +45,15 @@ export interface ClientRecord {
   phishing: PhishingControls;
   /** RFC 7591 §2 logo_uri: an https image the consent page shows beside the client's name. */
   logoUri: string | null;
+  /**
+   * How the client came to be: by an operator, by dynamic registration (RFC 7591), or from its
+   * client id metadata document. Self-registered clients are shown as unverified on consent.
+   */
+  registration: ClientRegistration;
   createdAt: number;
 }
+
+export type ClientRegistration = 'operator' | 'dynamic' | 'metadata_document';
 
 /** Per-client defences against device code phishing (RFC 10027 §6), all off by default. */
 export interface PhishingControls {

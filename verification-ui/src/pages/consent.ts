@@ -35,6 +35,12 @@ export function consentPage(page: PageContext, options: { request: PendingReques
     title: locale.t('consent.title'),
     body: html`<h1>${locale.t('consent.title')}</h1>
 <div class="client">${request.clientLogoUri ? html`<img src="${request.clientLogoUri}" alt="" width="48" height="48">` : ''}<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${request.clientName}</strong>` })}</p></div>
+${request.clientVerified
+  ? ''
+  : html`<div class="notice notice-danger" role="note">
+  <h2>${locale.t('consent.unverifiedTitle')}</h2>
+  <p>${locale.t('consent.unverified', { client: request.clientId })}</p>
+</div>`}
 ${otherNetwork
   ? html`<div class="notice notice-danger" role="alert">
   <h2>${locale.t('consent.networkTitle')}</h2>
@@ -44,7 +50,7 @@ ${otherNetwork
 <section aria-labelledby="details-heading">
 <h2 id="details-heading">${locale.t('consent.details')}</h2>
 <dl class="details">
-  <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}</dd></div>
+  <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}${request.clientVerified ? '' : html` <span class="tag">${locale.t('consent.unverifiedTag')}</span>`}</dd></div>
   <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
   ${request.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${request.deviceModel}</dd></div>` : ''}
   <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(request.userCode)}</dd></div>

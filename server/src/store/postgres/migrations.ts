@@ -211,4 +211,7 @@ export const postgresMigrations: readonly string[] = [
   /* 10: who acted for the subject of an exchanged token (RFC 8693 act claim), for introspection */ `
   ALTER TABLE access_tokens ADD COLUMN act JSONB;
   `,
+  /* 11: clients that registered themselves (RFC 7591, client id metadata documents), shown as unverified */ `
+  ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'operator';
+  `,
 ];

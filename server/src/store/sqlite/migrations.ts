@@ -187,4 +187,7 @@ export const sqliteMigrations: readonly string[] = [
   /* 9: who acted for the subject of an exchanged token (RFC 8693 act claim), for introspection */ `
   ALTER TABLE access_tokens ADD COLUMN act TEXT;
   `,
+  /* 10: clients that registered themselves (RFC 7591, client id metadata documents), shown as unverified */ `
+  ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'operator';
+  `,
 ];

@@ -24,6 +24,8 @@ export interface DeviceAuthorizationRequest {
   /** devicegate extension: shown on the consent page so the person knows which device asks. */
   deviceName?: string;
   deviceModel?: string;
+  /** RFC 8707 §2: the API the tokens are for (its resource identifier). */
+  resource?: string;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function requestDeviceAuthorization(
 ): Promise<DeviceAuthorization> {
   const outcome = await postForm(
     context.endpoint,
-    { scope: request.scope, device_name: request.deviceName, device_model: request.deviceModel },
+    { scope: request.scope, device_name: request.deviceName, device_model: request.deviceModel, resource: request.resource },
     context.client,
     context,
   );

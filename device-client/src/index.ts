@@ -8,6 +8,13 @@ export { dropTokens, watchSignOut, type SignedOutRecord, type WatchSignOutOption
 export { createTokenStore, STORE_FORMAT, STORE_VERSION, type ProfileRecord, type StoredTokens, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 export { defaultKeyFile, defaultStateDir } from './store/paths.ts';
 export { discover, type AuthorizationServerMetadata } from './discovery.ts';
+export {
+  discoverProtectedResource,
+  protectedResourceMetadataUrl,
+  resourceMetadataFromChallenge,
+  type ProtectedResource,
+  type ProtectedResourceMetadata,
+} from './resource-discovery.ts';
 export { DeviceClientError, type DeviceClientErrorCode } from './errors.ts';
 export {
   accessTokenHash,

@@ -24,6 +24,11 @@ export interface StartLoginOptions extends Partial<Runtime> {
   scope?: string;
   deviceName?: string;
   deviceModel?: string;
+  /**
+   * RFC 8707: the API the tokens are for, by its resource identifier (`discoverProtectedResource`
+   * finds it and the issuer from the API's URL); the access token's aud is then exactly that.
+   */
+  resource?: string;
   /** 'auto' (default): WebSocket if offered, else MQTT, else polling alone. Polling runs always. */
   channel?: ChannelPreference;
   signal?: AbortSignal;
@@ -128,6 +133,7 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
       ...(options.scope !== undefined ? { scope: options.scope } : {}),
       ...(options.deviceName !== undefined ? { deviceName: options.deviceName } : {}),
       ...(options.deviceModel !== undefined ? { deviceModel: options.deviceModel } : {}),
+      ...(options.resource !== undefined ? { resource: options.resource } : {}),
     },
   );
   const expiresAt = runtime.now() + authorization.expiresIn * 1000;

@@ -4,6 +4,7 @@ import { registerDeviceAuthorization } from './endpoints/device-authorization.ts
 import { registerDiscovery, registerJwks } from './endpoints/discovery.ts';
 import { registerHealth, type Readiness } from './endpoints/health.ts';
 import { registerIntrospection } from './endpoints/introspection.ts';
+import { registerRegistration } from './endpoints/registration.ts';
 import { registerRevocation } from './endpoints/revocation.ts';
 import { registerToken } from './endpoints/token.ts';
 import { registerUserinfo } from './endpoints/userinfo.ts';
@@ -74,6 +75,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   registerRevocation(app, context);
   registerIntrospection(app, context);
   registerUserinfo(app, context);
+  registerRegistration(app, context);
   registerHealth(app, context, options.readiness);
   for (const module of modules) await module.register?.(app, context);
   return app;

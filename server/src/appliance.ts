@@ -14,6 +14,7 @@ import { createDpopNonces } from './dpop/nonce.ts';
 import { createStoreReplayCache } from './dpop/store-replay-cache.ts';
 import { createClientAssertionVerifier } from './http/client-assertion.ts';
 import { createClientAuthenticator } from './http/client-auth.ts';
+import { withClientMetadataDocuments } from './services/client-registration.ts';
 import { paths } from './endpoints/paths.ts';
 import { deriveKey } from './secrets.ts';
 import { createKeyStore } from './keys/keystore.ts';
@@ -146,7 +147,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     accessTokens: createAccessTokenVerifier({ store, keys, clock, issuer: config.issuer }),
     authenticateClient: limitClientAuthenticationFailures(
       createClientAuthenticator({
-        clients: store.clients,
+        clients: withClientMetadataDocuments(store.clients, { config, clock }),
         clock,
         verifyAssertion: createClientAssertionVerifier({
           issuer: config.issuer,

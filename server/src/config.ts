@@ -59,6 +59,8 @@ export const limitsSchema = z
     /** RFC 8628 §5.1: user code guesses, 10 a minute per address and per browser session. */
     userCodeEntryPerAddress: limitRule(10, 60),
     userCodeEntryPerSession: limitRule(10, 60),
+    /** Self-registration (RFC 7591) is rare and each one adds a client: 10 an hour per address. */
+    registrationPerAddress: limitRule(10, 3600),
     /** Password guessing: 5 per account per 5 minutes, 20 per address. */
     signInPerAccount: limitRule(5, 300),
     signInPerAddress: limitRule(20, 300),
@@ -345,6 +347,52 @@ export const configSchema = z
       .strict()
       .default({}),
     /** DPoP (RFC 9449) at the token endpoint. */
+    /**
+     * Clients that register themselves (docs/security.md threats 25 and 26). Off by default: an
+     * open registration endpoint lets anyone mint client ids that look like real apps on the
+     * consent page, so an operator opts in and chooses who may register.
+     */
+    registration: z
+      .object({
+        /**
+         * Dynamic client registration (RFC 7591) at /oauth/register, for public device-flow
+         * clients only. Needs `initialAccessTokenHashes` or `softwareStatementKeys`: there is no
+         * open registration, every registrant shows a credential the operator handed out.
+         */
+        enabled: flag().default(false),
+        /**
+         * SHA-256 (hex) of the initial access tokens (RFC 7591 §3) the operator gave out; the
+         * token itself is never stored, as for every other secret here.
+         */
+        initialAccessTokenHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'must be SHA-256 hex')).max(100).optional(),
+        /**
+         * Public keys (a JWK Set) whose signed software statements (RFC 7591 §2.3) are accepted;
+         * the statement's claims win over the request's, so a registrant cannot rename itself.
+         */
+        softwareStatementKeys: z.object({ keys: z.array(z.record(z.unknown())).min(1).max(20) }).optional(),
+        /** What a self-registered client may ask for: the person-facing scopes, nothing an operator grants by hand. */
+        scopes: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/).default('openid profile offline_access'),
+        /**
+         * OAuth Client ID Metadata Documents: a client_id that is an https URL is fetched and
+         * describes the client. Off by default, since every unknown URL makes the appliance
+         * fetch from the network.
+         */
+        clientMetadataDocuments: flag().default(false),
+        /** The draft's suggestion: a client description fits in 5 KiB; more is refused unread. */
+        metadataDocumentMaxBytes: z.coerce.number().int().min(512).max(65536).default(5120),
+        /** Milliseconds for the whole fetch: a slow document must not hold a device's request. */
+        metadataDocumentTimeout: z.coerce.number().int().min(100).max(10000).default(3000),
+        /** Seconds a fetched document is reused before it is fetched again. */
+        metadataDocumentCacheSeconds: z.coerce.number().int().min(0).max(86400).default(300),
+        /**
+         * TESTS ONLY: allow http and loopback addresses for metadata documents, so a test can
+         * serve them from 127.0.0.1. Other private ranges stay refused. Never turn it on in
+         * production: it lets a client id point the appliance at its own host.
+         */
+        unsafeAllowLoopbackForTests: flag().default(false),
+      })
+      .strict()
+      .default({}),
     dpop: z
       .object({
         /**
@@ -425,6 +473,8 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_PRIMARY_COLOR: 'branding.primaryColor',
   DEVICEGATE_ON_PRIMARY_COLOR: 'branding.onPrimaryColor',
   DEVICEGATE_HEADER_COLOR: 'branding.headerColor',
+  DEVICEGATE_REGISTRATION: 'registration.enabled',
+  DEVICEGATE_CLIENT_METADATA_DOCUMENTS: 'registration.clientMetadataDocuments',
 };
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -501,6 +551,10 @@ export function loadConfig(
   }
   if (issuerUrl.search || issuerUrl.hash) throw new ConfigError('invalid configuration: issuer must not have a query or fragment');
   if (config.branding.logoUrl && config.branding.logoFile) throw new ConfigError('invalid configuration: branding: set logoUrl or logoFile, not both');
+  const { registration } = config;
+  if (registration.enabled && !registration.initialAccessTokenHashes?.length && !registration.softwareStatementKeys) {
+    throw new ConfigError('invalid configuration: registration.enabled needs initialAccessTokenHashes or softwareStatementKeys (no open registration)');
+  }
   return { ...config, issuer, dataDir: path.resolve(config.dataDir) };
 }
 

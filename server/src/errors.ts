@@ -74,6 +74,8 @@ export const invalidClient = (description: string, usedBasic: boolean, detail?: 
 
 export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);
 export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
+/** RFC 8707 §2: a resource that is malformed, unknown, or not one the grant may reach. */
+export const invalidTarget = (description: string) => new OAuthError('invalid_target', description);
 export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
 export const unsupportedGrantType = (grantType: string) =>
   new OAuthError('unsupported_grant_type', `grant_type "${grantType.slice(0, 80)}" is not supported`);

@@ -45,6 +45,7 @@ describe('the expiry scheduler', () => {
       createdAt: T0,
       expiresAt,
       interval: 5,
+      resources: [],
     });
     return id;
   }

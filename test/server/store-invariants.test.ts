@@ -154,6 +154,7 @@ test('user codes are stored normalized and unique among live codes', async () =>
       createdAt: now,
       expiresAt: now + 60_000,
       interval: 5,
+      resources: [],
     }),
     (error: Error) => error.name === 'UserCodeTakenError',
   );

@@ -39,6 +39,7 @@ describe('sqlite poll accounting across a restart', () => {
       createdAt: t0,
       expiresAt: t0 + 600_000,
       interval: 5,
+      resources: [],
     };
     try {
       const first = createSqliteStore({ filename });

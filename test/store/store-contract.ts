@@ -50,6 +50,7 @@ function newDeviceGrant(overrides: Partial<NewDeviceGrant> = {}): NewDeviceGrant
     createdAt: T0,
     expiresAt: T0 + 600 * SECOND,
     interval: 5,
+    resources: [],
     ...overrides,
   };
 }
@@ -72,6 +73,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     jwksUri: null,
     phishing: { allowedNetworks: [], sameNetworkRequired: false, registeredDevicesOnly: false, userCodeDenyPrefixes: [], deviceNameFilter: 'neutralise' },
     logoUri: null,
+    registration: 'operator',
     createdAt: T0,
     ...overrides,
   };
@@ -106,6 +108,7 @@ function newGrant(overrides: Partial<Omit<GrantRecord, 'lastUsedAt' | 'revokedAt
     createdAt: T0,
     expiresAt: T0 + 30 * 86_400 * SECOND,
     dpopJkt: null,
+    resources: [],
     ...overrides,
   };
 }
@@ -134,6 +137,7 @@ function newAccessToken(overrides: Partial<AccessTokenRecord> = {}): Omit<Access
     issuedAt: T0,
     expiresAt: T0 + 600 * SECOND,
     dpopJkt: null,
+    act: null,
     ...overrides,
   };
 }
@@ -215,7 +219,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
   describe(`${name} store contract`, () => {
     describe('device grants', () => {
       it('create stores a pending grant that reads back field for field', async (store) => {
-        const grant = newDeviceGrant();
+        const grant = newDeviceGrant({ resources: ['https://tools.example.com/mcp', 'https://calendar.example.com'] });
         await store.deviceGrants.create(grant);
         const expected = {
           ...grant,
@@ -568,7 +572,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
     describe('grants', () => {
       it('create and get round-trip a grant field for field', async (store) => {
-        const grant = newGrant({ dpopJkt: 'jkt', deviceModel: 'TV-9000' });
+        const grant = newGrant({ dpopJkt: 'jkt', deviceModel: 'TV-9000', resources: ['https://tools.example.com/mcp', 'https://calendar.example.com'] });
         await store.grants.create(grant);
         assert.deepEqual(await store.grants.get(grant.id), { ...grant, lastUsedAt: null, revokedAt: null, revokedReason: null });
         assert.equal(await store.grants.get('nope'), null);
@@ -931,7 +935,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
     describe('access tokens', () => {
       it('a JWT record is found by jti; an opaque one also by its hash', async (store) => {
-        const jwt = newAccessToken({ grantId: 'family', dpopJkt: 'jkt' });
+        const jwt = newAccessToken({ grantId: 'family', dpopJkt: 'jkt', act: { sub: 'downstream-agent', act: { sub: 'first-agent' } } });
         const opaque = newAccessToken({ tokenHash: unique('opaque') });
         await store.accessTokens.create(jwt);
         await store.accessTokens.create(opaque);
@@ -981,6 +985,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             userCodeDenyPrefixes: ['MSFT', 'HLP'],
             deviceNameFilter: 'refuse',
           },
+          registration: 'dynamic',
         });
         await store.clients.put(device);
         await store.clients.put(service);
@@ -1030,6 +1035,29 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.registeredDevices.enroll(device('kiosk', 'jkt-same')), true);
         assert.equal(await store.registeredDevices.enroll(device('kiosk', 'jkt-same')), false);
         assert.equal((await store.registeredDevices.list('kiosk')).length, 1);
+      });
+    });
+
+    describe('resources', () => {
+      it('put, get and list round-trip a resource server, ordered by identifier', async (store) => {
+        const tools = { resource: 'https://tools.example.com/mcp', name: 'Tools', createdAt: T0 };
+        const calendar = { resource: 'https://calendar.example.com', name: 'Calendar', createdAt: T0 + SECOND };
+        await store.resources.put(tools);
+        await store.resources.put(calendar);
+        assert.deepEqual(await store.resources.get(tools.resource), tools);
+        assert.deepEqual(await store.resources.list(), [calendar, tools]);
+        assert.equal(await store.resources.get('https://nope.example.com'), null);
+      });
+
+      it('put replaces a resource of the same identifier; remove is true once', async (store) => {
+        const api = { resource: 'https://api.example.com', name: 'API', createdAt: T0 };
+        await store.resources.put(api);
+        await store.resources.put({ ...api, name: 'Renamed' });
+        assert.equal((await store.resources.get(api.resource))?.name, 'Renamed');
+        assert.equal((await store.resources.list()).length, 1);
+        assert.equal(await store.resources.remove(api.resource), true);
+        assert.equal(await store.resources.remove(api.resource), false);
+        assert.equal(await store.resources.get(api.resource), null);
       });
     });
 

@@ -1,5 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
+import { normalizeIssuer } from '../discovery.ts';
 import { DeviceClientError, oneLine } from '../errors.ts';
+import { discoverProtectedResource } from '../resource-discovery.ts';
+import { systemRuntime } from '../runtime.ts';
 import type { ChannelPreference } from '../login.ts';
 import { createSession, DEFAULT_PROFILE, type Session } from '../session.ts';
 import { watchSignOut } from '../sign-out.ts';
@@ -64,6 +67,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .command('login')
       .description('sign in: show a code and QR code, wait for approval, store the tokens')
       .option('--issuer <url>', 'appliance issuer URL (env DEVICEGATE_ISSUER)')
+      .option('--resource <url>', "sign in for this API: its RFC 9728 metadata names the issuer (then --issuer is optional) (env DEVICEGATE_RESOURCE)")
       .option('--client-id <id>', 'OAuth client_id (env DEVICEGATE_CLIENT_ID; a secret only from DEVICEGATE_CLIENT_SECRET)')
       .option('--scope <scope>', 'scopes to ask for (env DEVICEGATE_SCOPE)')
       .option('--device-name <name>', 'shown to the person approving (env DEVICEGATE_DEVICE_NAME)')
@@ -78,9 +82,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--no-dpop', 'do not bind the tokens to a DPoP key (RFC 9449), for servers that mishandle it'),
   ).action(async (options: CommonOptions & Record<string, string | boolean | undefined>) => {
     output = createOutput(io, Boolean(options.json));
-    const issuer = (options.issuer as string | undefined) ?? io.env.DEVICEGATE_ISSUER;
+    let issuer = (options.issuer as string | undefined) ?? io.env.DEVICEGATE_ISSUER;
     const clientId = (options.clientId as string | undefined) ?? io.env.DEVICEGATE_CLIENT_ID;
-    if (!issuer) throw new DeviceClientError('usage', 'login needs --issuer URL (or DEVICEGATE_ISSUER)');
+    const resourceUrl = (options.resource as string | undefined) ?? io.env.DEVICEGATE_RESOURCE;
+    let resource: string | undefined;
+    if (resourceUrl) {
+      // From the API's URL alone (RFC 9728): the API names its resource identifier and issuer.
+      const found = await discoverProtectedResource(resourceUrl, { fetch: systemRuntime.fetch });
+      if (issuer && normalizeIssuer(issuer) !== normalizeIssuer(found.issuer)) {
+        throw new DeviceClientError('usage', `${resourceUrl} is protected by ${found.issuer}, not ${issuer}`);
+      }
+      issuer ??= found.issuer;
+      resource = found.resource;
+    }
+    if (!issuer) throw new DeviceClientError('usage', 'login needs --issuer URL or --resource URL (or DEVICEGATE_ISSUER)');
     if (!clientId) throw new DeviceClientError('usage', 'login needs --client-id ID (or DEVICEGATE_CLIENT_ID)');
     const scope = (options.scope as string | undefined) ?? io.env.DEVICEGATE_SCOPE;
     const deviceName = (options.deviceName as string | undefined) ?? io.env.DEVICEGATE_DEVICE_NAME;
@@ -97,6 +112,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         ...(scope ? { scope } : {}),
         ...(deviceName ? { deviceName } : {}),
         ...(deviceModel ? { deviceModel } : {}),
+        ...(resource ? { resource } : {}),
         channel: options.channel as ChannelPreference,
         ...(options.dpop === false ? { dpop: false } : {}),
       },

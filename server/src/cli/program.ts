@@ -69,6 +69,23 @@ function clientJwksUri(value: string): string {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new InvalidArgumentError('--jwks-uri must be an https:// URL (http only for localhost)');
   return url.href;
 }
+/**
+ * A resource server's identifier (RFC 8707 §2): an absolute URI without a fragment; https, or
+ * http on the loopback only, since it names where tokens are sent.
+ */
+function resourceIdentifier(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('a resource must be an absolute URL');
+  }
+  if (url.hash || value.includes('#')) throw new InvalidArgumentError('a resource has no fragment (RFC 8707 §2)');
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new InvalidArgumentError('a resource must be an https:// URL (http only for localhost)');
+  // As written, not normalized: the token's aud is compared with the API's identifier exactly.
+  return value;
+}
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
 
 /** Options every command shares: where the configuration and the state are. */
@@ -286,6 +303,43 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
         await store.clients.put({ ...client, disabled: false });
         await store.auditEvents.append({ at: systemClock.now(), event: 'client_unblocked', fields: auditFields({ clientId, actor: 'cli' }) });
         io.stdout(`client ${clientId} unblocked\n`);
+      }),
+    );
+
+  // Resource servers (RFC 8707): the APIs a client may name with `resource`; a token's aud is the
+  // one it asked for, so each API refuses tokens meant for another.
+  const resources = program.command('resources').description('manage resource servers (APIs tokens may be asked for, RFC 8707)');
+  addStateOptions(resources.command('add').description('register a resource server by its identifier, the aud of its tokens'))
+    .argument('<resource>', 'absolute https URL, e.g. https://tools.example.com/mcp', resourceIdentifier)
+    .option('--name <name>', 'name shown to people on the consent page and in My devices')
+    .option('--replace', 'replace an existing resource of that identifier')
+    .action(async (resource: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const name = ((options.name as string | undefined) ?? new URL(resource).host).trim();
+        if (name.length === 0 || name.length > 64 || /[\p{Cc}\p{Cf}]/u.test(name)) throw new CliError('--name must be 1-64 printable characters', 2);
+        if (!options.replace && (await store.resources.get(resource))) throw new CliError(`resource "${resource}" already exists (use --replace)`, 1);
+        await store.resources.put({ resource, name, createdAt: systemClock.now() });
+        io.stdout(`resource ${resource} saved (${name})\n`);
+      }),
+    );
+  addStateOptions(resources.command('list').description('list resource servers'))
+    .option('--json', 'JSON output')
+    .action(async (options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const all = await store.resources.list();
+        if (options.json) {
+          io.stdout(`${JSON.stringify(all, null, 2)}\n`);
+          return;
+        }
+        io.stdout(table(all.map((entry) => ({ resource: entry.resource, name: entry.name, created: iso(entry.createdAt) }))));
+      }),
+    );
+  addStateOptions(resources.command('remove').description('remove a resource server: no new token will name it'))
+    .argument('<resource>')
+    .action(async (resource: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        if (!(await store.resources.remove(resource))) throw new CliError(`no resource "${resource}"`, 1);
+        io.stdout(`resource ${resource} removed\n`);
       }),
     );
 

@@ -35,6 +35,8 @@ export function createDeviceAuthorizer(deps: { store: Store; clock: Clock; expir
     deviceName: string | null;
     deviceModel: string | null;
     requestedFrom: string | null;
+    /** Registered resource servers asked for (RFC 8707), already checked. */
+    resources: string[];
   }): Promise<AuthorizedDevice> {
     const { client } = request;
     const deviceCode = randomSecret();
@@ -59,6 +61,7 @@ export function createDeviceAuthorizer(deps: { store: Store; clock: Clock; expir
           createdAt: now,
           expiresAt,
           interval: client.pollInterval,
+          resources: request.resources,
         });
         expiry.wakeAt(expiresAt);
         return { deviceGrantId, deviceCode, userCode, pushKey, expiresAt, lifetime: client.deviceCodeLifetime, interval: client.pollInterval };

@@ -4,11 +4,12 @@ import type { AppContext } from '../context.ts';
 import { formatUserCode } from '../device-grants/user-code.ts';
 import { invalidRequest, invalidScope, unauthorizedClient } from '../errors.ts';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
-import { oauthParameters, parseScope } from '../http/form.ts';
+import { oauthParameters, parameterValues, parseScope } from '../http/form.ts';
 import type { ApplianceModule } from '../modules.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { clientAndAddress, enforceLimit } from '../services/abuse-limits.ts';
 import { paths } from './paths.ts';
+import { registeredResources } from '../tokens/resource-indicators.ts';
 /** device_name and device_model are shown to a person; keep them short and printable. */
 const MAX_DEVICE_TEXT = 64;
 function deviceText(parameters: Record<string, string>, name: string): string | null {
@@ -45,8 +46,11 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
     if (notAllowed.length > 0) throw invalidScope(`scope not allowed for this client: ${notAllowed.join(' ').slice(0, 200)}`);
     const deviceName = deviceText(parameters, 'device_name');
     const deviceModel = deviceText(parameters, 'device_model');
+    // RFC 8707 §2: the APIs the device will call; the person sees them on the consent page, and
+    // no token of this grant will ever reach any other.
+    const resources = await registeredResources(context.store, parameterValues(request.body, 'resource'));
 
-    const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip });
+    const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip, resources });
     audit.record('device_authorized', { clientId: client.clientId, ip: request.ip });
     const grant = { pushKey: device.pushKey, deviceCode: device.deviceCode, expiresAt: device.expiresAt };
     await Promise.all(hooks.map((module) => module.onDeviceAuthorized!(grant)));

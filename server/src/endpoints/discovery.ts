@@ -43,6 +43,9 @@ export function buildMetadata(context: AppContext, extraMetadata: () => Record<s
     // RFC 9449 §5.1 (docs/security.md META-DPOP).
     dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     service_documentation: `${issuer}${context.config.verificationPath}`,
+    // RFC 7591 §3 and client id metadata documents: advertised only when the operator turned them on.
+    ...(context.config.registration.enabled ? { registration_endpoint: `${issuer}${paths.registration}` } : {}),
+    ...(context.config.registration.clientMetadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     ...extraMetadata(),
   };
 }

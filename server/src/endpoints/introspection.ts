@@ -8,6 +8,8 @@ import { enforceLimit } from '../services/abuse-limits.ts';
 import { paths } from './paths.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
+/** The stored audience (space-joined) as the token's `aud` claim: a string, or an array of several. */
+const audienceClaim = (stored: string) => (stored.includes(' ') ? stored.split(' ') : stored);
 
 /**
  * Introspection (RFC 7662) for resource servers: only clients allowed to introspect may ask.
@@ -34,11 +36,13 @@ export function registerIntrospection(app: FastifyInstance, context: AppContext)
         scope: access.scopes.join(' '),
         client_id: access.clientId,
         sub: access.subject,
-        aud: access.audience,
+        aud: audienceClaim(access.audience),
         iss: config.issuer,
         exp: seconds(access.expiresAt),
         iat: seconds(access.issuedAt),
         jti: access.jti,
+        // RFC 8693 §4.1, §2.2: an exchanged token names who acted for the subject, the chain nested.
+        ...(access.act ? { act: access.act } : {}),
         ...(access.dpopJkt ? { cnf: { jkt: access.dpopJkt } } : {}),
       };
     }

@@ -8,6 +8,7 @@ export const paths = {
   introspection: '/oauth/introspect',
   userinfo: '/oauth/userinfo',
   jwks: '/oauth/jwks',
+  registration: '/oauth/register',
   pushWebSocket: '/push',
   health: '/healthz',
   ready: '/readyz',

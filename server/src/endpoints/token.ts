@@ -3,7 +3,7 @@ import type { AppContext } from '../context.ts';
 import { dpopRequired } from '../dpop/errors.ts';
 import { unauthorizedClient, unsupportedGrantType } from '../errors.ts';
 import { grantOfType } from '../grants/index.ts';
-import { oauthParameters, required } from '../http/form.ts';
+import { oauthParameters, parameterValues, required } from '../http/form.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { enforceLimit } from '../services/abuse-limits.ts';
 import { paths } from './paths.ts';
@@ -32,7 +32,8 @@ export function registerToken(app: FastifyInstance, context: AppContext): void {
     // authorization_pending and slow_down too.
     if (proof) reply.header('DPoP-Nonce', context.dpop.nonce());
     for (const name of grant.parameters) required(parameters, name);
-    const response = await grant.handler({ context, request, parameters, client, dpopJkt: proof?.jkt ?? null });
+    const resources = parameterValues(request.body, 'resource');
+    const response = await grant.handler({ context, request, parameters, client, dpopJkt: proof?.jkt ?? null, resources });
     return reply.headers(noStore).send(response);
   });
   refuseOtherMethods(app, paths.token);

@@ -3,6 +3,7 @@ import { required } from '../http/form.ts';
 import { deviceCodeHashOf } from '../device-grants/keys.ts';
 import { deviceGrantState } from '../device-grants/state.ts';
 import { randomId } from '../secrets.ts';
+import { audienceFromGrant } from '../tokens/resource-indicators.ts';
 import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /**
@@ -14,7 +15,7 @@ import type { GrantDescriptor, GrantHandler } from './types.ts';
  * fresh token set of that family and the earlier set is revoked (REDEEM-RETRY), so at most one
  * set of the family is live.
  */
-const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
+const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpopJkt, resources }) => {
   const { store, clock, tokens, bus, config, audit } = context;
   const deviceCode = required(parameters, 'device_code');
   const deviceCodeHash = deviceCodeHashOf(deviceCode);
@@ -46,6 +47,8 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
   if (!user || user.disabled) throw invalidGrant('the approving account is no longer active');
   const scopes = deviceGrant.grantedScopes ?? [];
+  // RFC 8707 §2.2: checked before the code is spent, so a wrong resource can be asked again.
+  const audience = await audienceFromGrant(store, resources, deviceGrant.resources);
   // RFC 9449 §5, docs/security.md DPOP-AT-REDEMPTION: the token family is bound to the key of the
   // redeeming proof.
   const grant = {
@@ -61,10 +64,11 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
     createdAt: now,
     expiresAt: now + config.grantLifetime * 1000,
     dpopJkt,
+    resources: deviceGrant.resources,
   };
   // Tokens are minted first and written in the same commit as the redemption (docs/security.md
   // REDEEM-ATOMIC): a crash leaves the code approved (redeemable) or redeemed with its tokens.
-  const minted = await tokens.mintForGrant({ client, grant, user, scopes });
+  const minted = await tokens.mintForGrant({ client, grant, user, scopes, resources: audience });
   const result = await store.tokenExchanges.redeemDeviceCode({
     deviceGrantId: deviceGrant.id,
     clientId: client.clientId,
@@ -81,7 +85,7 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   } else {
     audit.record('device_code_redemption_retried', { clientId: client.clientId, grantId: result.grantId, userId: user.id });
   }
-  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token) });
+  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token), ...(audience.length > 0 ? { resources: audience.join(' ') } : {}) });
   return minted.response;
 };
 

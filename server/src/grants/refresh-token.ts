@@ -3,6 +3,7 @@ import { invalidGrant, invalidScope } from '../errors.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
 import { parseScope, required } from '../http/form.ts';
 import { hashSecret } from '../secrets.ts';
+import { audienceFromGrant } from '../tokens/resource-indicators.ts';
 import type { TokenResponse } from '../tokens/token-service.ts';
 import type { GrantDescriptor, GrantHandler } from './types.ts';
 
@@ -13,7 +14,7 @@ import type { GrantDescriptor, GrantHandler } from './types.ts';
  * event recorded; except the device's own retry after a lost answer, within a short window, while
  * the successor it never received is unused (docs/security.md REFRESH-RETRY).
  */
-const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) => {
+const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt, resources }) => {
   const { store, clock, tokens, audit, config } = context;
   const presented = required(parameters, 'refresh_token');
   const tokenHash = hashSecret(presented);
@@ -43,6 +44,9 @@ const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) =
     throw invalidScope('a refresh cannot add scopes the grant does not have');
   }
   const scopes = requested && requested.length > 0 ? requested : record.scopes;
+  // RFC 8707 §2.2: the new access token may name fewer of the grant's resources, never others
+  // (docs/security.md RESOURCE-NARROW). Checked before rotation, so a refused request costs nothing.
+  const audience = await audienceFromGrant(store, resources, grant.resources);
 
   // Re-check the account on every refresh (docs/security.md REFRESH-RECHECK).
   const user = grant.userId ? await store.users.get(grant.userId) : null;
@@ -56,7 +60,7 @@ const refresh: GrantHandler = async ({ context, parameters, client, dpopJkt }) =
   // device's retry may still present within the window (docs/security.md REFRESH-RETRY).
   // The new access token is bound to the key of this request's proof, if any (RFC 9449 §5).
   const successor = await tokens.issueRefreshToken(grant, record.scopes);
-  const access = await tokens.mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt });
+  const access = await tokens.mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt, resources: audience });
   const exchange = await store.tokenExchanges.refresh({
     presentedHash: tokenHash,
     successor: successor.record,

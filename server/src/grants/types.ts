@@ -14,6 +14,8 @@ export type GrantHandler = (input: {
    * token endpoint has already checked the proof. Access tokens are bound to it (`cnf.jkt`).
    */
   dpopJkt: string | null;
+  /** Every `resource` parameter of the request (RFC 8707 §2.2), unchecked; empty without any. */
+  resources: string[];
 }) => Promise<TokenResponse>;
 
 /**

@@ -14,18 +14,38 @@ export function registerFormParser(app: FastifyInstance, bodyLimit: number): voi
 }
 
 const MAX_PARAMETER_LENGTH = 4096;
+/** How many values a repeatable parameter may carry: a client asks for a few APIs, not hundreds. */
+const MAX_REPEATED_VALUES = 10;
 
-/** One value per name, each bounded; anything else is invalid_request. */
+/**
+ * The parameters an RFC lets a client repeat: `resource` (RFC 8707 §2) and `audience` (RFC 8693
+ * §2.1). They are read with `parameterValues`; `oauthParameters` keeps their first value.
+ */
+const REPEATABLE = new Set(['resource', 'audience']);
+
+/** One value per name (but for REPEATABLE ones), each bounded; anything else is invalid_request. */
 export function oauthParameters(body: unknown): Record<string, string> {
   if (body === undefined || body === null) return {};
   if (!(body instanceof URLSearchParams)) throw invalidRequest('the body must be application/x-www-form-urlencoded');
   const parameters: Record<string, string> = Object.create(null);
   for (const [name, value] of body) {
+    if (name in parameters && REPEATABLE.has(name)) continue;
     if (name in parameters) throw invalidRequest(`parameter "${name.slice(0, 64)}" is repeated`);
     if (value.length > MAX_PARAMETER_LENGTH || name.length > 128) throw invalidRequest(`parameter "${name.slice(0, 64)}" is too long`);
     parameters[name] = value;
   }
   return parameters;
+}
+
+/** Every value of a repeatable parameter (REPEATABLE), in order, without duplicates. */
+export function parameterValues(body: unknown, name: string): string[] {
+  if (!(body instanceof URLSearchParams)) return [];
+  const values = [...new Set(body.getAll(name))];
+  if (values.length > MAX_REPEATED_VALUES) throw invalidRequest(`at most ${MAX_REPEATED_VALUES} "${name}" parameters`);
+  for (const value of values) {
+    if (value.length > MAX_PARAMETER_LENGTH) throw invalidRequest(`parameter "${name}" is too long`);
+  }
+  return values;
 }
 
 /** A required parameter, present and non-empty. */

@@ -2,10 +2,11 @@ import type { AppContext } from '../context.ts';
 import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
 import { sameNetwork } from '../services/network-match.ts';
 import type { LimitName } from '../services/rate-limits.ts';
-import type { DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
+import type { ClientRecord, DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
 import { createUpstreamSignIn, type UpstreamOutcome, type UpstreamProvider } from '../upstream/sign-in.ts';
 
 export type { UpstreamProvider } from '../upstream/sign-in.ts';
+import { tokenExchangeGrant } from '../grants/token-exchange.ts';
 
 /**
  * What the verification pages may do, and nothing more: the pages (verification-ui) hold no
@@ -122,13 +123,26 @@ export interface DeviceRequest {
   clientName: string;
   /** RFC 7591 logo_uri of the client, shown on consent (its origin joins that page's img-src). */
   clientLogoUri: string | null;
+  /**
+   * False for a client that registered itself (RFC 7591, or its client id metadata document):
+   * nobody vouched for its name, and the consent page says so.
+   */
+  clientVerified: boolean;
   scopes: string[];
   deviceName: string | null;
   deviceModel: string | null;
   /** The network address the device asked from (RFC 10027 §6: shown beside the person's own). */
   requestedFrom: string | null;
+  /** The services (RFC 8707 resource servers) its tokens will reach; empty when it named none. */
+  services: Service[];
   createdAt: number;
   expiresAt: number;
+}
+
+/** A registered resource server as people see it: its name, and its identifier for the careful. */
+export interface Service {
+  resource: string;
+  name: string;
 }
 
 export interface PendingRequest extends DeviceRequest {
@@ -166,6 +180,10 @@ export interface DeviceSummary {
   clientName: string;
   deviceName: string | null;
   deviceModel: string | null;
+  /** What its tokens may reach (RFC 8707); empty for a grant that named no resource. */
+  services: Service[];
+  /** An agent: its client may exchange the person's token for others (RFC 8693) within `services`. */
+  agent: boolean;
   createdAt: number;
   lastUsedAt: number | null;
 }
@@ -182,17 +200,24 @@ export function createVerificationPort(context: AppContext): VerificationPort {
   const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows, knownBrowsers } = context;
   const upstream = createUpstreamSignIn(context);
 
-  function requestOf(deviceGrant: DeviceGrantRecord, client: { name: string; logoUri: string | null }): DeviceRequest {
+  /** Names of registered resources; one the operator removed since shows by its identifier. */
+  async function servicesOf(resources: readonly string[]): Promise<Service[]> {
+    return Promise.all(resources.map(async (resource) => ({ resource, name: (await store.resources.get(resource))?.name ?? resource })));
+  }
+
+  async function requestOf(deviceGrant: DeviceGrantRecord, client: Pick<ClientRecord, 'name' | 'logoUri' | 'registration'>): Promise<DeviceRequest> {
     return {
       id: deviceGrant.id,
       userCode: deviceGrant.userCode,
       clientId: deviceGrant.clientId,
       clientName: client.name,
       clientLogoUri: client.logoUri,
+      clientVerified: client.registration === 'operator',
       scopes: deviceGrant.scopes,
       deviceName: deviceGrant.deviceName,
       deviceModel: deviceGrant.deviceModel,
       requestedFrom: deviceGrant.requestedFrom,
+      services: await servicesOf(deviceGrant.resources),
       createdAt: deviceGrant.createdAt,
       expiresAt: deviceGrant.expiresAt,
     };
@@ -235,14 +260,14 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       const lookup = await userCodeEntry.lookup(typed, { address: who.address, sessionId: who.sessionKey });
       if (lookup.kind !== 'found') return lookup;
       const { deviceGrant, client } = lookup.pending;
-      return { kind: 'found', request: requestOf(deviceGrant, client), flow: consentFlows.issue(deviceGrant.id) };
+      return { kind: 'found', request: await requestOf(deviceGrant, client), flow: consentFlows.issue(deviceGrant.id) };
     },
 
     async findPendingRequest(flow, person) {
       const requestId = consentFlows.open(flow);
       const pending = requestId ? await approval.findPendingById(requestId) : null;
       if (!pending) return null;
-      return { ...requestOf(pending.deviceGrant, pending.client), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
+      return { ...(await requestOf(pending.deviceGrant, pending.client)), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
     },
 
     async approve({ flow, account, grantedScopes, session }) {
@@ -334,18 +359,24 @@ export function createVerificationPort(context: AppContext): VerificationPort {
         .filter((grant) => grant.revokedAt === null && grant.expiresAt > now)
         .sort((a, b) => b.createdAt - a.createdAt);
       const clientNames = new Map<string, string>();
+      const agents = new Set<string>();
       for (const clientId of new Set(grants.map((grant) => grant.clientId))) {
         const client = await store.clients.get(clientId);
         clientNames.set(clientId, client?.name ?? clientId);
+        if (client?.grantTypes.includes(tokenExchangeGrant.type)) agents.add(clientId);
       }
-      return grants.map((grant) => ({
-        grantId: grant.id,
-        clientName: clientNames.get(grant.clientId) ?? grant.clientId,
-        deviceName: grant.deviceName,
-        deviceModel: grant.deviceModel,
-        createdAt: grant.createdAt,
-        lastUsedAt: grant.lastUsedAt,
-      }));
+      return Promise.all(
+        grants.map(async (grant) => ({
+          grantId: grant.id,
+          clientName: clientNames.get(grant.clientId) ?? grant.clientId,
+          deviceName: grant.deviceName,
+          deviceModel: grant.deviceModel,
+          services: await servicesOf(grant.resources),
+          agent: agents.has(grant.clientId),
+          createdAt: grant.createdAt,
+          lastUsedAt: grant.lastUsedAt,
+        })),
+      );
     },
 
     async signOutDevice(account, grantId) {

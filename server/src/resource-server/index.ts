@@ -24,11 +24,21 @@ export interface TokenVerifierOptions {
    * API its own (`devicegate clients add --audience https://api.example.com`). The issuer itself is
    * the audience of every client registered without one, so accepting it accepts every client's
    * tokens: it is refused unless `clientIds` names the clients this API serves
-   * (docs/security.md RS-AUDIENCE).
+   * (docs/security.md RS-AUDIENCE). Default: `resource`.
    */
-  audience: string | string[];
+  audience?: string | string[];
   /** Only tokens issued to these clients are accepted (`client_id`); required when `audience` is the issuer. */
   clientIds?: string[];
+  /**
+   * This API's resource identifier (RFC 8707, registered with `devicegate resources add`), an
+   * absolute https URL. Setting it turns on protected resource metadata (RFC 9728):
+   * `serveMetadata()` answers at `metadataUrl` (RFC 9728 §3.1: the well-known segment between
+   * host and path), and every challenge names that document (§5.1), so a client that knows only
+   * this API's URL finds the issuer and the resource to ask for.
+   */
+  resource?: string;
+  /** Extra members of the metadata (RFC 9728 §2): `resource_name`, `scopes_supported`, `resource_documentation`. */
+  resourceMetadata?: { resourceName?: string; scopesSupported?: string[]; resourceDocumentation?: string };
   /** Defaults to `jwks_uri` from the issuer's metadata (RFC 8414). */
   jwksUri?: string;
   /**
@@ -103,18 +113,29 @@ type Scheme = 'Bearer' | 'DPoP';
 
 const quoted = (value: string) => value.replace(/["\\]/g, "'");
 
-function challenge(scheme: Scheme, error?: TokenErrorCode, description?: string, scopes?: string[]): string {
+function challenge(scheme: Scheme, error?: TokenErrorCode, description?: string, scopes?: string[], resourceMetadata?: string): string {
   const parts: string[] = [];
   if (scheme === 'Bearer') parts.push('realm="api"');
   if (error) parts.push(`error="${error}"`);
   if (description) parts.push(`error_description="${quoted(description)}"`);
   if (scopes?.length) parts.push(`scope="${scopes.join(' ')}"`);
   if (scheme === 'DPoP') parts.push(`algs="${DPOP_SIGNING_ALGS.join(' ')}"`);
+  // RFC 9728 §5.1: where a client learns which authorization server to ask, and for what.
+  if (resourceMetadata) parts.push(`resource_metadata="${quoted(resourceMetadata)}"`);
   return `${scheme} ${parts.join(', ')}`;
 }
 
-const fail = (scheme: Scheme, status: number, error: TokenErrorCode, description: string, scopes?: string[]) =>
-  new TokenVerificationError(status, error, description, challenge(scheme, error, description, scopes));
+const WELL_KNOWN = '/.well-known/oauth-protected-resource';
+
+/**
+ * RFC 9728 §3.1: the metadata of `https://api.example.com/mcp` is at
+ * `https://api.example.com/.well-known/oauth-protected-resource/mcp`; a trailing slash is dropped.
+ */
+export function protectedResourceMetadataUrl(resource: string): string {
+  const url = new URL(resource);
+  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
+  return `${url.origin}${WELL_KNOWN}${path}${url.search}`;
+}
 
 const headerValue = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
@@ -128,7 +149,9 @@ export class TokenVerifierConfigurationError extends DevicegateError {
 
 export function createTokenVerifier(options: TokenVerifierOptions) {
   const issuer = options.issuer.replace(/\/+$/, '');
-  const audiences = Array.isArray(options.audience) ? options.audience : [options.audience];
+  const audience = options.audience ?? options.resource;
+  if (audience === undefined) throw new TypeError('createTokenVerifier needs an audience or a resource');
+  const audiences = Array.isArray(audience) ? audience : [audience];
   // docs/security.md RS-AUDIENCE: the issuer is the default audience of every client's tokens, so
   // an API that accepts it without naming its clients accepts tokens issued for any other API.
   if (audiences.some((audience) => audience.replace(/\/+$/, '') === issuer) && !options.clientIds?.length) {
@@ -138,6 +161,9 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     );
   }
   const clientIds = options.clientIds ? new Set(options.clientIds) : null;
+  const metadataUrl = options.resource ? protectedResourceMetadataUrl(options.resource) : undefined;
+  const fail = (scheme: Scheme, status: number, error: TokenErrorCode, description: string, scopes?: string[]) =>
+    new TokenVerificationError(status, error, description, challenge(scheme, error, description, scopes, metadataUrl));
   const now = () => options.clock?.now() ?? Date.now();
   const tolerance = options.clockToleranceSeconds ?? 5;
   const replayCache = options.replayCache ?? createMemoryReplayCache({ now });
@@ -173,7 +199,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
   function presented(request: RequestLike): { scheme: Scheme; token: string } {
     const authorization = headerValue(request.headers.authorization);
     if (!authorization) {
-      throw new TokenVerificationError(401, null, 'an access token is required', `${challenge('Bearer')}, ${challenge('DPoP')}`);
+      throw new TokenVerificationError(401, null, 'an access token is required', `${challenge('Bearer', undefined, undefined, undefined, metadataUrl)}, ${challenge('DPoP', undefined, undefined, undefined, metadataUrl)}`);
     }
     const match = TOKEN68.exec(authorization.trim());
     if (!match || match[2]!.length > MAX_TOKEN_LENGTH) throw fail('Bearer', 400, 'invalid_request', 'malformed Authorization header');
@@ -310,7 +336,39 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     };
   }
 
-  return { verify, requireToken, refuse };
+  /** RFC 9728 §2: this API's protected resource metadata (needs `resource`). */
+  function protectedResourceMetadata(): Record<string, unknown> {
+    if (!options.resource) throw new TypeError('protected resource metadata needs the `resource` option');
+    const extra = options.resourceMetadata ?? {};
+    return {
+      resource: options.resource,
+      authorization_servers: [issuer],
+      bearer_methods_supported: ['header'],
+      dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
+      ...(extra.resourceName ? { resource_name: extra.resourceName } : {}),
+      ...(extra.scopesSupported ? { scopes_supported: extra.scopesSupported } : {}),
+      ...(extra.resourceDocumentation ? { resource_documentation: extra.resourceDocumentation } : {}),
+    };
+  }
+
+  /**
+   * `(req, res, next)` middleware answering GET (and HEAD) on the metadata's well-known path with
+   * the document (RFC 9728 §3.2: 200, application/json); every other request goes to `next()`.
+   */
+  function serveMetadata() {
+    const path = metadataUrl ? new URL(metadataUrl).pathname : undefined;
+    return (request: IncomingMessage & { originalUrl?: string }, response: ServerResponse, next: (error?: unknown) => void): void => {
+      const requested = (request.originalUrl ?? request.url ?? '/').split(/[?#]/, 1)[0];
+      if (!path || requested !== path || (request.method !== 'GET' && request.method !== 'HEAD')) return next();
+      response.statusCode = 200;
+      response.setHeader('Content-Type', 'application/json; charset=utf-8');
+      // Short: an operator who moves the API to another issuer is followed within minutes.
+      response.setHeader('Cache-Control', 'public, max-age=300');
+      response.end(request.method === 'HEAD' ? undefined : JSON.stringify(protectedResourceMetadata()));
+    };
+  }
+
+  return { verify, requireToken, refuse, protectedResourceMetadata, serveMetadata, metadataUrl };
 }
 
 export type TokenVerifier = ReturnType<typeof createTokenVerifier>;

@@ -19,6 +19,7 @@ export type AuditEvent =
   | 'refresh_token_rotated'
   | 'refresh_token_retried'
   | 'refresh_token_reuse_detected'
+  | 'token_exchanged'
   | 'grant_revoked'
   | 'token_revoked'
   | 'sign_in_succeeded'
@@ -28,6 +29,7 @@ export type AuditEvent =
   | 'user_code_rejected'
   | 'user_code_guess_alarm'
   | 'user_code_entry_closed'
+  | 'client_registered'
   | 'client_blocked'
   | 'client_unblocked';
 

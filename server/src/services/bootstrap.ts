@@ -27,6 +27,7 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
     jwksUri: null,
     phishing: noPhishingControls,
     logoUri: null,
+    registration: 'operator',
     createdAt: clock.now(),
     ...overrides,
   };

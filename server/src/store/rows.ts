@@ -7,6 +7,7 @@ import type {
   PhishingControls,
   RefreshTokenRecord,
   RegisteredDeviceRecord,
+  ResourceRecord,
   SessionRecord,
   SigningKeyRecord,
   UserRecord,
@@ -52,6 +53,7 @@ export function createRowMappers(codec: ColumnCodec) {
         // Stored as one JSON object, so a control added later needs no migration; missing keys are off.
         phishing: { ...noPhishingControls, ...json<Partial<PhishingControls>>(row.phishing_controls) },
         logoUri: nullableText(row.logo_uri),
+        registration: (row.registration ?? 'operator') as ClientRecord['registration'],
         createdAt: row.created_at as number,
       };
     },
@@ -63,6 +65,9 @@ export function createRowMappers(codec: ColumnCodec) {
         name: nullableText(row.name),
         createdAt: row.created_at as number,
       };
+    },
+    toResource(row: Row): ResourceRecord {
+      return { resource: row.resource as string, name: row.name as string, createdAt: row.created_at as number };
     },
     toUser(row: Row): UserRecord {
       return {
@@ -101,6 +106,7 @@ export function createRowMappers(codec: ColumnCodec) {
         decidedAt: nullableNumber(row.decided_at),
         grantId: nullableText(row.grant_id),
         dpopJkt: nullableText(row.dpop_jkt),
+        resources: list(row.resources),
       };
     },
     toGrant(row: Row): GrantRecord {
@@ -120,6 +126,7 @@ export function createRowMappers(codec: ColumnCodec) {
         revokedAt: nullableNumber(row.revoked_at),
         revokedReason: nullableText(row.revoked_reason),
         dpopJkt: nullableText(row.dpop_jkt),
+        resources: list(row.resources),
       };
     },
     toRefreshToken(row: Row): RefreshTokenRecord {
@@ -146,6 +153,7 @@ export function createRowMappers(codec: ColumnCodec) {
         issuedAt: row.issued_at as number,
         expiresAt: row.expires_at as number,
         dpopJkt: nullableText(row.dpop_jkt),
+        act: json<NonNullable<AccessTokenRecord['act']>>(row.act),
         revokedAt: nullableNumber(row.revoked_at),
       };
     },

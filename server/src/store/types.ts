@@ -45,8 +45,15 @@ export interface ClientRecord {
   phishing: PhishingControls;
   /** RFC 7591 §2 logo_uri: an https image the consent page shows beside the client's name. */
   logoUri: string | null;
+  /**
+   * How the client came to be: by an operator, by dynamic registration (RFC 7591), or from its
+   * client id metadata document. Self-registered clients are shown as unverified on consent.
+   */
+  registration: ClientRegistration;
   createdAt: number;
 }
+
+export type ClientRegistration = 'operator' | 'dynamic' | 'metadata_document';
 
 /** Per-client defences against device code phishing (RFC 10027 §6), all off by default. */
 export interface PhishingControls {
@@ -132,6 +139,11 @@ export interface DeviceGrantRecord {
   grantId: string | null;
   /** JWK thumbprint the tokens are bound to (DPoP), when the device used DPoP. */
   dpopJkt: string | null;
+  /**
+   * Registered resource servers the device asked for (RFC 8707 §2), shown on the consent page;
+   * empty when it named none (then tokens carry the client's audience).
+   */
+  resources: string[];
 }
 
 export type NewDeviceGrant = Pick<
@@ -148,6 +160,7 @@ export type NewDeviceGrant = Pick<
   | 'createdAt'
   | 'expiresAt'
   | 'interval'
+  | 'resources'
 >;
 
 export type PollVerdict =
@@ -208,6 +221,8 @@ export interface GrantRecord {
   revokedAt: number | null;
   revokedReason: string | null;
   dpopJkt: string | null;
+  /** The resource servers the person consented to (RFC 8707): the widest any token of it may reach. */
+  resources: string[];
 }
 
 export interface Grants {
@@ -335,7 +350,18 @@ export interface AccessTokenRecord {
   issuedAt: number;
   expiresAt: number;
   dpopJkt: string | null;
+  /**
+   * RFC 8693 §4.1: who acted for the subject, for a token made by token exchange (the exchanging
+   * client as `sub`, earlier actors nested in `act`); null for every other token.
+   */
+  act: Actor | null;
   revokedAt: number | null;
+}
+
+/** An RFC 8693 §4.1 `act` claim: the current actor, and the one before it, if any. */
+export interface Actor {
+  sub: string;
+  act?: Actor;
 }
 
 export interface AccessTokens {
@@ -352,6 +378,25 @@ export interface Clients {
   /** Inserts or replaces. */
   put(client: ClientRecord): Promise<void>;
   remove(clientId: string): Promise<boolean>;
+}
+
+/**
+ * A resource server registered by the operator (RFC 8707): an API that tokens may be asked for by
+ * its identifier, an absolute URI that becomes the token's `aud`.
+ */
+export interface ResourceRecord {
+  resource: string;
+  /** Shown to people on the consent page and in My devices. */
+  name: string;
+  createdAt: number;
+}
+
+export interface Resources {
+  get(resource: string): Promise<ResourceRecord | null>;
+  list(): Promise<ResourceRecord[]>;
+  /** Inserts or replaces. */
+  put(resource: ResourceRecord): Promise<void>;
+  remove(resource: string): Promise<boolean>;
 }
 
 export interface Users {
@@ -459,6 +504,7 @@ export interface ReplayIdentifiers {
 
 export interface Store {
   clients: Clients;
+  resources: Resources;
   users: Users;
   deviceGrants: DeviceGrants;
   grants: Grants;

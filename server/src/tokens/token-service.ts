@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import { hashSecret, randomId, randomSecret } from '../secrets.ts';
-import type { ClientRecord, GrantRecord, NewAccessToken, NewRefreshToken, Store, UserRecord } from '../store/types.ts';
+import type { Actor, ClientRecord, GrantRecord, NewAccessToken, NewRefreshToken, Store, UserRecord } from '../store/types.ts';
 
 export interface TokenResponse {
   access_token: string;
@@ -42,11 +42,25 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
     scopes: string[];
     grantId: string | null;
     dpopJkt: string | null;
+    /**
+     * The resource servers named by resource indicators (RFC 8707 §2), exactly; without any, the
+     * client's configured audience or the issuer.
+     */
+    resources?: readonly string[];
+    /** RFC 8693 §4.1: who acts for the subject (token exchange only). */
+    act?: Actor | null;
+    /** An instant the token must not outlive (an exchanged token ends with its subject token). */
+    notAfter?: number;
   }): Promise<{ token: string; expiresIn: number; record: NewAccessToken }> {
     const now = clock.now();
-    const expiresIn = config.accessTokenLifetime;
+    const expiresIn =
+      input.notAfter === undefined ? config.accessTokenLifetime : Math.max(1, Math.min(config.accessTokenLifetime, Math.floor((input.notAfter - now) / 1000)));
     const jti = randomId();
-    const audience = input.client.audience ?? config.issuer;
+    const audiences = input.resources && input.resources.length > 0 ? [...input.resources] : [input.client.audience ?? config.issuer];
+    // RFC 7519 §4.1.3: one audience as a string, several as an array. The record keeps them
+    // space-joined (URIs hold no spaces).
+    const aud = audiences.length === 1 ? audiences[0]! : audiences;
+    const audience = audiences.join(' ');
     let token: string;
     if (input.client.accessTokenFormat === 'opaque') {
       token = randomSecret();
@@ -55,10 +69,11 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
         {
           iss: config.issuer,
           sub: input.subject,
-          aud: audience,
+          aud,
           client_id: input.client.clientId,
           scope: input.scopes.join(' '),
           jti,
+          ...(input.act ? { act: input.act } : {}),
           ...(input.dpopJkt ? { cnf: { jkt: input.dpopJkt } } : {}),
         },
         { typ: 'at+jwt' },
@@ -76,6 +91,7 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
       issuedAt: now,
       expiresAt: now + expiresIn * 1000,
       dpopJkt: input.dpopJkt,
+      act: input.act ?? null,
     };
     return { token, expiresIn, record };
   }
@@ -135,9 +151,11 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
     grant: Pick<GrantRecord, 'id' | 'clientId' | 'expiresAt' | 'dpopJkt' | 'authTime' | 'amr' | 'acr'>;
     user: UserRecord;
     scopes: string[];
+    /** The access token's resources (RFC 8707), already checked against the grant's. */
+    resources?: readonly string[];
   }): Promise<{ response: TokenResponse; accessToken: NewAccessToken; refreshToken: NewRefreshToken | null }> {
     const { client, grant, user, scopes } = input;
-    const access = await mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt: grant.dpopJkt });
+    const access = await mintAccessToken({ client, subject: user.id, scopes, grantId: grant.id, dpopJkt: grant.dpopJkt, resources: input.resources });
     const response: TokenResponse = {
       access_token: access.token,
       token_type: grant.dpopJkt ? 'DPoP' : 'Bearer',

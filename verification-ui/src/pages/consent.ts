@@ -8,7 +8,9 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * Step 3: who wants what. Everything the device sent (its name and model) is text in an
  * auto-escaping template. The page shows when and from which network address the device asked,
  * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
- * defence against device code phishing is a person who notices the device is not theirs).
+ * defence against device code phishing is a person who notices the device is not theirs). The
+ * services a device named with resource indicators (RFC 8707) are listed: its tokens reach
+ * those and no others.
  */
 export function consentPage(page: PageContext, options: { request: PendingRequest; personAddress: string }): Page {
   const { locale, base } = page;
@@ -33,6 +35,12 @@ export function consentPage(page: PageContext, options: { request: PendingReques
     title: locale.t('consent.title'),
     body: html`<h1>${locale.t('consent.title')}</h1>
 <div class="client">${request.clientLogoUri ? html`<img src="${request.clientLogoUri}" alt="" width="48" height="48">` : ''}<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${request.clientName}</strong>` })}</p></div>
+${request.clientVerified
+  ? ''
+  : html`<div class="notice notice-danger" role="note">
+  <h2>${locale.t('consent.unverifiedTitle')}</h2>
+  <p>${locale.t('consent.unverified', { client: request.clientId })}</p>
+</div>`}
 ${otherNetwork
   ? html`<div class="notice notice-danger" role="alert">
   <h2>${locale.t('consent.networkTitle')}</h2>
@@ -42,7 +50,7 @@ ${otherNetwork
 <section aria-labelledby="details-heading">
 <h2 id="details-heading">${locale.t('consent.details')}</h2>
 <dl class="details">
-  <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}</dd></div>
+  <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}${request.clientVerified ? '' : html` <span class="tag">${locale.t('consent.unverifiedTag')}</span>`}</dd></div>
   <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
   ${request.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${request.deviceModel}</dd></div>` : ''}
   <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(request.userCode)}</dd></div>
@@ -50,6 +58,13 @@ ${otherNetwork
   <div><dt>${locale.t('consent.address')}</dt><dd>${deviceAddress ?? locale.t('consent.unknown')}</dd></div>
 </dl>
 </section>
+${request.services.length > 0
+  ? html`<section aria-labelledby="services-heading">
+<h2 id="services-heading">${locale.t('consent.services')}</h2>
+<p>${locale.t('consent.servicesDetail')}</p>
+<ul class="services">${request.services.map((service) => html`<li><strong>${service.name}</strong> <span class="resource">${service.resource}</span></li>`)}</ul>
+</section>`
+  : ''}
 ${notice('warning', html`<p>${locale.t('consent.warning')}</p>`)}
 <form method="post" action="${base}/consent" class="stack" data-submit-once>
   ${csrfField(page)}

@@ -12,10 +12,12 @@ export function devicesPage(page: PageContext, options: { devices: DeviceSummary
     const device = grant.deviceName ?? locale.t('devices.unnamed');
     const app = grant.clientName;
     return html`<li class="card">
-  <h2>${device}</h2>
+  <h2>${device}${grant.agent ? html` <span class="tag">${locale.t('devices.agent')}</span>` : ''}</h2>
+  ${grant.agent ? html`<p>${locale.t('devices.agentDetail')}</p>` : ''}
   <dl class="details">
     <div><dt>${locale.t('devices.app')}</dt><dd>${app}</dd></div>
     ${grant.deviceModel ? html`<div><dt>${locale.t('devices.model')}</dt><dd>${grant.deviceModel}</dd></div>` : ''}
+    ${grant.services.length > 0 ? html`<div><dt>${locale.t('devices.services')}</dt><dd>${grant.services.map((service) => service.name).join(', ')}</dd></div>` : ''}
     <div><dt>${locale.t('devices.approved')}</dt><dd>${time(page, grant.createdAt)}</dd></div>
     <div><dt>${locale.t('devices.lastUsed')}</dt><dd>${grant.lastUsedAt === null ? locale.t('devices.never') : time(page, grant.lastUsedAt)}</dd></div>
   </dl>

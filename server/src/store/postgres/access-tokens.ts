@@ -6,7 +6,7 @@ export function createPostgresAccessTokens({ pool, one, changes }: Database): Ac
     async create(token) {
       await pool.query(
         `INSERT INTO access_tokens (jti, token_hash, grant_id, client_id, subject, scopes, audience, issued_at,
-           expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+           expires_at, dpop_jkt, act) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           token.jti,
           token.tokenHash,
@@ -18,6 +18,7 @@ export function createPostgresAccessTokens({ pool, one, changes }: Database): Ac
           token.issuedAt,
           token.expiresAt,
           token.dpopJkt,
+          token.act ? JSON.stringify(token.act) : null,
         ],
       );
     },

@@ -6,7 +6,7 @@ export function createPostgresGrants({ pool, one, all, transaction }: Database):
     async create(grant) {
       await pool.query(
         `INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time, created_at,
-           expires_at, dpop_jkt, amr, acr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+           expires_at, dpop_jkt, amr, acr, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
         [
           grant.id,
           grant.clientId,
@@ -20,6 +20,7 @@ export function createPostgresGrants({ pool, one, all, transaction }: Database):
           grant.dpopJkt,
           grant.amr,
           grant.acr,
+          grant.resources,
         ],
       );
     },

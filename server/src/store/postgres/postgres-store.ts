@@ -10,6 +10,7 @@ import { postgresMigrations } from './migrations.ts';
 import { createPostgresRefreshTokens } from './refresh-tokens.ts';
 import { createPostgresRegisteredDevices } from './registered-devices.ts';
 import { createPostgresReplayIdentifiers } from './replay-identifiers.ts';
+import { createPostgresResources } from './resources.ts';
 import { createPostgresSessions } from './sessions.ts';
 import { createPostgresSigningKeys } from './signing-keys.ts';
 import { createPostgresTokenExchanges } from './token-exchanges.ts';
@@ -86,6 +87,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   return {
     clients: createPostgresClients(database),
+    resources: createPostgresResources(database),
     users: createPostgresUsers(database),
     deviceGrants: createPostgresDeviceGrants(database),
     grants: createPostgresGrants(database),

@@ -5,8 +5,8 @@ import { toDeviceGrant, toRefreshToken, type Database, type Queryable } from './
 async function insertTokens(client: Queryable, grantId: string, familyEnd: number, access: NewAccessToken, refresh: NewRefreshToken | null) {
   await client.query(
     `INSERT INTO access_tokens (jti, token_hash, grant_id, client_id, subject, scopes, audience, issued_at,
-       expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [access.jti, access.tokenHash, grantId, access.clientId, access.subject, access.scopes, access.audience, access.issuedAt, access.expiresAt, access.dpopJkt],
+       expires_at, dpop_jkt, act) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [access.jti, access.tokenHash, grantId, access.clientId, access.subject, access.scopes, access.audience, access.issuedAt, access.expiresAt, access.dpopJkt, access.act ? JSON.stringify(access.act) : null],
   );
   if (!refresh) return;
   await client.query(
@@ -36,8 +36,8 @@ export function createPostgresTokenExchanges({ transaction }: Database): TokenEx
           );
           await client.query(
             `INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time, created_at,
-               expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-            [grant.id, grant.clientId, grant.userId, grant.scopes, grant.deviceName, grant.deviceModel, grant.authTime, grant.createdAt, grant.expiresAt, grant.dpopJkt],
+               expires_at, dpop_jkt, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [grant.id, grant.clientId, grant.userId, grant.scopes, grant.deviceName, grant.deviceModel, grant.authTime, grant.createdAt, grant.expiresAt, grant.dpopJkt, grant.resources],
           );
           await insertTokens(client, grant.id, grant.expiresAt, redemption.accessToken, redemption.refreshToken);
           return { kind: 'redeemed', grantId: grant.id, deviceGrant: toDeviceGrant(updated.rows[0]) };

@@ -19,9 +19,9 @@ export function createSqliteClients(db: Database.Database): Clients {
     get: db.prepare('SELECT * FROM clients WHERE client_id = ?'),
     list: db.prepare('SELECT * FROM clients ORDER BY client_id'),
     put: db.prepare(`INSERT OR REPLACE INTO clients (client_id, name, secret_hash, grant_types, scopes,
-      device_code_lifetime, poll_interval, access_token_format, may_introspect, audience, disabled, dpop_required, jwks, jwks_uri, phishing_controls, logo_uri, created_at)
+      device_code_lifetime, poll_interval, access_token_format, may_introspect, audience, disabled, dpop_required, jwks, jwks_uri, phishing_controls, logo_uri, registration, created_at)
       VALUES (@clientId, @name, @secretHash, @grantTypes, @scopes, @deviceCodeLifetime, @pollInterval,
-      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @jwks, @jwksUri, @phishing, @logoUri, @createdAt)`),
+      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @jwks, @jwksUri, @phishing, @logoUri, @registration, @createdAt)`),
     remove: db.prepare('DELETE FROM clients WHERE client_id = ?'),
     dataVersion: db.prepare('PRAGMA data_version').pluck(),
   };

@@ -5,8 +5,8 @@ import { joinList, toGrant, type Row } from './columns.ts';
 export function createSqliteGrants(db: Database.Database): Grants {
   const q = {
     insert: db.prepare(`INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time,
-      amr, acr, created_at, expires_at, dpop_jkt) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel,
-      @authTime, @amr, @acr, @createdAt, @expiresAt, @dpopJkt)`),
+      amr, acr, created_at, expires_at, dpop_jkt, resources) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel,
+      @authTime, @amr, @acr, @createdAt, @expiresAt, @dpopJkt, @resources)`),
     get: db.prepare('SELECT * FROM grants WHERE id = ?'),
     byUser: db.prepare('SELECT * FROM grants WHERE user_id = ? ORDER BY created_at DESC'),
     all: db.prepare('SELECT * FROM grants ORDER BY created_at DESC'),
@@ -28,7 +28,7 @@ export function createSqliteGrants(db: Database.Database): Grants {
 
   return {
     async create(grant) {
-      q.insert.run({ ...grant, scopes: joinList(grant.scopes), amr: grant.amr ? joinList(grant.amr) : null });
+      q.insert.run({ ...grant, scopes: joinList(grant.scopes), amr: grant.amr ? joinList(grant.amr) : null, resources: joinList(grant.resources) });
     },
     async get(id) {
       const row = q.get.get(id) as Row | undefined;

@@ -175,4 +175,19 @@ export const sqliteMigrations: readonly string[] = [
   ALTER TABLE grants ADD COLUMN acr TEXT;
   ALTER TABLE clients ADD COLUMN logo_uri TEXT;
   `,
+  /* 8: resource servers (RFC 8707 resource indicators) and what each grant may reach */ `
+  CREATE TABLE resources (
+    resource TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE device_grants ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+  ALTER TABLE grants ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+  `,
+  /* 9: who acted for the subject of an exchanged token (RFC 8693 act claim), for introspection */ `
+  ALTER TABLE access_tokens ADD COLUMN act TEXT;
+  `,
+  /* 10: clients that registered themselves (RFC 7591, client id metadata documents), shown as unverified */ `
+  ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'operator';
+  `,
 ];

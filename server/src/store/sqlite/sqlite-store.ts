@@ -11,6 +11,7 @@ import { sqliteMigrations } from './migrations.ts';
 import { createSqliteRefreshTokens } from './refresh-tokens.ts';
 import { createSqliteRegisteredDevices } from './registered-devices.ts';
 import { createSqliteReplayIdentifiers } from './replay-identifiers.ts';
+import { createSqliteResources } from './resources.ts';
 import { createSqliteSessions } from './sessions.ts';
 import { createSqliteSigningKeys } from './signing-keys.ts';
 import { createSqliteTokenExchanges } from './token-exchanges.ts';
@@ -58,6 +59,7 @@ export function createSqliteStore(options: {
 
   return {
     clients: createSqliteClients(db),
+    resources: createSqliteResources(db),
     users: createSqliteUsers(db),
     deviceGrants: deviceGrants.repository,
     grants: createSqliteGrants(db),

@@ -15,8 +15,8 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
     redeem: db.prepare(`UPDATE device_grants SET status = 'redeemed', grant_id = @grantId, dpop_jkt = @jkt, redeemed_at = @now
       WHERE id = @id AND status = 'approved' AND expires_at > @now`),
     insertGrant: db.prepare(`INSERT INTO grants (id, client_id, user_id, scopes, device_name, device_model, auth_time,
-      created_at, expires_at, dpop_jkt) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel, @authTime,
-      @createdAt, @expiresAt, @dpopJkt)`),
+      created_at, expires_at, dpop_jkt, resources) VALUES (@id, @clientId, @userId, @scopes, @deviceName, @deviceModel, @authTime,
+      @createdAt, @expiresAt, @dpopJkt, @resources)`),
     liveGrant: db.prepare('SELECT * FROM grants WHERE id = ? AND revoked_at IS NULL AND expires_at > ?'),
     familyUsed: db.prepare('SELECT 1 FROM refresh_tokens WHERE grant_id = ? AND successor_hash IS NOT NULL LIMIT 1'),
     // A superseded token is marked rotated as well as revoked: presenting it later is reuse.
@@ -26,8 +26,8 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
     insertRefresh: db.prepare(`INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, created_at, expires_at)
       VALUES (@tokenHash, @grantId, @clientId, @scopes, @createdAt, @expiresAt)`),
     insertAccess: db.prepare(`INSERT INTO access_tokens (jti, token_hash, grant_id, client_id, subject, scopes, audience,
-      issued_at, expires_at, dpop_jkt) VALUES (@jti, @tokenHash, @grantId, @clientId, @subject, @scopes, @audience,
-      @issuedAt, @expiresAt, @dpopJkt)`),
+      issued_at, expires_at, dpop_jkt, act) VALUES (@jti, @tokenHash, @grantId, @clientId, @subject, @scopes, @audience,
+      @issuedAt, @expiresAt, @dpopJkt, @act)`),
     refreshToken: db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?'),
     rotate: db.prepare('UPDATE refresh_tokens SET rotated_at = @now, successor_hash = @successor WHERE token_hash = @hash'),
     resucceed: db.prepare('UPDATE refresh_tokens SET successor_hash = @successor WHERE token_hash = @hash'),
@@ -39,14 +39,14 @@ export function createSqliteTokenExchanges(db: Database.Database): Batched<Token
 
   /** The new tokens, under the family `grantId`; a refresh token never outlives its family. */
   function insertTokens(grantId: string, familyEnd: number, access: NewAccessToken, refresh: NewRefreshToken | null): void {
-    q.insertAccess.run({ ...access, grantId, scopes: joinList(access.scopes) });
+    q.insertAccess.run({ ...access, grantId, scopes: joinList(access.scopes), act: access.act ? JSON.stringify(access.act) : null });
     if (refresh) q.insertRefresh.run({ ...refresh, grantId, expiresAt: Math.min(refresh.expiresAt, familyEnd), scopes: joinList(refresh.scopes) });
   }
 
   function redeemDeviceCode(redemption: DeviceCodeRedemption): RedemptionResult {
     const { deviceGrantId: id, now, grant } = redemption;
     if (q.redeem.run({ id, grantId: grant.id, jkt: redemption.dpopJkt, now }).changes === 1) {
-      q.insertGrant.run({ ...grant, scopes: joinList(grant.scopes) });
+      q.insertGrant.run({ ...grant, scopes: joinList(grant.scopes), resources: joinList(grant.resources) });
       insertTokens(grant.id, grant.expiresAt, redemption.accessToken, redemption.refreshToken);
       return { kind: 'redeemed', grantId: grant.id, deviceGrant: toDeviceGrant(q.deviceGrant.get(id) as Row) };
     }

@@ -8,7 +8,10 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * Step 3: who wants what. Everything the device sent (its name and model) is text in an
  * auto-escaping template. The page shows when and from which network address the device asked,
  * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
- * defence against device code phishing is a person who notices the device is not theirs).
+ * defence against device code phishing is a person who notices the device is not theirs). When the
+ * client requires the same network and it differs, approval is refused: the page says why and
+ * offers only Deny (docs/security.md PHISH-SAME-NETWORK). A device name that reads like
+ * instructions is not shown at all (PHISH-DEVICE-NAME).
  */
 export function consentPage(page: PageContext, options: { request: PendingRequest; personAddress: string }): Page {
   const { locale, base } = page;
@@ -33,17 +36,23 @@ export function consentPage(page: PageContext, options: { request: PendingReques
     title: locale.t('consent.title'),
     body: html`<h1>${locale.t('consent.title')}</h1>
 <div class="client">${request.clientLogoUri ? html`<img src="${request.clientLogoUri}" alt="" width="48" height="48">` : ''}<p class="lead">${locale.markup('consent.intro', { client: html`<strong>${request.clientName}</strong>` })}</p></div>
-${otherNetwork
+${request.approvalRefused
+  ? html`<div class="notice notice-danger" role="alert">
+  <h2>${locale.t('consent.refusedTitle')}</h2>
+  <p>${locale.t('consent.refusedDetail', { client: request.clientName, device: deviceAddress ?? locale.t('consent.unknown'), yours: personAddress })}</p>
+</div>`
+  : otherNetwork
   ? html`<div class="notice notice-danger" role="alert">
   <h2>${locale.t('consent.networkTitle')}</h2>
   <p>${locale.t('consent.networkDetail', { device: deviceAddress ?? locale.t('consent.unknown'), yours: personAddress })}</p>
 </div>`
   : ''}
+${request.deviceNameWithheld ? notice('warning', html`<p>${locale.t('consent.nameWithheldDetail')}</p>`) : ''}
 <section aria-labelledby="details-heading">
 <h2 id="details-heading">${locale.t('consent.details')}</h2>
 <dl class="details">
   <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}</dd></div>
-  <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
+  <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceNameWithheld ? locale.t('consent.nameWithheld') : (request.deviceName ?? locale.t('consent.unnamedDevice'))}</dd></div>
   ${request.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${request.deviceModel}</dd></div>` : ''}
   <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(request.userCode)}</dd></div>
   <div><dt>${locale.t('consent.asked')}</dt><dd>${time(page, request.createdAt)}</dd></div>
@@ -59,7 +68,7 @@ ${notice('warning', html`<p>${locale.t('consent.warning')}</p>`)}
     <ul class="checks">${scopes}</ul>
   </fieldset>
   <div class="actions">
-    <button type="submit" name="decision" value="approve" class="button primary">${locale.t('consent.approve')}</button>
+    ${request.approvalRefused ? '' : html`<button type="submit" name="decision" value="approve" class="button primary">${locale.t('consent.approve')}</button>`}
     <button type="submit" name="decision" value="deny" class="button secondary">${locale.t('consent.deny')}</button>
   </div>
 </form>`,

@@ -9,10 +9,11 @@ import { hashPassword } from '../passwords.ts';
 import { randomId } from '../secrets.ts';
 import { defaultClient } from '../services/bootstrap.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
-import type { Store } from '../store/types.ts';
+import { noPhishingControls, type Store } from '../store/types.ts';
 import { UsernameTakenError } from '../store/types.ts';
 import { auditFields } from '../services/audit.ts';
 import { registerAuditCommands } from './audit.ts';
+import { addPhishingOptions, describePhishingControls, phishingControlsOf, registerDeviceCommands } from './phishing.ts';
 import { CliError, readSecretFromStdin, table, type CliIo } from './output.ts';
 
 const GRANT_NAMES = registeredGrants.map((grant) => grant.name).join(', ');
@@ -182,7 +183,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     });
 
   const clients = program.command('clients').description('manage OAuth clients');
-  addStateOptions(clients.command('add').description('register a client (confidential: secret read from stdin)'))
+  addPhishingOptions(addStateOptions(clients.command('add').description('register a client (confidential: secret read from stdin)')))
     .argument('<client_id>')
     .option('--name <name>', 'name shown to people on the consent page')
     .option('--confidential', 'client authenticates with a secret read from standard input')
@@ -212,6 +213,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
         throw new CliError('client_credentials needs a confidential client (--confidential, or --jwks-file/--jwks-uri for private_key_jwt)', 2);
       }
       const jwks = options.jwksFile ? readClientJwks(options.jwksFile as string) : null;
+      const phishing = phishingControlsOf(options, noPhishingControls);
       const secret = options.confidential ? await readSecretFromStdin(io.stdin, 'client secret') : null;
       if (secret !== null && secret.length < 16) throw new CliError('client secret must be at least 16 characters', 2);
       await withStore(io, options, async (store, config) => {
@@ -231,6 +233,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
           jwks,
           jwksUri: (options.jwksUri as string | undefined) ?? null,
           logoUri: (options.logoUri as string | undefined) ?? null,
+          phishing,
         });
         await store.clients.put(client);
         io.stdout(`client ${clientId} saved (${usesKeys ? 'private_key_jwt' : secret === null ? 'public' : 'confidential'})\n`);
@@ -258,9 +261,24 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
               format: client.accessTokenFormat,
               introspect: client.mayIntrospect ? 'yes' : 'no',
               status: client.disabled ? 'blocked' : 'active',
+              phishing_controls: describePhishingControls(client.phishing),
             })),
           ),
         );
+      }),
+    );
+  // The settings an operator changes on a live client: its cross-device phishing controls
+  // (docs/security.md "Cross-device phishing controls") and its name.
+  addPhishingOptions(addStateOptions(clients.command('update').description("change a client's name or phishing controls")))
+    .argument('<client_id>')
+    .option('--name <name>', 'name shown to people on the consent page')
+    .action(async (clientId: string, options: Record<string, unknown>) =>
+      withStore(io, options, async (store) => {
+        const client = await store.clients.get(clientId);
+        if (!client) throw new CliError(`no client "${clientId}"`, 1);
+        const updated = { ...client, name: (options.name as string | undefined) ?? client.name, phishing: phishingControlsOf(options, client.phishing) };
+        await store.clients.put(updated);
+        io.stdout(`client ${clientId} updated (phishing controls: ${describePhishingControls(updated.phishing)})\n`);
       }),
     );
   addStateOptions(clients.command('remove').description('remove a client'))
@@ -484,5 +502,6 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
       }),
     );
   registerAuditCommands(program, io, { addStateOptions, withStore });
+  registerDeviceCommands(program, io, addStateOptions, (cliIo, options, work) => withStore(cliIo, options, (store) => work(store)));
   return program;
 }

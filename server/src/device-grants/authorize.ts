@@ -3,6 +3,7 @@ import { randomSecret, timeOrderedId } from '../secrets.ts';
 import { UserCodeTakenError, type ClientRecord, type Store } from '../store/types.ts';
 import type { ExpiryScheduler } from './expiry.ts';
 import { deviceCodeHashOf, pushKeyOf } from './keys.ts';
+import { userCodeAllowed } from '../services/phishing-controls.ts';
 import { generateUserCode } from './user-code.ts';
 
 /** What a device authorization hands out: the plaintext device code exists only here and in the answer. */
@@ -46,7 +47,9 @@ export function createDeviceAuthorizer(deps: { store: Store; clock: Clock; expir
     const expiresAt = now + client.deviceCodeLifetime * 1000;
     const deviceGrantId = timeOrderedId(now);
     for (let attempt = 1; ; attempt++) {
-      const userCode = generateUserCode();
+      // docs/security.md PHISH-CODE-PREFIX: codes starting with a denied prefix are drawn again.
+      let userCode = generateUserCode();
+      while (!userCodeAllowed(userCode, client.phishing.userCodeDenyPrefixes)) userCode = generateUserCode();
       try {
         await store.deviceGrants.create({
           id: deviceGrantId,

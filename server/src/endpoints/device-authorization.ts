@@ -2,12 +2,13 @@ import type { PushEndpoints } from '@devicegate/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { formatUserCode } from '../device-grants/user-code.ts';
-import { invalidRequest, invalidScope, unauthorizedClient } from '../errors.ts';
+import { invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../errors.ts';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
 import { oauthParameters, parameterValues, parseScope } from '../http/form.ts';
 import type { ApplianceModule } from '../modules.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { clientAndAddress, enforceLimit } from '../services/abuse-limits.ts';
+import { looksLikeInstructions, networkAllowed } from '../services/phishing-controls.ts';
 import { paths } from './paths.ts';
 import { registeredResources } from '../tokens/resource-indicators.ts';
 /** device_name and device_model are shown to a person; keep them short and printable. */
@@ -49,6 +50,33 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
     // RFC 8707 §2: the APIs the device will call; the person sees them on the consent page, and
     // no token of this grant will ever reach any other.
     const resources = await registeredResources(context.store, parameterValues(request.body, 'resource'));
+
+    // Cross-device phishing controls of this client (RFC 10027 §6; docs/security.md PHISH-*).
+    const { phishing } = client;
+    // PHISH-NETWORKS: a code is only given to devices on the operator's networks, so a phisher
+    // elsewhere gets no code to relay.
+    if (!networkAllowed(request.ip, phishing.allowedNetworks)) {
+      audit.record('device_authorization_refused', { clientId: client.clientId, ip: request.ip, reason: 'network' });
+      throw new OAuthError('access_denied', 'device authorization is not allowed from this network', 403);
+    }
+    // PHISH-DEVICE-NAME: the name is text the person reads; one that reads like instructions is
+    // the phisher talking. Refused here when the client says so; else the pages neutralise it.
+    for (const text of [deviceName, deviceModel]) {
+      if (phishing.deviceNameFilter === 'refuse' && text !== null && looksLikeInstructions(text)) {
+        audit.record('device_authorization_refused', { clientId: client.clientId, ip: request.ip, reason: 'device_name' });
+        throw invalidRequest('device_name and device_model must name the device, not address the person');
+      }
+    }
+    // PHISH-REGISTERED: only a device holding a key the operator enrolled gets a code; it proves
+    // the key with a DPoP proof for this endpoint (RFC 9449 §4, with the server nonce).
+    if (phishing.registeredDevicesOnly) {
+      const proof = await context.dpop.verifyTokenRequest(request, paths.deviceAuthorization);
+      const enrolled = proof ? await context.store.registeredDevices.find(client.clientId, proof.jkt) : null;
+      if (!enrolled) {
+        audit.record('device_authorization_refused', { clientId: client.clientId, ip: request.ip, reason: proof ? 'unregistered_key' : 'no_proof' });
+        throw unauthorizedClient('this client serves registered devices only: send a DPoP proof made with the key the operator enrolled');
+      }
+    }
 
     const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip, resources });
     audit.record('device_authorized', { clientId: client.clientId, ip: request.ip });

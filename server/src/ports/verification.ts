@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.ts';
 import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
 import { sameNetwork } from '../services/network-match.ts';
+import { looksLikeInstructions } from '../services/phishing-controls.ts';
 import type { LimitName } from '../services/rate-limits.ts';
 import type { ClientRecord, DeviceGrantRecord, SessionRecord, UserRecord } from '../store/types.ts';
 import { createUpstreamSignIn, type UpstreamOutcome, type UpstreamProvider } from '../upstream/sign-in.ts';
@@ -31,7 +32,7 @@ export interface VerificationPort {
   findPendingRequest(flow: string, person: { address: string }): Promise<PendingRequest | null>;
   /** The decision; false when someone else decided first, the request is no longer pending or the ticket is not valid. */
   /** `session` says when and how the person authenticated (OIDC auth_time, amr, acr), for the ID token. */
-  approve(decision: { flow: string; account: Account; grantedScopes: string[]; session: Pick<Session, 'authTime' | 'amr' | 'acr'> }): Promise<boolean>;
+  approve(decision: { flow: string; account: Account; grantedScopes: string[]; session: Pick<Session, 'authTime' | 'amr' | 'acr'>; address: string }): Promise<boolean>;
   deny(decision: { flow: string; account: Account }): Promise<boolean>;
   /** A request this account decided, for the "done" page; null for anyone else's. */
   findDecidedRequest(requestId: string, account: Account): Promise<DecidedRequest | null>;
@@ -148,6 +149,13 @@ export interface Service {
 export interface PendingRequest extends DeviceRequest {
   /** The person's address is on the device's network (services/network-match.ts). */
   sameNetwork: boolean;
+  /**
+   * The client requires the same network for approval and it differs (docs/security.md
+   * PHISH-SAME-NETWORK): the pages show why approval is refused and offer only Deny.
+   */
+  approvalRefused: boolean;
+  /** The device's name read like instructions and is not shown (docs/security.md PHISH-DEVICE-NAME). */
+  deviceNameWithheld: boolean;
 }
 
 export type CodeEntry =
@@ -223,6 +231,20 @@ export function createVerificationPort(context: AppContext): VerificationPort {
     };
   }
 
+  /** The consent page's view of a pending request, with the client's phishing controls applied. */
+  async function pendingOf(deviceGrant: DeviceGrantRecord, client: ClientRecord, address: string): Promise<PendingRequest> {
+    const request = await requestOf(deviceGrant, client);
+    const same = sameNetwork(deviceGrant.requestedFrom, address);
+    const suspicious = [deviceGrant.deviceName, deviceGrant.deviceModel].some((text) => text !== null && looksLikeInstructions(text));
+    return {
+      ...request,
+      ...(suspicious ? { deviceName: null, deviceModel: null } : {}),
+      sameNetwork: same,
+      approvalRefused: client.phishing.sameNetworkRequired && !same,
+      deviceNameWithheld: suspicious,
+    };
+  }
+
   /**
    * Spends one point in each bucket; the wait of the longest refusal, or null when every bucket
    * allowed the attempt. Every bucket is charged even when an earlier one refused, so a guesser
@@ -267,12 +289,18 @@ export function createVerificationPort(context: AppContext): VerificationPort {
       const requestId = consentFlows.open(flow);
       const pending = requestId ? await approval.findPendingById(requestId) : null;
       if (!pending) return null;
-      return { ...(await requestOf(pending.deviceGrant, pending.client)), sameNetwork: sameNetwork(pending.deviceGrant.requestedFrom, person.address) };
+      return pendingOf(pending.deviceGrant, pending.client, person.address);
     },
 
-    async approve({ flow, account, grantedScopes, session }) {
+    async approve({ flow, account, grantedScopes, session, address }) {
       const requestId = consentFlows.open(flow);
-      if (!requestId) return false;
+      const pending = requestId ? await approval.findPendingById(requestId) : null;
+      if (!requestId || !pending) return false;
+      // docs/security.md PHISH-SAME-NETWORK: checked here, on the server's side, whatever the page showed.
+      if ((await pendingOf(pending.deviceGrant, pending.client, address)).approvalRefused) {
+        audit.record('approval_refused_network', { clientId: pending.client.clientId, userId: account.id, address });
+        return false;
+      }
       return approval.approve({ deviceGrantId: requestId, userId: account.id, grantedScopes, authTime: session.authTime, amr: session.amr, acr: session.acr });
     },
 

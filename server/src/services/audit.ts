@@ -30,6 +30,8 @@ export type AuditEvent =
   | 'user_code_guess_alarm'
   | 'user_code_entry_closed'
   | 'client_registered'
+  | 'device_authorization_refused'
+  | 'approval_refused_network'
   | 'client_blocked'
   | 'client_unblocked';
 
@@ -78,6 +80,9 @@ const LEVELS: Partial<Record<AuditEvent, 'warn' | 'error'>> = {
   user_code_guess_alarm: 'error',
   // CODE-GUESSING's cap: code entry is closed for everyone until the window ends.
   user_code_entry_closed: 'error',
+  // Cross-device phishing controls refusing: a phisher at work, or a control set too tight.
+  device_authorization_refused: 'warn',
+  approval_refused_network: 'warn',
 };
 
 export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: AuditEvents }): AuditLog {

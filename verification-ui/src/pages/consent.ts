@@ -10,7 +10,9 @@ import { csrfField, notice, time, type Page, type PageContext } from './layout.t
  * and warns more strongly when that is not the person's own network (RFC 10027 §6: the main
  * defence against device code phishing is a person who notices the device is not theirs). The
  * services a device named with resource indicators (RFC 8707) are listed: its tokens reach
- * those and no others.
+ * those and no others. When the client requires the same network and it differs, approval is
+ * refused: the page says why and offers only Deny (docs/security.md PHISH-SAME-NETWORK). A device
+ * name that reads like instructions is not shown at all (PHISH-DEVICE-NAME).
  */
 export function consentPage(page: PageContext, options: { request: PendingRequest; personAddress: string }): Page {
   const { locale, base } = page;
@@ -41,17 +43,23 @@ ${request.clientVerified
   <h2>${locale.t('consent.unverifiedTitle')}</h2>
   <p>${locale.t('consent.unverified', { client: request.clientId })}</p>
 </div>`}
-${otherNetwork
+${request.approvalRefused
+  ? html`<div class="notice notice-danger" role="alert">
+  <h2>${locale.t('consent.refusedTitle')}</h2>
+  <p>${locale.t('consent.refusedDetail', { client: request.clientName, device: deviceAddress ?? locale.t('consent.unknown'), yours: personAddress })}</p>
+</div>`
+  : otherNetwork
   ? html`<div class="notice notice-danger" role="alert">
   <h2>${locale.t('consent.networkTitle')}</h2>
   <p>${locale.t('consent.networkDetail', { device: deviceAddress ?? locale.t('consent.unknown'), yours: personAddress })}</p>
 </div>`
   : ''}
+${request.deviceNameWithheld ? notice('warning', html`<p>${locale.t('consent.nameWithheldDetail')}</p>`) : ''}
 <section aria-labelledby="details-heading">
 <h2 id="details-heading">${locale.t('consent.details')}</h2>
 <dl class="details">
   <div><dt>${locale.t('consent.app')}</dt><dd>${request.clientName}${request.clientVerified ? '' : html` <span class="tag">${locale.t('consent.unverifiedTag')}</span>`}</dd></div>
-  <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceName ?? locale.t('consent.unnamedDevice')}</dd></div>
+  <div><dt>${locale.t('consent.device')}</dt><dd>${request.deviceNameWithheld ? locale.t('consent.nameWithheld') : (request.deviceName ?? locale.t('consent.unnamedDevice'))}</dd></div>
   ${request.deviceModel ? html`<div><dt>${locale.t('consent.model')}</dt><dd>${request.deviceModel}</dd></div>` : ''}
   <div><dt>${locale.t('consent.code')}</dt><dd class="code">${formatUserCode(request.userCode)}</dd></div>
   <div><dt>${locale.t('consent.asked')}</dt><dd>${time(page, request.createdAt)}</dd></div>
@@ -74,7 +82,7 @@ ${notice('warning', html`<p>${locale.t('consent.warning')}</p>`)}
     <ul class="checks">${scopes}</ul>
   </fieldset>
   <div class="actions">
-    <button type="submit" name="decision" value="approve" class="button primary">${locale.t('consent.approve')}</button>
+    ${request.approvalRefused ? '' : html`<button type="submit" name="decision" value="approve" class="button primary">${locale.t('consent.approve')}</button>`}
     <button type="submit" name="decision" value="deny" class="button secondary">${locale.t('consent.deny')}</button>
   </div>
 </form>`,

@@ -57,6 +57,10 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
     const flow = sessions.flow.get(request);
     const found = flow ? await port.findPendingRequest(flow, { address: request.ip }) : null;
     if (!flow || !found || found.id !== id) return noLongerUsable(reply, page, 410);
+    // docs/security.md PHISH-SAME-NETWORK: approval is refused (the page says why); denying is not.
+    if (decision === 'approve' && found.approvalRefused) {
+      return respond.send(reply, page, consentPage(page, { request: found, personAddress: request.ip }), 403);
+    }
     const won =
       decision === 'approve'
         ? await port.approve({
@@ -66,6 +70,7 @@ export function registerConsent(scope: FastifyInstance, deps: PagesDependencies,
             // OIDC auth_time is when the person signed in, not when they clicked Approve; amr and
             // acr say how (a password here, or what the upstream provider reported).
             session: visitor.session,
+            address: request.ip,
           })
         : await port.deny({ flow, account: visitor.user });
     if (!won) return noLongerUsable(reply, page, 409);

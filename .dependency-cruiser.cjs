@@ -62,6 +62,32 @@ module.exports = {
       to: { path: packages, pathNot: '^(device-client|protocol)/' },
     },
     {
+      name: 'device-client-core-runs-anywhere',
+      comment: 'device-client/src/core/ is the protocol core of both runtimes: no Node built-in, and neither runtime (docs/architecture.md#the-device-client).',
+      severity: 'error',
+      from: { path: '^device-client/src/core/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'device-client-core-below-its-runtimes',
+      severity: 'error',
+      from: { path: '^device-client/src/core/' },
+      to: { path: '^device-client/src/(?!core/)' },
+    },
+    {
+      name: 'browser-runtime-on-the-core',
+      comment: 'The browser build (device-client/src/browser/) uses the core and no Node built-in; its bundle is checked again by scripts/build-browser.mjs.',
+      severity: 'error',
+      from: { path: '^device-client/src/browser/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'browser-runtime-not-on-the-node-runtime',
+      severity: 'error',
+      from: { path: '^device-client/src/browser/' },
+      to: { path: '^device-client/src/(?!core/|browser/)' },
+    },
+    {
       name: 'simulators-drive-the-real-parts',
       comment: 'Simulators use the device client and run the devicegate command; they import no server internals.',
       severity: 'error',

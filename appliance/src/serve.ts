@@ -18,6 +18,8 @@ export async function runServe(config: Config, io: CliIo): Promise<void> {
     process.once('SIGINT', () => shutdown('SIGINT'));
     io.stdout(`devicegate listening on ${appliance.url} (issuer ${config.issuer})\n`);
     io.stdout(`verification page: ${config.issuer}${config.verificationPath}\n`);
+    // What a TV shows people: the verification URI without its scheme (RFC 8628 §3.3).
+    io.stdout(`short address: ${config.verificationUri.replace(/^https?:\/\//, '')}\n`);
     if (appliance.demoPassword) {
       // Printed once, on first start only; it is not stored anywhere in clear.
       io.stdout(`demo client: demo-tv   demo user: demo   password: ${appliance.demoPassword}\n`);

@@ -7,7 +7,7 @@ export { createSession, DEFAULT_PROFILE, DEFAULT_REFRESH_SKEW_MS, type LoginIden
 export { dropTokens, watchSignOut, type SignedOutRecord, type WatchSignOutOptions } from './sign-out.ts';
 export { createTokenStore, STORE_FORMAT, STORE_VERSION, type ProfileRecord, type StoredTokens, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
 export { defaultKeyFile, defaultStateDir } from './store/paths.ts';
-export { discover, type AuthorizationServerMetadata } from './discovery.ts';
+export { discover, type AuthorizationServerMetadata } from './core/discovery.ts';
 export {
   discoverProtectedResource,
   protectedResourceMetadataUrl,
@@ -15,7 +15,7 @@ export {
   type ProtectedResource,
   type ProtectedResourceMetadata,
 } from './resource-discovery.ts';
-export { DeviceClientError, type DeviceClientErrorCode } from './errors.ts';
+export { DeviceClientError, type DeviceClientErrorCode } from './core/errors.ts';
 export {
   accessTokenHash,
   createDpopNonces,
@@ -30,10 +30,11 @@ export {
   type DpopPublicJwk,
   type ProofRequest,
 } from './dpop.ts';
-export type { PushTls, PushTransport } from './push/transport.ts';
+export type { PushTransport } from './core/push/transport.ts';
+export type { PushTls } from './push/tls.ts';
 export { websocketTransport } from './push/websocket.ts';
 export { mqttTransport } from './push/mqtt.ts';
-export type { ChannelState, LoginEvent, LoginEventOf, LoginEventType, PushChannel, WaitChannel } from './events.ts';
+export type { ChannelState, LoginEvent, LoginEventOf, LoginEventType, PushChannel, WaitChannel } from './core/events.ts';
 export { qrRenderers, renderQrPng, renderQrSvg, renderQrTerminal, writeQrPng, type QrRenderers } from './qr.ts';
-export { systemRuntime, type FetchFunction, type Runtime } from './runtime.ts';
-export type { TokenSet } from './tokens.ts';
+export { systemRuntime, type FetchFunction, type Runtime } from './core/runtime.ts';
+export type { TokenSet } from './core/tokens.ts';

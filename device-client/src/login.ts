@@ -1,20 +1,20 @@
 import type { PushEndpoints } from '@devicegate/protocol';
-import { requestDeviceAuthorization, type DeviceAuthorization } from './device-authorization.ts';
-import { clientAuthMethod, discover, normalizeIssuer, type AuthorizationServerMetadata } from './discovery.ts';
+import { requestDeviceAuthorization, type DeviceAuthorization } from './core/device-authorization.ts';
+import { clientAuthMethod, discover, normalizeIssuer, type AuthorizationServerMetadata } from './core/discovery.ts';
 import { createDpopNonces, dpopSupported, generateDpopKey, type DpopContext, type DpopKey, type DpopNonces } from './dpop.ts';
-import { abortedError, DeviceClientError } from './errors.ts';
-import { createEmitter, type LoginEvent, type WaitChannel } from './events.ts';
-import type { ClientCredentials } from './http.ts';
-import { createWake, pollForTokens } from './poll.ts';
+import { DeviceClientError } from './core/errors.ts';
+import { createEmitter, type LoginEvent, type WaitChannel } from './core/events.ts';
+import type { ClientCredentials } from './core/http.ts';
 import { mqttTransport } from './push/mqtt.ts';
-import { runPushChannel } from './push/runner.ts';
-import type { PushTls, PushTransport } from './push/transport.ts';
+import { chooseChannel, waitForTokens, type ChannelPreference } from './core/sign-in.ts';
+import type { PushTransport } from './core/push/transport.ts';
+import type { PushTls } from './push/tls.ts';
 import { websocketTransport } from './push/websocket.ts';
 import { qrRenderers, type QrRenderers } from './qr.ts';
-import { resolveRuntime, type Runtime } from './runtime.ts';
-import { requestDeviceToken, type TokenSet } from './tokens.ts';
+import { resolveRuntime, type Runtime } from './core/runtime.ts';
+import type { TokenSet } from './core/tokens.ts';
 
-export type ChannelPreference = 'auto' | WaitChannel;
+export type { ChannelPreference } from './core/sign-in.ts';
 
 export interface StartLoginOptions extends Partial<Runtime> {
   issuer: string;
@@ -81,15 +81,6 @@ export interface DeviceLogin {
   wait(): Promise<TokenSet>;
 }
 
-function chooseChannel(preference: ChannelPreference, push: PushEndpoints | undefined): WaitChannel {
-  if (preference === 'poll') return 'poll';
-  if (preference === 'auto') return push?.websocket ? 'websocket' : push?.mqtt ? 'mqtt' : 'poll';
-  if (!push?.[preference]) {
-    throw new DeviceClientError('push', `the appliance offers no ${preference} push channel for this login`);
-  }
-  return preference;
-}
-
 const defaultPushTransport = (clientId: string, tls: PushTls = {}) =>
   (channel: 'websocket' | 'mqtt', push: PushEndpoints, deviceCode: string): PushTransport =>
     channel === 'websocket' ? websocketTransport(push.websocket!, deviceCode, tls) : mqttTransport(push.mqtt!, clientId, deviceCode, tls);
@@ -143,79 +134,20 @@ export async function startLogin(options: StartLoginOptions): Promise<DeviceLogi
   // The device code is a secret of this closure: never on the returned object, never in an event.
   const deviceCode = authorization.deviceCode;
 
-  const run = async (): Promise<TokenSet> => {
-    const emit = emitter.emit;
-    emit({
-      type: 'code',
-      userCode: authorization.userCode,
-      verificationUri: authorization.verificationUri,
-      ...(authorization.verificationUriComplete ? { verificationUriComplete: authorization.verificationUriComplete } : {}),
-      expiresIn: authorization.expiresIn,
-      interval: authorization.interval,
+  const run = (): Promise<TokenSet> =>
+    waitForTokens({
+      runtime,
+      metadata,
+      client,
+      authorization,
       expiresAt,
       channel,
+      emit: emitter.emit,
+      ...(channel === 'poll' ? {} : { transport: makeTransport(channel, authorization.push!, deviceCode) }),
+      ...(dpop ? { dpop } : {}),
+      ...(signal ? { signal } : {}),
+      dpopTurnedOff: options.dpop === false,
     });
-    if (signal?.aborted) throw abortedError(signal);
-    const stopPush = new AbortController();
-    const wake = createWake(runtime);
-    let approvedEmitted = false;
-    const pushDone =
-      channel === 'poll'
-        ? Promise.resolve()
-        : runPushChannel({
-            transport: makeTransport(channel, authorization.push!, deviceCode),
-            runtime,
-            signal: signal ? AbortSignal.any([signal, stopPush.signal]) : stopPush.signal,
-            emit,
-            onOutcome(outcome) {
-              if (outcome === 'approved' && !approvedEmitted) {
-                approvedEmitted = true;
-                emit({ type: 'approved', via: 'push' });
-              }
-              // The push only says "ask now": the token endpoint stays the one authority, for
-              // denial and expiry too, so a forged push message cannot end or fake a login.
-              wake.request();
-            },
-          }).catch(() => undefined);
-    try {
-      const tokens = await pollForTokens({
-        runtime,
-        poll: () =>
-          requestDeviceToken(
-            { tokenEndpoint: metadata.token_endpoint, client, fetch: runtime.fetch, ...(signal ? { signal } : {}), ...(dpop ? { dpop } : {}) },
-            deviceCode,
-          ),
-        interval: authorization.interval,
-        expiresAt,
-        wake,
-        emit,
-        ...(signal ? { signal } : {}),
-      });
-      if (!approvedEmitted) emit({ type: 'approved', via: 'poll' });
-      emit({ type: 'token', tokens });
-      return tokens;
-    } catch (error) {
-      let failure =
-        error instanceof DeviceClientError
-          ? error
-          : new DeviceClientError('server', error instanceof Error ? error.message : String(error), { cause: error });
-      if (failure.oauthError === 'invalid_dpop_proof' && !dpop) {
-        // A client registered as "DPoP required", and this device sent no proof: say what to change.
-        failure = new DeviceClientError(
-          'oauth',
-          `the appliance requires DPoP for client ${options.clientId}, and DPoP is ${options.dpop === false ? 'turned off here (dpop: false, --no-dpop)' : 'not advertised in its discovery'} (${failure.message})`,
-          { oauthError: failure.oauthError, ...(failure.status !== undefined ? { status: failure.status } : {}) },
-        );
-      }
-      if (failure.code === 'access_denied') emit({ type: 'denied' });
-      else if (failure.code === 'expired_token') emit({ type: 'expired' });
-      else emit({ type: 'error', error: failure, fatal: true });
-      throw failure;
-    } finally {
-      stopPush.abort();
-      await pushDone;
-    }
-  };
 
   let waiting: Promise<TokenSet> | undefined;
   return {

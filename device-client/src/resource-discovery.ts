@@ -1,6 +1,6 @@
-import { abortedError, DeviceClientError, oneLine } from './errors.ts';
-import { getJson } from './http.ts';
-import type { FetchFunction } from './runtime.ts';
+import { abortedError, DeviceClientError, oneLine } from './core/errors.ts';
+import { getJson } from './core/http.ts';
+import type { FetchFunction } from './core/runtime.ts';
 
 /** The members of RFC 9728 protected resource metadata the device client reads. */
 export interface ProtectedResourceMetadata {

@@ -1,4 +1,4 @@
-import { clientAuthMethod, discover, normalizeIssuer, type AuthorizationServerMetadata } from './discovery.ts';
+import { clientAuthMethod, discover, normalizeIssuer, type AuthorizationServerMetadata } from './core/discovery.ts';
 import {
   createDpopNonces,
   createProof,
@@ -10,12 +10,12 @@ import {
   type DpopContext,
   type DpopKey,
 } from './dpop.ts';
-import { abortedError, DeviceClientError } from './errors.ts';
-import type { ClientCredentials } from './http.ts';
+import { abortedError, DeviceClientError } from './core/errors.ts';
+import type { ClientCredentials } from './core/http.ts';
 import { startLogin, type DeviceLogin, type StartLoginOptions } from './login.ts';
-import { backoffDelay, resolveRuntime, type Runtime } from './runtime.ts';
+import { backoffDelay, resolveRuntime, type Runtime } from './core/runtime.ts';
 import { createTokenStore, type ProfileRecord, type SignedOutRecord, type TokenStore, type TokenStoreOptions } from './store/token-store.ts';
-import { refreshTokens, revokeToken, type TokenSet } from './tokens.ts';
+import { refreshTokens, revokeToken, type TokenSet } from './core/tokens.ts';
 
 /** Refresh this long before the access token expires, so it does not expire in flight. */
 export const DEFAULT_REFRESH_SKEW_MS = 60_000;
@@ -364,10 +364,10 @@ export function createSession(options: SessionOptions = {}): Session {
         return runtime.fetch(url, { ...init, headers });
       }
       const dpop: DpopContext = { key: proofKeyOf(record), nonces, now: runtime.now };
-      const send = () => {
+      const send = async () => {
         const headers = new Headers(init.headers);
         headers.set('authorization', `DPoP ${accessToken}`);
-        headers.set('dpop', proofFor(dpop, method, url, accessToken));
+        headers.set('dpop', await proofFor(dpop, method, url, accessToken));
         return runtime.fetch(url, { ...init, headers });
       };
       let response = await send();

@@ -1,10 +1,11 @@
-import { discover } from './discovery.ts';
-import { DeviceClientError, oneLine } from './errors.ts';
-import type { PushChannel } from './events.ts';
+import { discover } from './core/discovery.ts';
+import { DeviceClientError, oneLine } from './core/errors.ts';
+import type { PushChannel } from './core/events.ts';
 import { signedInMqttTransport } from './push/mqtt.ts';
-import { PushRefusedError, type PushTls, type PushTransport } from './push/transport.ts';
+import { PushRefusedError, type PushTransport } from './core/push/transport.ts';
+import type { PushTls } from './push/tls.ts';
 import { signedInWebSocketTransport } from './push/websocket.ts';
-import { backoffDelay, resolveRuntime, type Runtime } from './runtime.ts';
+import { backoffDelay, resolveRuntime, type Runtime } from './core/runtime.ts';
 import type { Session } from './session.ts';
 import type { SignedOutRecord, TokenStore } from './store/token-store.ts';
 

@@ -12,7 +12,8 @@
 // else the URL is rebuilt from the Host header),
 // API_INTROSPECTION_CLIENT_ID and API_INTROSPECTION_CLIENT_SECRET (a client registered with
 // --confidential --introspect; then revoked tokens are refused within API_INTROSPECTION_CACHE
-// seconds, default 30).
+// seconds, default 30), API_ALLOWED_ORIGINS (space-separated web origins whose browser apps, such
+// as examples/tv-web, may call this API: CORS, docs/security.md CORS-ORIGIN).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { createTokenVerifier, type TokenVerifierOptions, type VerifiedToken } from '@devicegate/server/resource-server';
@@ -26,9 +27,33 @@ function json(response: ServerResponse, status: number, body: unknown): void {
   response.end(JSON.stringify(body));
 }
 
+/**
+ * CORS for the browser apps of the listed origins (https://fetch.spec.whatwg.org/#http-cors-protocol):
+ * a DPoP request carries Authorization and DPoP, so the browser asks first (a preflight); the
+ * answer names only a listed origin, and exposes the headers a DPoP client reads (RFC 9449 §9).
+ */
+function cors(request: IncomingMessage, response: ServerResponse, allowedOrigins: readonly string[]): 'preflight' | 'go on' {
+  const origin = request.headers.origin;
+  response.setHeader('Vary', 'Origin');
+  if (origin && allowedOrigins.includes(origin)) {
+    response.setHeader('Access-Control-Allow-Origin', origin);
+    response.setHeader('Access-Control-Expose-Headers', 'DPoP-Nonce, WWW-Authenticate');
+  }
+  if (request.method !== 'OPTIONS') return 'go on';
+  if (origin && allowedOrigins.includes(origin)) {
+    response.setHeader('Access-Control-Allow-Methods', 'GET');
+    response.setHeader('Access-Control-Allow-Headers', 'Authorization, DPoP');
+    response.setHeader('Access-Control-Max-Age', '600');
+  }
+  response.statusCode = 204;
+  response.end();
+  return 'preflight';
+}
+
 /** The example API as a node:http server (not listening yet). */
-export function createExampleApi(options: TokenVerifierOptions): Server {
-  const verifier = createTokenVerifier(options);
+export function createExampleApi(options: TokenVerifierOptions & { allowedOrigins?: readonly string[] }): Server {
+  const { allowedOrigins = [], ...verifierOptions } = options;
+  const verifier = createTokenVerifier(verifierOptions);
   // One guard per route, each with the scopes that route needs.
   const routes: Record<string, { guard: ReturnType<typeof verifier.requireToken>; handle: (request: AuthedRequest, response: ServerResponse) => void }> = {
     '/me': {
@@ -46,6 +71,7 @@ export function createExampleApi(options: TokenVerifierOptions): Server {
 
   return createServer((request: AuthedRequest, response) => {
     const path = (request.url ?? '/').split('?', 1)[0]!;
+    if (cors(request, response, allowedOrigins) === 'preflight') return;
     if (path === '/health') return json(response, 200, { ok: true });
     const route = routes[path];
     if (!route) return json(response, 404, { error: 'not_found' });
@@ -67,6 +93,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       ? { clientId: env.API_INTROSPECTION_CLIENT_ID, clientSecret: env.API_INTROSPECTION_CLIENT_SECRET, cacheSeconds: Number(env.API_INTROSPECTION_CACHE ?? 30) }
       : undefined;
   const clientIds = env.API_CLIENT_IDS?.split(',').map((id) => id.trim()).filter(Boolean);
+  const allowedOrigins = (env.API_ALLOWED_ORIGINS ?? '').split(/\s+/).filter(Boolean);
   const server = createExampleApi({
     issuer,
     audience: env.API_AUDIENCE ?? issuer,
@@ -74,6 +101,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     clientIds: clientIds ?? (env.API_AUDIENCE ? undefined : ['demo-tv']),
     introspection,
     baseUrl: env.API_BASE_URL,
+    allowedOrigins,
   });
   server.listen(port, host, () => {
     const address = server.address();

@@ -8,7 +8,9 @@ import { registerRegistration } from './endpoints/registration.ts';
 import { registerRevocation } from './endpoints/revocation.ts';
 import { registerToken } from './endpoints/token.ts';
 import { registerUserinfo } from './endpoints/userinfo.ts';
+import { registerCors } from './http/cors.ts';
 import { installErrorHandling } from './http/error-handler.ts';
+import { paths } from './endpoints/paths.ts';
 import { registerFormParser } from './http/form.ts';
 import type { ApplianceModule } from './modules.ts';
 
@@ -65,6 +67,17 @@ export async function createApp(context: AppContext, options: { modules?: Applia
     if (draining()) reply.header('connection', 'close');
     if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer');
     done(null, payload);
+  });
+
+  // docs/security.md CORS-ORIGIN, CORS-PUBLIC: which endpoints a browser app may read.
+  registerCors(app, context.store.clients, {
+    publicDocuments: [paths.openidConfiguration, paths.authorizationServerMetadata, paths.jwks],
+    clientEndpoints: [
+      { path: paths.deviceAuthorization, methods: 'POST' },
+      { path: paths.token, methods: 'POST' },
+      { path: paths.revocation, methods: 'POST' },
+      { path: paths.userinfo, methods: 'GET, POST' },
+    ],
   });
 
   const extraMetadata = () => Object.assign({}, ...modules.map((module) => module.metadata?.() ?? {}));

@@ -217,6 +217,13 @@ export const configSchema = z
     pollInterval: z.coerce.number().int().min(1).max(60).default(5),
     /** Short and typeable (RFC 8628 §3.2); the verification pages are mounted here. */
     verificationPath: z.string().regex(/^\/[a-z0-9/_-]*$/i).default('/device'),
+    /**
+     * The address people are told to open, given out as verification_uri (RFC 8628 §3.2: short
+     * enough to type from a TV screen, e.g. https://example.com/tv). It may be on another host than
+     * the issuer: the proxy there sends it to devicegate, which redirects it to the pages
+     * (docs/deploy.md#a-short-verification-address). Defaults to issuer + verificationPath.
+     */
+    verificationUri: z.string().url().optional(),
     /** Sign-in sessions of the verification pages: a working day, so approving several devices is one sign-in. */
     sessionLifetime: z.coerce.number().int().min(60).default(8 * 3600),
     /** Largest request body accepted by the OAuth endpoints; real requests are far smaller. */
@@ -348,7 +355,7 @@ export const configSchema = z
       .default({}),
     /** DPoP (RFC 9449) at the token endpoint. */
     /**
-     * Clients that register themselves (docs/security.md threats 25 and 26). Off by default: an
+     * Clients that register themselves (docs/security.md CIMD-FETCH and REGISTRATION-POLICY). Off by default: an
      * open registration endpoint lets anyone mint client ids that look like real apps on the
      * consent page, so an operator opts in and chooses who may register.
      */
@@ -410,7 +417,7 @@ export const configSchema = z
   .strict();
 
 export type ConfigInput = z.input<typeof configSchema>;
-export type Config = z.output<typeof configSchema> & { issuer: string };
+export type Config = z.output<typeof configSchema> & { issuer: string; verificationUri: string };
 
 /** A bad setting: one readable line naming it (the CLI prints it and exits 2). */
 export class ConfigError extends DevicegateError {
@@ -439,6 +446,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_REFRESH_RETRY_WINDOW: 'refreshRetryWindow',
   DEVICEGATE_POLL_INTERVAL: 'pollInterval',
   DEVICEGATE_VERIFICATION_PATH: 'verificationPath',
+  DEVICEGATE_VERIFICATION_URI: 'verificationUri',
   DEVICEGATE_SESSION_LIFETIME: 'sessionLifetime',
   DEVICEGATE_MAX_BODY_BYTES: 'maxBodyBytes',
   DEVICEGATE_DRAIN_DELAY: 'drainDelay',
@@ -555,7 +563,15 @@ export function loadConfig(
   if (registration.enabled && !registration.initialAccessTokenHashes?.length && !registration.softwareStatementKeys) {
     throw new ConfigError('invalid configuration: registration.enabled needs initialAccessTokenHashes or softwareStatementKeys (no open registration)');
   }
-  return { ...config, issuer, dataDir: path.resolve(config.dataDir) };
+  const verificationUri = (config.verificationUri ?? `${issuer}${config.verificationPath}`).replace(/(?<=[^/])\/+$/, '');
+  const verificationUrl = new URL(verificationUri);
+  // RFC 8628 §3.1: people type the code there, so it is as TLS-bound as the issuer.
+  if (verificationUrl.protocol !== 'https:' && !(verificationUrl.protocol === 'http:' && loopbackHosts.has(verificationUrl.hostname))) {
+    throw new ConfigError(`invalid configuration: verificationUri must be an https:// URL (http only for localhost), got ${verificationUri}`);
+  }
+  // RFC 8628 §3.3.1: verification_uri_complete adds ?user_code=, so the address carries no query.
+  if (verificationUrl.search || verificationUrl.hash) throw new ConfigError('invalid configuration: verificationUri must not have a query or fragment');
+  return { ...config, issuer, verificationUri, dataDir: path.resolve(config.dataDir) };
 }
 
 /** The flags of `devicegate serve` by setting, so a bad value is reported under the flag typed. */

@@ -82,6 +82,18 @@ test('DEVICEGATE_DEMO_PASSWORD sets the demo password, which is then not printed
   }
 });
 
+test('serve prints the short address devices show: DEVICEGATE_VERIFICATION_URI without its scheme', async () => {
+  const directory = mkdtempSync(path.join(tmpdir(), 'devicegate-cli-serve-short-'));
+  const serve = startServe(['--data-dir', directory, ...(await portFlags())], { env: { DEVICEGATE_VERIFICATION_URI: 'http://localhost:8080/tv' } });
+  try {
+    await serve.waitFor(LISTENING);
+    await serve.waitFor(/short address: localhost:8080\/tv\n/);
+  } finally {
+    await serve.stop();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('SIGTERM drains and exits 0; SIGINT too', async () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const serve = startServe(['--data-dir', dataDir, ...(await portFlags())]);

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DeviceClientError, type LoginEvent } from '@devicegate/device-client';
-import type { HttpOutcome } from '../../device-client/src/http.ts';
-import { createWake, pollForTokens } from '../../device-client/src/poll.ts';
-import { backoffDelay, type Runtime } from '../../device-client/src/runtime.ts';
+import type { HttpOutcome } from '../../device-client/src/core/http.ts';
+import { createWake, pollForTokens } from '../../device-client/src/core/poll.ts';
+import { backoffDelay, type Runtime } from '../../device-client/src/core/runtime.ts';
 
 type Answer = HttpOutcome | DeviceClientError;
 
@@ -68,7 +68,7 @@ test('the first poll waits one interval, and polls never come faster than the in
 });
 
 test('no interval in the response means 5 seconds (RFC 8628 §3.2) - the default reaches the loop', async () => {
-  const { parseDeviceAuthorization } = await import('../../device-client/src/device-authorization.ts');
+  const { parseDeviceAuthorization } = await import('../../device-client/src/core/device-authorization.ts');
   const parsed = parseDeviceAuthorization({ device_code: 'd', user_code: 'U', verification_uri: 'https://x/device', expires_in: 600 });
   assert.equal(parsed.interval, 5);
 });

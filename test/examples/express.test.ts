@@ -73,7 +73,8 @@ describe('devicegate inside an express app', () => {
   test("devicegate's errors come through express as devicegate's JSON; an upgrade elsewhere is refused", async () => {
     const wrongMethod = await fetch(`${front.url}/oauth/token`);
     assert.equal(wrongMethod.status, 405);
-    assert.equal(wrongMethod.headers.get('allow'), 'POST');
+    // OPTIONS answers the CORS preflight (docs/security.md CORS-ORIGIN).
+    assert.equal(wrongMethod.headers.get('allow'), 'POST, OPTIONS');
     assert.equal(((await wrongMethod.json()) as { error: string }).error, 'invalid_request');
     assert.equal(await upgradeStatus(`${front.url.replace(/^http/, 'ws')}/elsewhere`), 404);
     // A path that only starts like the pages' is express's (its 404), not devicegate's.

@@ -1,4 +1,4 @@
-// OAuth Client ID Metadata Documents, fetched safely (docs/security.md threat 20, SSRF): real
+// OAuth Client ID Metadata Documents, fetched safely (docs/security.md CIMD-FETCH): real
 // HTTP servers this test starts on 127.0.0.1 serve a good document, a slow one, a huge one, one
 // that redirects to the cloud metadata address, and ones that lie. The appliance under test has
 // the explicit test-only escape hatch (http and loopback allowed); a second one without it

@@ -336,11 +336,13 @@ describe('malformed token requests answer invalid_request', () => {
 });
 
 describe('methods', () => {
-  for (const path of ['/oauth/token', '/oauth/device_authorization', '/oauth/revoke', '/oauth/introspect']) {
-    test(`GET ${path} answers 405 with Allow: POST and a JSON error`, async () => {
+  // OPTIONS answers the CORS preflight where a browser app may call (docs/security.md CORS-ORIGIN).
+  const allowed: Record<string, string> = { '/oauth/token': 'POST, OPTIONS', '/oauth/device_authorization': 'POST, OPTIONS', '/oauth/revoke': 'POST, OPTIONS', '/oauth/introspect': 'POST' };
+  for (const [path, allow] of Object.entries(allowed)) {
+    test(`GET ${path} answers 405 with Allow: ${allow} and a JSON error`, async () => {
       const result = await request(dg.issuer, path);
       assert.equal(result.status, 405);
-      assert.equal(result.headers.get('allow'), 'POST');
+      assert.equal(result.headers.get('allow'), allow);
       assert.equal(result.body.error, 'invalid_request');
     });
   }

@@ -74,6 +74,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     phishing: { allowedNetworks: [], sameNetworkRequired: false, registeredDevicesOnly: false, userCodeDenyPrefixes: [], deviceNameFilter: 'neutralise' },
     logoUri: null,
     registration: 'operator',
+    allowedOrigins: [],
     createdAt: T0,
     ...overrides,
   };
@@ -986,6 +987,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             deviceNameFilter: 'refuse',
           },
           registration: 'dynamic',
+          allowedOrigins: ['https://tv.example.com', 'http://127.0.0.1:8080'],
         });
         await store.clients.put(device);
         await store.clients.put(service);
@@ -998,7 +1000,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it('put replaces a client with the same id', async (store) => {
         const client = newClient();
         await store.clients.put(client);
-        const changed = { ...client, name: 'Renamed', disabled: true, scopes: ['openid'], pollInterval: 10 };
+        const changed = { ...client, name: 'Renamed', disabled: true, scopes: ['openid'], pollInterval: 10, allowedOrigins: ['https://tv.example.com'] };
         await store.clients.put(changed);
         assert.deepEqual(await store.clients.get(client.clientId), changed);
         assert.equal((await store.clients.list()).length, 1);

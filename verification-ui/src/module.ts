@@ -41,6 +41,7 @@ export function createVerificationModule(options: VerificationModuleOptions): Ap
     async register(app: FastifyInstance) {
       const { port } = options;
       const base = port.settings.verificationPath.replace(/\/+$/, '');
+      registerShortAddress(app, port.settings);
       await app.register(
         async (scope) => {
           // Another module, or the app, may already have registered the cookie parser above us.
@@ -96,4 +97,21 @@ export function createVerificationModule(options: VerificationModuleOptions): Ap
       );
     },
   };
+}
+
+/**
+ * A short verification address (config verificationUri, e.g. https://example.com/tv) whose proxy
+ * sends it here: its path answers with a redirect to the pages, the typed or scanned user code
+ * kept (RFC 8628 §3.3.1), so the address on the screen can be shorter than the pages' own
+ * (docs/deploy.md#a-short-verification-address). Nothing is registered when it is the pages' own.
+ */
+function registerShortAddress(app: FastifyInstance, settings: { issuer: string; verificationPath: string; verificationUri: string }): void {
+  const pages = `${settings.issuer}${settings.verificationPath}`;
+  const shortPath = new URL(settings.verificationUri).pathname.replace(/(?<=[^/])\/+$/, '');
+  if (shortPath === settings.verificationPath.replace(/(?<=[^/])\/+$/, '') || app.hasRoute({ method: 'GET', url: shortPath })) return;
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>(shortPath, async (request, reply) => {
+    const typed = request.query.user_code;
+    const target = typeof typed === 'string' && typed.length <= 64 ? `${pages}?user_code=${encodeURIComponent(typed)}` : pages;
+    return reply.code(303).header('cache-control', 'no-store').redirect(target);
+  });
 }

@@ -1,4 +1,4 @@
-import type { DeviceClientErrorCode } from '../errors.ts';
+import type { DeviceClientErrorCode } from '../core/errors.ts';
 
 /** The CLI's exit codes; firmware scripts branch on these (README.md lists them). */
 export const EXIT = {

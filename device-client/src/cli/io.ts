@@ -1,5 +1,5 @@
 import type { DeviceCliEvent } from '@devicegate/protocol';
-import { oneLine } from '../errors.ts';
+import { oneLine } from '../core/errors.ts';
 
 /** What the CLI touches of its process, passed in so tests can run it in-process too. */
 export interface CliIo {

@@ -1,5 +1,5 @@
-import { DeviceClientError, oneLine } from '../errors.ts';
-import type { LoginEvent } from '../events.ts';
+import { DeviceClientError, oneLine } from '../core/errors.ts';
+import type { LoginEvent } from '../core/events.ts';
 import type { StartLoginOptions } from '../login.ts';
 import type { Session } from '../session.ts';
 import { bigText } from './big-text.ts';

@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
-import { normalizeIssuer } from '../discovery.ts';
-import { DeviceClientError, oneLine } from '../errors.ts';
+import { normalizeIssuer } from '../core/discovery.ts';
+import { DeviceClientError, oneLine } from '../core/errors.ts';
 import { discoverProtectedResource } from '../resource-discovery.ts';
-import { systemRuntime } from '../runtime.ts';
+import { systemRuntime } from '../core/runtime.ts';
 import type { ChannelPreference } from '../login.ts';
 import { createSession, DEFAULT_PROFILE, type Session } from '../session.ts';
 import { watchSignOut } from '../sign-out.ts';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { parsePushMessage, SIGNED_IN_TOPIC, SIGNED_IN_USERNAME } from '@devicegate/protocol';
 import { connect } from 'mqtt';
-import { PushRefusedError, type PushTls, type PushTransport } from './transport.ts';
+import { PushRefusedError, type PushTransport } from '../core/push/transport.ts';
+import type { PushTls } from './tls.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 

@@ -1,6 +1,7 @@
 import { parsePushMessage, type SubscribeMessage, type WatchMessage } from '@devicegate/protocol';
 import WebSocket from 'ws';
-import { PushRefusedError, type PushTls, type PushTransport } from './transport.ts';
+import { PushRefusedError, type PushTransport } from '../core/push/transport.ts';
+import type { PushTls } from './tls.ts';
 
 /** How long the opening handshake may take before this connection counts as failed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { DeviceClientError } from '../errors.ts';
+import { DeviceClientError } from '../core/errors.ts';
 import { fsyncDirectory, unlinkQuietly } from './atomic-write.ts';
 import { defaultKeyFile, type Environment } from './paths.ts';
 

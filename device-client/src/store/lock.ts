@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { DeviceClientError } from '../errors.ts';
-import { sleep } from '../runtime.ts';
+import { DeviceClientError } from '../core/errors.ts';
+import { sleep } from '../core/runtime.ts';
 import { unlinkQuietly } from './atomic-write.ts';
 
 /**

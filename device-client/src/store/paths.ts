@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { DeviceClientError } from '../errors.ts';
+import { DeviceClientError } from '../core/errors.ts';
 
 export type Environment = Record<string, string | undefined>;
 

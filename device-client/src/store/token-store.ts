@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { DeviceClientError, oneLine } from '../errors.ts';
+import { DeviceClientError, oneLine } from '../core/errors.ts';
 import { fsyncDirectory, isTemporaryOf, unlinkQuietly, writeFileAtomic } from './atomic-write.ts';
 import { checkPrivateFile, loadKey, type KeySource, type StoreKey } from './key.ts';
 import { withFileLock } from './lock.ts';

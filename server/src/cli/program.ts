@@ -9,6 +9,7 @@ import { hashPassword } from '../passwords.ts';
 import { randomId } from '../secrets.ts';
 import { defaultClient } from '../services/bootstrap.ts';
 import { isConfidentialClient } from '../http/client-auth.ts';
+import { normalizedOrigin } from '../http/cors.ts';
 import { noPhishingControls, type Store } from '../store/types.ts';
 import { UsernameTakenError } from '../store/types.ts';
 import { auditFields } from '../services/audit.ts';
@@ -87,6 +88,17 @@ function resourceIdentifier(value: string): string {
   // As written, not normalized: the token's aud is compared with the API's identifier exactly.
   return value;
 }
+
+/**
+ * --allowed-origin, repeatable: a web origin exactly as a browser sends it (scheme://host[:port],
+ * no path), docs/security.md CORS-ORIGIN.
+ */
+function collectOrigin(value: string, previous: string[] = []): string[] {
+  const origin = normalizedOrigin(value);
+  if (origin === null) throw new InvalidArgumentError(`--allowed-origin must be an origin such as https://tv.example.com (scheme://host[:port], no path), not "${value.slice(0, 100)}"`);
+  return previous.includes(origin) ? previous : [...previous, origin];
+}
+
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
 
 /** Options every command shares: where the configuration and the state are. */
@@ -198,6 +210,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     .option('--jwks-file <file>', 'JWK Set of the public keys the client signs private_key_jwt assertions with (RFC 7523)')
     .option('--jwks-uri <url>', 'URL of that JWK Set, fetched and cached (instead of --jwks-file)', clientJwksUri)
     .option('--logo-uri <url>', "the client's logo (https), shown on the consent page beside its name", clientLogoUri)
+    .option('--allowed-origin <origin>', 'web origin a browser app of this client runs on (CORS); repeat for more', collectOrigin)
     .option('--replace', 'replace an existing client of that id')
     .action(async (clientId: string, options: Record<string, unknown>) => {
       if (!/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new CliError('client_id must be 1-128 visible ASCII characters', 2);
@@ -234,9 +247,40 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
           jwksUri: (options.jwksUri as string | undefined) ?? null,
           logoUri: (options.logoUri as string | undefined) ?? null,
           phishing,
+          allowedOrigins: (options.allowedOrigin as string[] | undefined) ?? [],
         });
         await store.clients.put(client);
         io.stdout(`client ${clientId} saved (${usesKeys ? 'private_key_jwt' : secret === null ? 'public' : 'confidential'})\n`);
+      });
+    });
+  // Changes what is given and keeps the rest (secret, keys, grant types): the settings an operator
+  // changes on a live client, its cross-device phishing controls among them (docs/security.md
+  // "Cross-device phishing controls"). Origins are replaced as a whole: the list given is the list kept.
+  addPhishingOptions(addStateOptions(clients.command('update').description('change a client: name, scopes, interval, allowed web origins, phishing controls')))
+    .argument('<client_id>')
+    .option('--name <name>', 'name shown to people on the consent page')
+    .option('--scopes <list>', 'allowed scopes (comma or space separated)', csv)
+    .option('--expires-in <seconds>', 'device code lifetime', positiveInt('--expires-in'))
+    .option('--interval <seconds>', 'minimum polling interval', positiveInt('--interval'))
+    .option('--allowed-origin <origin>', 'web origin a browser app of this client runs on (CORS); repeat for more; replaces the list', collectOrigin)
+    .option('--no-allowed-origins', 'remove every allowed web origin: no browser may use the client')
+    .action(async (clientId: string, options: Record<string, unknown>) => {
+      if (options.allowedOrigin && options.allowedOrigins === false) throw new CliError('use --allowed-origin or --no-allowed-origins, not both', 2);
+      await withStore(io, options, async (store) => {
+        const client = await store.clients.get(clientId);
+        if (!client) throw new CliError(`no client "${clientId}"`, 1);
+        const updated = {
+          ...client,
+          ...(options.name ? { name: options.name as string } : {}),
+          ...(options.scopes ? { scopes: options.scopes as string[] } : {}),
+          ...(options.expiresIn ? { deviceCodeLifetime: options.expiresIn as number } : {}),
+          ...(options.interval ? { pollInterval: options.interval as number } : {}),
+          ...(options.allowedOrigin ? { allowedOrigins: options.allowedOrigin as string[] } : {}),
+          ...(options.allowedOrigins === false ? { allowedOrigins: [] } : {}),
+          phishing: phishingControlsOf(options, client.phishing),
+        };
+        await store.clients.put(updated);
+        io.stdout(`client ${clientId} updated (phishing controls: ${describePhishingControls(updated.phishing)})\n`);
       });
     });
   addStateOptions(clients.command('list').description('list clients'))
@@ -260,25 +304,12 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
               interval: String(client.pollInterval),
               format: client.accessTokenFormat,
               introspect: client.mayIntrospect ? 'yes' : 'no',
+              origins: client.allowedOrigins.join(' '),
               status: client.disabled ? 'blocked' : 'active',
               phishing_controls: describePhishingControls(client.phishing),
             })),
           ),
         );
-      }),
-    );
-  // The settings an operator changes on a live client: its cross-device phishing controls
-  // (docs/security.md "Cross-device phishing controls") and its name.
-  addPhishingOptions(addStateOptions(clients.command('update').description("change a client's name or phishing controls")))
-    .argument('<client_id>')
-    .option('--name <name>', 'name shown to people on the consent page')
-    .action(async (clientId: string, options: Record<string, unknown>) =>
-      withStore(io, options, async (store) => {
-        const client = await store.clients.get(clientId);
-        if (!client) throw new CliError(`no client "${clientId}"`, 1);
-        const updated = { ...client, name: (options.name as string | undefined) ?? client.name, phishing: phishingControlsOf(options, client.phishing) };
-        await store.clients.put(updated);
-        io.stdout(`client ${clientId} updated (phishing controls: ${describePhishingControls(updated.phishing)})\n`);
       }),
     );
   addStateOptions(clients.command('remove').description('remove a client'))

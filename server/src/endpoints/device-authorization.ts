@@ -4,6 +4,7 @@ import type { AppContext } from '../context.ts';
 import { formatUserCode } from '../device-grants/user-code.ts';
 import { invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../errors.ts';
 import { DEVICE_CODE_GRANT_TYPE } from '../grants/index.ts';
+import { admitOrigin } from '../http/cors.ts';
 import { oauthParameters, parameterValues, parseScope } from '../http/form.ts';
 import type { ApplianceModule } from '../modules.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
@@ -28,7 +29,8 @@ function deviceText(parameters: Record<string, string>, name: string): string | 
  */
 export function registerDeviceAuthorization(app: FastifyInstance, context: AppContext, modules: readonly ApplianceModule[]): void {
   const { config, audit } = context;
-  const verificationUri = `${config.issuer}${config.verificationPath}`;
+  // RFC 8628 §3.2: what the person opens; config.verificationUri (a short address, or the pages).
+  const verificationUri = config.verificationUri;
   const channels = modules.filter((module) => module.pushEndpoints);
   const hooks = modules.filter((module) => module.onDeviceAuthorized);
 
@@ -38,6 +40,8 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
     // code space.
     await enforceLimit(context.rateLimits, 'deviceAuthorizationPerClientAndAddress', clientAndAddress(request, parameters), { path: paths.deviceAuthorization });
     const { client } = await context.authenticateClient(request, parameters);
+    // docs/security.md CORS-ORIGIN: a browser origin the client does not list changes nothing.
+    admitOrigin(request, reply, client);
     if (!client.grantTypes.includes(DEVICE_CODE_GRANT_TYPE)) {
       throw unauthorizedClient('this client may not use the device authorization grant');
     }
@@ -98,5 +102,5 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
       ...(Object.keys(push).length > 0 ? { push } : {}),
     });
   });
-  refuseOtherMethods(app, paths.deviceAuthorization);
+  refuseOtherMethods(app, paths.deviceAuthorization, 'POST, OPTIONS');
 }

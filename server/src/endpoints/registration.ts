@@ -16,7 +16,7 @@ const sha256Hex = (value: string) => createHash('sha256').update(value).digest('
 
 /**
  * Dynamic client registration (RFC 7591) for public device-flow clients, under the operator's
- * policy (docs/security.md threat 26): a registrant shows an initial access token the operator
+ * policy (docs/security.md REGISTRATION-POLICY): a registrant shows an initial access token the operator
  * handed out (§3, `Authorization: Bearer`), or a software statement (§2.3) signed by a key the
  * operator allow-listed, whose claims then win over the request's. There is no open registration.
  * The client gets what services/client-registration.ts allows a self-registered client, and the

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { admitOrigin } from '../http/cors.ts';
 import { oauthParameters, required } from '../http/form.ts';
 import { hashSecret } from '../secrets.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
@@ -17,6 +18,8 @@ export function registerRevocation(app: FastifyInstance, context: AppContext): v
     const parameters = oauthParameters(request.body);
     await enforceLimit(context.rateLimits, 'revocationPerClientAndAddress', clientAndAddress(request, parameters), { path: paths.revocation });
     const { client } = await context.authenticateClient(request, parameters);
+    // docs/security.md CORS-ORIGIN: a browser origin the client does not list changes nothing.
+    admitOrigin(request, reply, client);
     const token = required(parameters, 'token');
     const now = clock.now();
     const hint = parameters.token_type_hint;
@@ -43,5 +46,5 @@ export function registerRevocation(app: FastifyInstance, context: AppContext): v
     }
     return reply.headers(noStore).code(200).send();
   });
-  refuseOtherMethods(app, paths.revocation);
+  refuseOtherMethods(app, paths.revocation, 'POST, OPTIONS');
 }

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.ts';
 import { dpopRequired } from '../dpop/errors.ts';
 import { unauthorizedClient, unsupportedGrantType } from '../errors.ts';
 import { grantOfType } from '../grants/index.ts';
+import { admitOrigin } from '../http/cors.ts';
 import { oauthParameters, parameterValues, required } from '../http/form.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { enforceLimit } from '../services/abuse-limits.ts';
@@ -22,6 +23,8 @@ export function registerToken(app: FastifyInstance, context: AppContext): void {
     const grant = grantOfType(grantType);
     if (!grant) throw unsupportedGrantType(grantType);
     const { client } = await context.authenticateClient(request, parameters);
+    // docs/security.md CORS-ORIGIN: a browser origin the client does not list changes nothing.
+    admitOrigin(request, reply, client);
     if (!client.grantTypes.includes(grant.type)) {
       throw unauthorizedClient('this client may not use this grant type');
     }
@@ -36,5 +39,5 @@ export function registerToken(app: FastifyInstance, context: AppContext): void {
     const response = await grant.handler({ context, request, parameters, client, dpopJkt: proof?.jkt ?? null, resources });
     return reply.headers(noStore).send(response);
   });
-  refuseOtherMethods(app, paths.token);
+  refuseOtherMethods(app, paths.token, 'POST, OPTIONS');
 }

@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { resourceDpopError } from '../dpop/errors.ts';
 import { insufficientScope, invalidRequest, invalidToken } from '../errors.ts';
+import { admitOrigin } from '../http/cors.ts';
 import { oauthParameters } from '../http/form.ts';
 import { userClaims } from '../tokens/token-service.ts';
 import { enforceLimit } from '../services/abuse-limits.ts';
@@ -26,13 +27,19 @@ function presentedToken(request: FastifyRequest): { scheme: 'Bearer' | 'DPoP'; t
 
 /** OIDC Core §5.3 userinfo: claims of the token's user, released by the token's scope. */
 export function registerUserinfo(app: FastifyInstance, context: AppContext): void {
-  const handler = async (request: FastifyRequest) => {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     await enforceLimit(context.rateLimits, 'userinfoPerAddress', request.ip, { path: paths.userinfo });
     const { scheme, token } = presentedToken(request);
     const record = await context.accessTokens.verify(token);
     if (!record) {
       const description = 'the access token is invalid, expired or revoked';
       throw scheme === 'DPoP' ? resourceDpopError('invalid_token', description) : invalidToken(description);
+    }
+    // docs/security.md CORS-ORIGIN: readable only by an origin the token's client lists, and
+    // judged before the DPoP proof's jti is spent.
+    if (request.headers.origin !== undefined) {
+      const client = await context.store.clients.get(record.clientId);
+      admitOrigin(request, reply, client ?? { allowedOrigins: [] });
     }
     // RFC 9449 §7.1-7.2: a bound token only with its proof (ath, htm, htu, jti) and its key; a
     // bound token sent as Bearer is refused, or a stolen one would work without the key.

@@ -13,7 +13,7 @@ const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
  * token's grant, so signing that grant out (My devices, revocation, reuse detection) ends every
  * token exchanged from it.
  *
- * Against the confused deputy (docs/security.md threat 24, EXCHANGE-NARROW): only the client the
+ * Against the confused deputy (docs/security.md EXCHANGE-NARROW): only the client the
  * subject token was issued to may exchange it, never another client that got hold of it; the
  * downstream resources must be among those the person consented to (RESOURCE-NARROW), the scopes
  * among the subject token's, and the new token never outlives the subject token.

@@ -72,6 +72,8 @@ export interface VerificationPort {
 export interface VerificationSettings {
   issuer: string;
   verificationPath: string;
+  /** What devices show people (RFC 8628 §3.2 verification_uri); may be a short address elsewhere. */
+  verificationUri: string;
   /** Seconds a page session lives. */
   sessionLifetime: number;
   /** False: no password form, and a password POST is refused (config signIn.localPasswords). */
@@ -264,6 +266,7 @@ export function createVerificationPort(context: AppContext): VerificationPort {
     settings: {
       issuer: config.issuer,
       verificationPath: config.verificationPath,
+      verificationUri: config.verificationUri,
       sessionLifetime: config.sessionLifetime,
       localPasswords: config.signIn.localPasswords,
       upstreamFlowLifetime: config.signIn.flowLifetime,

@@ -53,6 +53,8 @@ interface Connection extends Scheduled {
   early: GrantOutcome | undefined;
   /** A signed-in device's watch of its grant (docs/push.md#signed-in-devices), ended on close. */
   unwatch: (() => void) | undefined;
+  /** The Origin of the upgrade: a browser always sends one, a device's WebSocket library does not. */
+  origin: string | undefined;
 }
 
 const CONNECTION = Symbol('devicegate.push.connection');
@@ -198,6 +200,15 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     const grant = await store.deviceGrants.findByDeviceCodeHash(deviceCodeHash);
     if (connection.phase !== 'lookup') return; // closed while reading
     if (!grant) return refuse(connection, 'invalid_grant', 'the device code is invalid');
+    // docs/security.md CORS-ORIGIN: a page on an origin the grant's client does not list learns
+    // nothing about the grant, as at the token endpoint.
+    if (connection.origin !== undefined) {
+      const client = await store.clients.get(grant.clientId);
+      if (connection.phase !== 'lookup') return;
+      if (!client?.allowedOrigins.includes(connection.origin)) {
+        return refuse(connection, 'unauthorized_client', 'this client may not be used from this web origin');
+      }
+    }
     const now = clock.now();
     const state = deviceGrantState(grant, now);
     // Mirrors the token endpoint: a used code is spent, its tokens were already issued.
@@ -247,8 +258,8 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     limits.release(connection.address);
   }
 
-  function onConnection(socket: WebSocket, address: string): void {
-    const connection: Connection = { socket, address, phase: 'new', alive: true, deadline: undefined, pushKey: undefined, early: undefined, unwatch: undefined };
+  function onConnection(socket: WebSocket, address: string, origin: string | undefined): void {
+    const connection: Connection = { socket, address, phase: 'new', alive: true, deadline: undefined, pushKey: undefined, early: undefined, unwatch: undefined, origin };
     (socket as ConnectedSocket)[CONNECTION] = connection;
     connections.add(connection);
     deadlines.schedule(connection, subscribeTimeout * 1000);
@@ -280,7 +291,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     });
     wss.handleUpgrade(request, socket, head, (ws) => {
       upgraded = true;
-      onConnection(ws, address);
+      onConnection(ws, address, typeof request.headers.origin === 'string' ? request.headers.origin : undefined);
     });
   }
 

@@ -28,6 +28,7 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
     phishing: noPhishingControls,
     logoUri: null,
     registration: 'operator',
+    allowedOrigins: [],
     createdAt: clock.now(),
     ...overrides,
   };

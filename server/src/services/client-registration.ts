@@ -8,7 +8,7 @@ import { fetchMetadataDocument, MetadataFetchError } from './metadata-fetch.ts';
 
 /**
  * What a self-registered client may be, whichever way it registered (RFC 7591 or a client id
- * metadata document): a public device-flow client, never more (docs/security.md threat 26).
+ * metadata document): a public device-flow client, never more (docs/security.md REGISTRATION-POLICY).
  */
 
 /** RFC 7591 §3.2.2 error codes, each an OAuthError (400). */

@@ -7,7 +7,7 @@ import { DevicegateError } from '../errors.ts';
 
 /**
  * Fetches a JSON document named by someone else (a client id metadata document) without letting
- * them aim the appliance at what it can reach and they cannot (docs/security.md threat 25, SSRF):
+ * them aim the appliance at what it can reach and they cannot (docs/security.md CIMD-FETCH):
  * - https only; the host must resolve to public unicast addresses only, checked on the address
  *   the socket really connects to (the lookup below), so DNS rebinding between a check and the
  *   connection cannot slip a private address in;

@@ -50,6 +50,7 @@ export function createRowMappers(codec: ColumnCodec) {
         dpopRequired: bool(row.dpop_required),
         jwks: json<NonNullable<ClientRecord['jwks']>>(row.jwks),
         jwksUri: nullableText(row.jwks_uri),
+        allowedOrigins: list(row.allowed_origins),
         // Stored as one JSON object, so a control added later needs no migration; missing keys are off.
         phishing: { ...noPhishingControls, ...json<Partial<PhishingControls>>(row.phishing_controls) },
         logoUri: nullableText(row.logo_uri),

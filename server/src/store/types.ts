@@ -50,6 +50,13 @@ export interface ClientRecord {
    * client id metadata document. Self-registered clients are shown as unverified on consent.
    */
   registration: ClientRegistration;
+  /**
+   * Web origins (scheme://host[:port]) a browser app of this client runs on: the device
+   * authorization, token, revocation and userinfo endpoints answer CORS for these only, and refuse a
+   * request carrying any other Origin before it changes anything (docs/security.md CORS-ORIGIN).
+   * Empty: no browser may use this client.
+   */
+  allowedOrigins: string[];
   createdAt: number;
 }
 

@@ -214,4 +214,7 @@ export const postgresMigrations: readonly string[] = [
   /* 11: clients that registered themselves (RFC 7591, client id metadata documents), shown as unverified */ `
   ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'operator';
   `,
+  /* 12: web origins a client's browser app runs on (CORS, docs/security.md CORS-ORIGIN) */ `
+  ALTER TABLE clients ADD COLUMN allowed_origins TEXT[] NOT NULL DEFAULT '{}';
+  `,
 ];

@@ -190,4 +190,7 @@ export const sqliteMigrations: readonly string[] = [
   /* 10: clients that registered themselves (RFC 7591, client id metadata documents), shown as unverified */ `
   ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'operator';
   `,
+  /* 11: web origins a client's browser app runs on (CORS, docs/security.md CORS-ORIGIN), space-joined */ `
+  ALTER TABLE clients ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '';
+  `,
 ];

@@ -49,10 +49,10 @@ export interface TokenRequestContext {
  */
 async function tokenEndpointRequest(context: TokenRequestContext, params: Record<string, string>): Promise<HttpOutcome> {
   const { dpop } = context;
-  const send = () =>
+  const send = async () =>
     postForm(context.tokenEndpoint, params, context.client, {
       ...context,
-      ...(dpop ? { headers: { DPoP: proofFor(dpop, 'POST', context.tokenEndpoint) } } : {}),
+      ...(dpop ? { headers: { DPoP: await proofFor(dpop, 'POST', context.tokenEndpoint) } } : {}),
     });
   let outcome = await send();
   if (!dpop) return outcome;

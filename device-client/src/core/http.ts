@@ -1,3 +1,4 @@
+import { textToBase64 } from './base64url.ts';
 import { abortedError, DeviceClientError, oneLine } from './errors.ts';
 import type { FetchFunction } from './runtime.ts';
 
@@ -99,7 +100,7 @@ export function postForm(
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined for Basic.
     const user = encodeURIComponent(client.clientId);
     const password = encodeURIComponent(client.clientSecret);
-    headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    headers.authorization = `Basic ${textToBase64(`${user}:${password}`)}`;
   } else {
     form.set('client_id', client.clientId);
     if (client.clientSecret !== undefined) form.set('client_secret', client.clientSecret);

@@ -52,6 +52,15 @@ export async function createApp(context: AppContext, options: { modules?: Applia
       done();
     });
   }
+  if (context.metrics.enabled) {
+    // Labelled by the route's template, never its URL (one series per endpoint, not per path);
+    // requests no route matched share one label.
+    const { metrics } = context;
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
   registerFormParser(app, context.config.maxBodyBytes);
   installErrorHandling(app);
   // Defensive headers on every response; pages tighten them further (CSP etc.).

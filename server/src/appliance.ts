@@ -21,6 +21,9 @@ import { createKeyStore } from './keys/keystore.ts';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
 import { createLogger } from './logger.ts';
 import { ListenerError } from './listeners.ts';
+import { isRemoteEvent } from './bus/wire.ts';
+import { countAuditEvents } from './observability/audit-metrics.ts';
+import { createPrometheusMetrics, noMetrics, timedStore, type Metrics } from './observability/metrics.ts';
 import type { ApplianceModule } from './modules.ts';
 import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } from './device-grants/index.ts';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
@@ -45,6 +48,8 @@ export interface ApplianceDependencies {
   store?: Store;
   bus?: EventBus;
   rateLimits?: RateLimits;
+  /** Metrics other than the configured ones (benchmarks, tests). */
+  metrics?: Metrics;
   /** Extra modules beside the default ones (the verification pages, push channels). */
   modules?: (context: AppContext) => ApplianceModule[];
 }
@@ -111,11 +116,19 @@ export function openSealer(config: Config) {
 export async function createAppContext(config: Config, deps: ApplianceDependencies = {}): Promise<AppContext> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
+  const metrics = deps.metrics ?? (config.metrics.enabled ? createPrometheusMetrics() : noMetrics);
   const openedStore = deps.store ?? (await openStore(config));
   // In process by default; through the external MQTT broker when one is configured (bus/open.ts).
   const bus = deps.bus ?? (await openBus(config, logger));
   // A revoked grant is announced on the bus, so a signed-in device watching it is told at once.
-  const store = announceRevocations(openedStore, bus, logger);
+  const announcing = announceRevocations(openedStore, bus, logger);
+  const store = metrics.enabled ? timedStore(announcing, metrics) : announcing;
+  if (metrics.enabled) {
+    // A shared bus marks what another instance published; its `at` is that instance's clock.
+    bus.subscribe((event) => {
+      if (isRemoteEvent(event)) metrics.busLag((Date.now() - event.at) / 1000);
+    });
+  }
   const keys = createKeyStore({
     signingKeys: store.signingKeys,
     sealer: openSealer(config),
@@ -123,11 +136,13 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     alg: config.signingAlg,
     maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
   });
-  const audit = createAuditLog({ logger, clock, events: store.auditEvents });
+  const audit = createAuditLog({ logger, clock, events: store.auditEvents, observers: [countAuditEvents(metrics)] });
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
-  const approval = createApprovalService({ store, bus, clock, audit });
-  const expiry = createExpiryScheduler({ store, bus, clock, logger });
+  const approval = createApprovalService({ store, bus, clock, audit, metrics });
+  const expiry = createExpiryScheduler({ store, bus, clock, logger, metrics });
+  const userCodeGuessAlarm = createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger });
+  metrics.watchUserCodeAlarm(() => userCodeGuessAlarm.active());
   // In the store: a jti used on one instance is refused on all (PostgreSQL), and one used before a
   // restart is refused after it (both backends; docs/security.md DPOP-PROOF).
   const replayCache = createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() });
@@ -172,6 +187,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       }),
     }),
     replayCache,
+    metrics,
     authorizeDevice: createDeviceAuthorizer({ store, clock, expiry }),
     approval,
     expiry,
@@ -179,7 +195,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       approval,
       rateLimits,
       audit,
-      alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
+      alarm: userCodeGuessAlarm,
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
     consentFlows: createConsentFlows({ secret: derivedSecret('consent-flow') }),

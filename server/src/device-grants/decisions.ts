@@ -1,6 +1,7 @@
 import type { EventBus } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
 import type { AuditLog } from '../services/audit.ts';
+import { noMetrics, type Metrics } from '../observability/metrics.ts';
 import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.ts';
 import { deviceGrantState } from './state.ts';
 import { normalizeUserCode } from './user-code.ts';
@@ -17,8 +18,9 @@ export interface PendingApproval {
  * by the one caller whose conditional update won (a code approved in two browsers has exactly one
  * winner). Every way to decide (the verification pages, tools, tests) goes through here.
  */
-export function createApprovalService(deps: { store: Store; bus: EventBus; clock: Clock; audit: AuditLog }) {
+export function createApprovalService(deps: { store: Store; bus: EventBus; clock: Clock; audit: AuditLog; metrics?: Metrics }) {
   const { store, bus, clock, audit } = deps;
+  const metrics = deps.metrics ?? noMetrics;
 
   /** The grant with its client, if it can be decided now: pending, not expired, client not blocked. */
   async function awaitingDecision(deviceGrant: DeviceGrantRecord | null): Promise<PendingApproval | null> {
@@ -61,6 +63,7 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
       now,
     );
     if (!won) return false;
+    metrics.deviceOutcome(deviceGrant.clientId, 'approved', (now - deviceGrant.createdAt) / 1000);
     // The person is told only once the decision's audit record is stored too (a crash between the
     // two would leave an approval nobody can account for); the push does not wait for it.
     await Promise.all([
@@ -76,6 +79,7 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
     const now = clock.now();
     const won = await store.deviceGrants.decide(deviceGrant.id, { status: 'denied', userId: input.userId }, now);
     if (!won) return false;
+    metrics.deviceOutcome(deviceGrant.clientId, 'denied', (now - deviceGrant.createdAt) / 1000);
     await Promise.all([
       audit.record('device_denied', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId }),
       bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'denied', at: now }),

@@ -84,6 +84,7 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
 
     const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip, resources });
     audit.record('device_authorized', { clientId: client.clientId, ip: request.ip });
+    context.metrics.deviceAuthorized(client.clientId);
     const grant = { pushKey: device.pushKey, deviceCode: device.deviceCode, expiresAt: device.expiresAt };
     await Promise.all(hooks.map((module) => module.onDeviceAuthorized!(grant)));
     const push: PushEndpoints = Object.assign({}, ...channels.map((module) => module.pushEndpoints!(device.pushKey)));

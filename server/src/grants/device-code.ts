@@ -16,7 +16,7 @@ import type { GrantDescriptor, GrantHandler } from './types.ts';
  * set of the family is live.
  */
 const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpopJkt, resources }) => {
-  const { store, clock, tokens, bus, config, audit } = context;
+  const { store, clock, tokens, bus, config, audit, metrics } = context;
   const deviceCode = required(parameters, 'device_code');
   const deviceCodeHash = deviceCodeHashOf(deviceCode);
   const now = clock.now();
@@ -38,7 +38,10 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
     case 'expired':
       throw expiredToken();
     case 'pending':
-      if (verdict.kind === 'slow_down') throw slowDown(deviceGrant.interval);
+      if (verdict.kind === 'slow_down') {
+        metrics.slowDown(client.clientId);
+        throw slowDown(deviceGrant.interval);
+      }
       throw authorizationPending();
     case 'approved':
       break;
@@ -81,11 +84,12 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   });
   if (result.kind === 'refused') throw invalidGrant('the device code was already used');
   if (result.kind === 'redeemed') {
+    metrics.deviceOutcome(client.clientId, 'redeemed', (now - deviceGrant.createdAt) / 1000);
     await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });
   } else {
     audit.record('device_code_redemption_retried', { clientId: client.clientId, grantId: result.grantId, userId: user.id });
   }
-  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token), ...(audience.length > 0 ? { resources: audience.join(' ') } : {}) });
+  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, deviceGrantId: deviceGrant.id, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token), ...(audience.length > 0 ? { resources: audience.join(' ') } : {}) });
   return minted.response;
 };
 

@@ -21,6 +21,8 @@ import { createKeyStore } from './keys/keystore.ts';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
 import { createLogger } from './logger.ts';
 import { ListenerError } from './listeners.ts';
+import { createWebhookDispatcher } from './webhooks/dispatcher.ts';
+import { enqueueWebhookEvents } from './webhooks/events.ts';
 import { isRemoteEvent } from './bus/wire.ts';
 import { countAuditEvents } from './observability/audit-metrics.ts';
 import { createPrometheusMetrics, noMetrics, timedStore, type Metrics } from './observability/metrics.ts';
@@ -129,14 +131,16 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       if (isRemoteEvent(event)) metrics.busLag((Date.now() - event.at) / 1000);
     });
   }
+  const sealer = openSealer(config);
+  const webhooks = createWebhookDispatcher({ webhooks: store.webhooks, sealer, config: config.webhooks, logger });
   const keys = createKeyStore({
     signingKeys: store.signingKeys,
-    sealer: openSealer(config),
+    sealer,
     clock,
     alg: config.signingAlg,
     maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
   });
-  const audit = createAuditLog({ logger, clock, events: store.auditEvents, observers: [countAuditEvents(metrics)] });
+  const audit = createAuditLog({ logger, clock, events: store.auditEvents, observers: [countAuditEvents(metrics), enqueueWebhookEvents(store.webhooks, () => webhooks.kick())] });
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
   const approval = createApprovalService({ store, bus, clock, audit, metrics });
@@ -188,6 +192,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     }),
     replayCache,
     metrics,
+    webhooks,
     authorizeDevice: createDeviceAuthorizer({ store, clock, expiry }),
     approval,
     expiry,
@@ -256,6 +261,7 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
     const server = app.server;
     const sweeper = createSweeper({ store: context.store, expiry: context.expiry, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
     sweeper.start(config.sweepInterval);
+    context.webhooks.start();
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -295,6 +301,7 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
 
 /** Closes modules (last started first), the HTTP listener, the bus and the store. */
 async function closeAll(context: AppContext, modules: ApplianceModule[], app: FastifyInstance | undefined): Promise<void> {
+  await context.webhooks.stop();
   await context.expiry.stop();
   for (const module of [...modules].reverse()) {
     try {

@@ -375,7 +375,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    /** Webhooks for grant and security events (docs/deploy.md#webhooks), delivered from the store's outbox. */
+    /** Webhooks for grant and security events (docs/deploy.md#metrics-traces-and-webhooks), delivered from the store's outbox. */
     webhooks: z
       .object({
         /** Milliseconds between outbox polls: another instance's events wait at most this long; an instance's own go at once. */

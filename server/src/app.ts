@@ -13,6 +13,7 @@ import { installErrorHandling } from './http/error-handler.ts';
 import { paths } from './endpoints/paths.ts';
 import { registerFormParser } from './http/form.ts';
 import type { ApplianceModule } from './modules.ts';
+import { traceRequests } from './observability/tracing.ts';
 
 /**
  * The HTTP application: OAuth endpoints plus whatever modules (pages, push) are passed in.
@@ -52,6 +53,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
       done();
     });
   }
+  if (context.tracing) traceRequests(app);
   if (context.metrics.enabled) {
     // Labelled by the route's template, never its URL (one series per endpoint, not per path);
     // requests no route matched share one label.

@@ -21,6 +21,7 @@ import { createKeyStore } from './keys/keystore.ts';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
 import { createLogger } from './logger.ts';
 import { ListenerError } from './listeners.ts';
+import { tracedBus, tracedKeys, tracedStore } from './observability/tracing.ts';
 import { createWebhookDispatcher } from './webhooks/dispatcher.ts';
 import { enqueueWebhookEvents } from './webhooks/events.ts';
 import { isRemoteEvent } from './bus/wire.ts';
@@ -50,6 +51,12 @@ export interface ApplianceDependencies {
   store?: Store;
   bus?: EventBus;
   rateLimits?: RateLimits;
+  /**
+   * Trace with OpenTelemetry: requests, store, signing, bus and push get spans (observability/
+   * tracing.ts). `serve` sets it when the OTEL_* environment asks for traces and it has started
+   * the SDK; tests register an SDK of their own.
+   */
+  tracing?: boolean;
   /** Metrics other than the configured ones (benchmarks, tests). */
   metrics?: Metrics;
   /** Extra modules beside the default ones (the verification pages, push channels). */
@@ -120,11 +127,14 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const logger = deps.logger ?? createLogger(config.logLevel);
   const metrics = deps.metrics ?? (config.metrics.enabled ? createPrometheusMetrics() : noMetrics);
   const openedStore = deps.store ?? (await openStore(config));
+  const tracing = deps.tracing ?? false;
   // In process by default; through the external MQTT broker when one is configured (bus/open.ts).
-  const bus = deps.bus ?? (await openBus(config, logger));
+  const openedBus = deps.bus ?? (await openBus(config, logger));
+  const bus = tracing ? tracedBus(openedBus) : openedBus;
   // A revoked grant is announced on the bus, so a signed-in device watching it is told at once.
   const announcing = announceRevocations(openedStore, bus, logger);
-  const store = metrics.enabled ? timedStore(announcing, metrics) : announcing;
+  const timed = metrics.enabled ? timedStore(announcing, metrics) : announcing;
+  const store = tracing ? tracedStore(timed) : timed;
   if (metrics.enabled) {
     // A shared bus marks what another instance published; its `at` is that instance's clock.
     bus.subscribe((event) => {
@@ -133,13 +143,14 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   }
   const sealer = openSealer(config);
   const webhooks = createWebhookDispatcher({ webhooks: store.webhooks, sealer, config: config.webhooks, logger });
-  const keys = createKeyStore({
+  const signingKeys = createKeyStore({
     signingKeys: store.signingKeys,
     sealer,
     clock,
     alg: config.signingAlg,
     maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
   });
+  const keys = tracing ? tracedKeys(signingKeys) : signingKeys;
   const audit = createAuditLog({ logger, clock, events: store.auditEvents, observers: [countAuditEvents(metrics), enqueueWebhookEvents(store.webhooks, () => webhooks.kick())] });
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
@@ -192,6 +203,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
     }),
     replayCache,
     metrics,
+    tracing,
     webhooks,
     authorizeDevice: createDeviceAuthorizer({ store, clock, expiry }),
     approval,

@@ -46,6 +46,8 @@ export interface AppContext {
   expiry: ExpiryScheduler;
   /** Prometheus metrics (observability/metrics.ts); `noMetrics` when metrics are off. */
   metrics: Metrics;
+  /** OpenTelemetry spans are made (observability/tracing.ts); false: none of its wrappers exist. */
+  tracing: boolean;
   /** Delivers the webhook outbox (webhooks/dispatcher.ts); `serve` starts it. */
   webhooks: WebhookDispatcher;
   /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */

@@ -17,3 +17,4 @@ export { createVerificationPort } from './ports/verification.ts';
 export type * from './ports/verification.ts';
 export { createMetricsModule, METRICS_PATH } from './observability/metrics-listener.ts';
 export { createPrometheusMetrics, noMetrics, type Metrics } from './observability/metrics.ts';
+export { startTracingFromEnvironment, tracingRequested, TRACER_NAME } from './observability/tracing.ts';

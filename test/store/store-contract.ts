@@ -235,10 +235,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           decidedAt: null,
           grantId: null,
           dpopJkt: null,
+          traceParent: null,
         };
         assert.deepEqual(await store.deviceGrants.findById(grant.id), expected);
         assert.deepEqual(await store.deviceGrants.findByDeviceCodeHash(grant.deviceCodeHash), expected);
         assert.deepEqual(await store.deviceGrants.findLiveByUserCode(grant.userCode, T0), expected);
+      });
+
+      it('the traceparent of a traced device authorization reads back', async (store) => {
+        const traceParent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+        const grant = newDeviceGrant({ traceParent });
+        await store.deviceGrants.create(grant);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.traceParent, traceParent);
       });
 
       it('unknown ids, device codes and user codes are not found', async (store) => {

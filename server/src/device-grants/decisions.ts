@@ -2,6 +2,7 @@ import type { EventBus } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
 import type { AuditLog } from '../services/audit.ts';
 import { noMetrics, type Metrics } from '../observability/metrics.ts';
+import { inGrantTrace } from '../observability/tracing.ts';
 import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.ts';
 import { deviceGrantState } from './state.ts';
 import { normalizeUserCode } from './user-code.ts';
@@ -52,6 +53,13 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
   }): Promise<boolean> {
     const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
     if (!deviceGrant) return false;
+    return inGrantTrace('device grant approve', deviceGrant.traceParent, { 'oauth.client_id': deviceGrant.clientId }, () => approveFound(deviceGrant, input));
+  }
+
+  async function approveFound(
+    deviceGrant: DeviceGrantRecord,
+    input: { userId: string; grantedScopes?: string[]; authTime?: number; amr?: string[]; acr?: string | null },
+  ): Promise<boolean> {
     const grantedScopes = input.grantedScopes ?? deviceGrant.scopes;
     if (grantedScopes.some((scope) => !deviceGrant.scopes.includes(scope))) {
       throw new Error('granted scopes must be a subset of the requested scopes');
@@ -76,6 +84,10 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
   async function deny(input: { deviceGrantId: string; userId: string | null }): Promise<boolean> {
     const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
     if (!deviceGrant) return false;
+    return inGrantTrace('device grant deny', deviceGrant.traceParent, { 'oauth.client_id': deviceGrant.clientId }, () => denyFound(deviceGrant, input));
+  }
+
+  async function denyFound(deviceGrant: DeviceGrantRecord, input: { userId: string | null }): Promise<boolean> {
     const now = clock.now();
     const won = await store.deviceGrants.decide(deviceGrant.id, { status: 'denied', userId: input.userId }, now);
     if (!won) return false;

@@ -5,6 +5,11 @@ import type { Clock } from '../clock.ts';
 import type { Store } from '../store/types.ts';
 import { grantTopic } from './endpoints.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { inGrantTrace } from '../observability/tracing.ts';
+
+/** A span for the retained publish, under the publisher's context the bus event carries. */
+const inPushTrace = (channel: string, event: GrantEvent, work: () => Promise<void>) =>
+  inGrantTrace(`push deliver ${channel}`, event.trace, { 'devicegate.push.channel': channel }, work);
 import { outcomeMessage } from './messages.ts';
 
 /** How a broker takes the appliance's own messages (in process for aedes, a client for mosquitto). */
@@ -100,7 +105,7 @@ export function createMqttOutcomes(deps: {
       if (event.type === 'revoked') return Promise.resolve();
       if (event.type === 'outcome') {
         return inOrder(event.pushKey, async () => {
-          await publishNow(event.pushKey, event.outcome, event.deviceGrantId);
+          await inPushTrace(deps.channel ?? 'mqtt', event, () => publishNow(event.pushKey, event.outcome, event.deviceGrantId));
           deps.metrics?.pushDelivered(deps.channel ?? 'mqtt', (clock.now() - event.at) / 1000);
         });
       }

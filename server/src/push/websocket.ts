@@ -11,6 +11,7 @@ import { deviceCodeHashOf, deviceGrantState, MAX_DEVICE_CODE_LENGTH, pushKeyOf, 
 import { createConnectionLimits, upgradeAddress } from './connection-limits.ts';
 import { websocketUrl } from './endpoints.ts';
 import { createDeadlines, type Scheduled } from './deadlines.ts';
+import { tracePushDelivery } from '../observability/tracing.ts';
 import { encodePushMessage } from './messages.ts';
 import { createSignedInWatch } from './signed-in.ts';
 
@@ -148,7 +149,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     for (const connection of Array.isArray(entry) ? [...entry] : [entry]) {
       if (connection.phase === 'lookup') connection.early ??= event.outcome;
       else if (connection.phase === 'waiting') {
-        finish(connection, { type: event.outcome }, CLOSE_NORMAL);
+        tracePushDelivery('websocket', event, () => finish(connection, { type: event.outcome }, CLOSE_NORMAL));
         metrics.pushDelivered('websocket', (clock.now() - event.at) / 1000);
       }
     }

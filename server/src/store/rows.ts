@@ -110,6 +110,7 @@ export function createRowMappers(codec: ColumnCodec) {
         grantId: nullableText(row.grant_id),
         dpopJkt: nullableText(row.dpop_jkt),
         resources: list(row.resources),
+        traceParent: nullableText(row.trace_parent),
       };
     },
     toGrant(row: Row): GrantRecord {

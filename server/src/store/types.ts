@@ -151,6 +151,11 @@ export interface DeviceGrantRecord {
    * empty when it named none (then tokens carry the client's audience).
    */
   resources: string[];
+  /**
+   * W3C traceparent of the device authorization, when it was traced: approval and redemption
+   * join its trace, on whichever instance they happen (../observability/tracing.ts).
+   */
+  traceParent: string | null;
 }
 
 export type NewDeviceGrant = Pick<
@@ -168,7 +173,8 @@ export type NewDeviceGrant = Pick<
   | 'expiresAt'
   | 'interval'
   | 'resources'
->;
+> &
+  Partial<Pick<DeviceGrantRecord, 'traceParent'>>;
 
 export type PollVerdict =
   | { kind: 'ok'; grant: DeviceGrantRecord }

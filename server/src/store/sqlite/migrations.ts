@@ -221,4 +221,7 @@ export const sqliteMigrations: readonly string[] = [
   CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, ordering_key, seq) WHERE delivered_at IS NULL AND dead_at IS NULL;
   CREATE INDEX webhook_deliveries_delivered ON webhook_deliveries (delivered_at) WHERE delivered_at IS NOT NULL;
   `,
+  /* 13: the trace a device grant's sign-in belongs to (W3C traceparent; docs/deploy.md#metrics-traces-and-webhooks) */ `
+  ALTER TABLE device_grants ADD COLUMN trace_parent TEXT;
+  `,
 ];

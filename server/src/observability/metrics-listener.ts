@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { ApplianceModule } from '../modules.ts';
+import { listen } from '../listeners.ts';
 import { constantTimeEqual } from '../secrets.ts';
 
 export const METRICS_PATH = '/metrics';
@@ -59,17 +60,18 @@ export function createMetricsModule(context: AppContext): ApplianceModule & { ad
         );
       };
       const listener = createServer(handle);
-      await new Promise<void>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen(port, host, () => {
-          listener.off('error', reject);
-          resolve();
-        });
+      // Through listen(), so a taken port is the same one line as for the HTTP and MQTT listeners.
+      await listen(listener, {
+        name: 'metrics listener',
+        host,
+        port,
+        remedy: 'metrics.port (DEVICEGATE_METRICS_PORT) or metrics.host (DEVICEGATE_METRICS_HOST), or serve it on the public listener with metrics.onPublicListener',
       });
       listener.on('error', (error) => logger.error({ err: error }, 'metrics listener error'));
       server = listener;
       logger.info({ host, port: (listener.address() as AddressInfo).port }, 'metrics listening');
     },
+    ready: () => onPublicListener || Boolean(server?.listening),
     async stop() {
       if (!server) return;
       const closing = new Promise<void>((resolve) => server!.close(() => resolve()));

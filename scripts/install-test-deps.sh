@@ -3,6 +3,7 @@
 #   chromium    -> /usr/bin/chromium          (browser tests via playwright-core; never a downloaded build)
 #   mosquitto   -> /usr/sbin/mosquitto        (MQTT push channel tests)
 #   postgresql  -> /usr/lib/postgresql/*/bin  (PostgreSQL store tests)
+#   prometheus  -> /usr/bin/prometheus        (a real scrape of the metrics listener)
 # Idempotent and quiet (one line) when all are present. The machine is not kept between sessions,
 # so `npm test` runs this every time; `apt-get update` only runs when something must be installed.
 # Tests start their own brokers/servers on random loopback ports, so the system services that the
@@ -13,9 +14,10 @@ missing=()
 [ -x "${DEVICEGATE_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+[ -x "${DEVICEGATE_PROMETHEUS:-/usr/bin/prometheus}" ] || missing+=(prometheus)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-test-deps: chromium, mosquitto, postgresql present"
+  echo "install-test-deps: chromium, mosquitto, postgresql, prometheus present"
   exit 0
 fi
 
@@ -57,7 +59,7 @@ packages=("${missing[@]}")
 
 # Belt and braces: where a service did start anyway (no policy-rc.d support), stop it and keep it
 # from starting at boot, so it never holds the broker/database ports our tests might pick.
-for service in mosquitto postgresql; do
+for service in mosquitto postgresql prometheus; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     "${sudo[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
   elif command -v service >/dev/null 2>&1; then
@@ -69,4 +71,5 @@ done
 [ -x "${DEVICEGATE_CHROMIUM:-/usr/bin/chromium}" ] || { echo "install-test-deps: chromium still missing" >&2; exit 1; }
 [ -x /usr/sbin/mosquitto ] || { echo "install-test-deps: mosquitto still missing" >&2; exit 1; }
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || { echo "install-test-deps: postgresql still missing" >&2; exit 1; }
+[ -x "${DEVICEGATE_PROMETHEUS:-/usr/bin/prometheus}" ] || { echo "install-test-deps: prometheus still missing" >&2; exit 1; }
 echo "install-test-deps: installed ${missing[*]}"

@@ -1,16 +1,22 @@
-import { startAppliance, type CliIo, type Config } from '@devicegate/server';
+import { startAppliance, startTracingFromEnvironment, type CliIo, type Config } from '@devicegate/server';
 import { defaultModules } from './modules.ts';
 
 /** `devicegate serve`: start, print where, drain on SIGTERM/SIGINT. */
 export async function runServe(config: Config, io: CliIo): Promise<void> {
-  const appliance = await startAppliance(config, { modules: (context) => defaultModules(context) });
+  // OpenTelemetry only when the standard OTEL_* variables ask for traces; the SDK loads only then.
+  const tracing = await startTracingFromEnvironment(io.env);
+  const appliance = await startAppliance(config, { tracing: tracing !== undefined, modules: (context) => defaultModules(context) });
+  if (tracing) appliance.context.logger.info({ exporter: io.env.OTEL_TRACES_EXPORTER ?? 'otlp' }, 'OpenTelemetry tracing on');
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       appliance.context.logger.info({ signal }, 'shutting down');
-      appliance.stop().then(resolve, (error) => {
-        appliance.context.logger.error({ err: error }, 'shutdown failed');
-        resolve();
-      });
+      appliance
+        .stop()
+        .then(() => tracing?.shutdown())
+        .then(resolve, (error) => {
+          appliance.context.logger.error({ err: error }, 'shutdown failed');
+          resolve();
+        });
     };
     // Handlers before the announcement: a supervisor (or test) may signal the moment it reads
     // "listening", and a signal with no handler yet would kill the process instead of draining.

@@ -27,7 +27,16 @@ export interface ApplianceSpec {
 
 const spec = JSON.parse(process.env.BENCH_APPLIANCE ?? '{}') as ApplianceSpec;
 const config = loadConfig({ overrides: spec.overrides });
-const appliance = await startAppliance(config, { modules: (context) => defaultModules(context) });
+// Tracing as `serve` runs it (the SDK's batching processor), exporting to nowhere: the figure is
+// the appliance's own cost per span, not a collector's.
+const tracing = process.env.BENCH_TRACING === '1';
+if (tracing) {
+  const { NodeTracerProvider } = await import('@opentelemetry/sdk-trace-node');
+  const { BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const discard = { export: (_spans: unknown[], done: (result: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
+  new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(discard)] }).register();
+}
+const appliance = await startAppliance(config, { tracing, modules: (context) => defaultModules(context) });
 const { store, clock } = appliance.context;
 for (const { secret, ...client } of spec.clients ?? []) {
   await store.clients.put(defaultClient(config, clock, { ...client, secretHash: secret ? await hashPassword(secret) : null }));

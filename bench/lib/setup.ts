@@ -25,7 +25,8 @@ export interface ApplianceHandle {
   stop(): Promise<void>;
 }
 
-export async function startBenchAppliance(options: { databaseUrl?: string; dataDir?: string } = {}): Promise<ApplianceHandle> {
+/** `metrics`: Prometheus metrics on (a listener of their own); `tracing`: OpenTelemetry spans, through the SDK to an exporter that drops them. */
+export async function startBenchAppliance(options: { databaseUrl?: string; dataDir?: string; metrics?: boolean; tracing?: boolean } = {}): Promise<ApplianceHandle> {
   const port = await freePort();
   const mqttPort = await freePort();
   const spec: ApplianceSpec = {
@@ -35,6 +36,7 @@ export async function startBenchAppliance(options: { databaseUrl?: string; dataD
       dataDir: options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'devicegate-bench-')),
       ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
       demo: false,
+      ...(options.metrics ? { metrics: { enabled: true, port: await freePort() } } : {}),
       // The default (info) unless an experiment asks otherwise.
       ...(process.env.BENCH_LOG_LEVEL ? { logLevel: process.env.BENCH_LOG_LEVEL as 'info' } : {}),
       push: { mqttPort, maxConnections: 30_000, maxConnectionsPerAddress: 30_000 },
@@ -57,7 +59,7 @@ export async function startBenchAppliance(options: { databaseUrl?: string; dataD
     users: [PERSON],
   };
   const child = await startChild<{ url: string; mqttUrl: string }>(path.join(benchDir, 'lib', 'appliance-process.ts'), {
-    env: { BENCH_APPLIANCE: JSON.stringify(spec) },
+    env: { BENCH_APPLIANCE: JSON.stringify(spec), ...(options.tracing ? { BENCH_TRACING: '1' } : {}) },
     execArgv: ['--expose-gc'],
   });
   return { child, issuer: child.ready.url, stop: () => child.stop() };

@@ -13,6 +13,7 @@ import { installErrorHandling } from './http/error-handler.ts';
 import { paths } from './endpoints/paths.ts';
 import { registerFormParser } from './http/form.ts';
 import type { ApplianceModule } from './modules.ts';
+import { traceRequests } from './observability/tracing.ts';
 
 /**
  * The HTTP application: OAuth endpoints plus whatever modules (pages, push) are passed in.
@@ -49,6 +50,16 @@ export async function createApp(context: AppContext, options: { modules?: Applia
     });
     app.addHook('onResponse', (request, reply, done) => {
       request.log.debug({ res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
+      done();
+    });
+  }
+  if (context.tracing) traceRequests(app);
+  if (context.metrics.enabled) {
+    // Labelled by the route's template, never its URL (one series per endpoint, not per path);
+    // requests no route matched share one label.
+    const { metrics } = context;
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
   }

@@ -21,6 +21,12 @@ import { createKeyStore } from './keys/keystore.ts';
 import { createSealer, loadOrCreateMasterKeyFile, parseMasterKey } from './keys/sealing.ts';
 import { createLogger } from './logger.ts';
 import { ListenerError } from './listeners.ts';
+import { tracedBus, tracedKeys, tracedStore } from './observability/tracing.ts';
+import { createWebhookDispatcher } from './webhooks/dispatcher.ts';
+import { enqueueWebhookEvents } from './webhooks/events.ts';
+import { isRemoteEvent } from './bus/wire.ts';
+import { countAuditEvents } from './observability/audit-metrics.ts';
+import { createPrometheusMetrics, noMetrics, timedStore, type Metrics } from './observability/metrics.ts';
 import type { ApplianceModule } from './modules.ts';
 import { createApprovalService, createDeviceAuthorizer, createExpiryScheduler } from './device-grants/index.ts';
 import { limitClientAuthenticationFailures } from './services/abuse-limits.ts';
@@ -45,6 +51,14 @@ export interface ApplianceDependencies {
   store?: Store;
   bus?: EventBus;
   rateLimits?: RateLimits;
+  /**
+   * Trace with OpenTelemetry: requests, store, signing, bus and push get spans (observability/
+   * tracing.ts). `serve` sets it when the OTEL_* environment asks for traces and it has started
+   * the SDK; tests register an SDK of their own.
+   */
+  tracing?: boolean;
+  /** Metrics other than the configured ones (benchmarks, tests). */
+  metrics?: Metrics;
   /** Extra modules beside the default ones (the verification pages, push channels). */
   modules?: (context: AppContext) => ApplianceModule[];
 }
@@ -111,23 +125,39 @@ export function openSealer(config: Config) {
 export async function createAppContext(config: Config, deps: ApplianceDependencies = {}): Promise<AppContext> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
+  const metrics = deps.metrics ?? (config.metrics.enabled ? createPrometheusMetrics() : noMetrics);
   const openedStore = deps.store ?? (await openStore(config));
+  const tracing = deps.tracing ?? false;
   // In process by default; through the external MQTT broker when one is configured (bus/open.ts).
-  const bus = deps.bus ?? (await openBus(config, logger));
+  const openedBus = deps.bus ?? (await openBus(config, logger));
+  const bus = tracing ? tracedBus(openedBus) : openedBus;
   // A revoked grant is announced on the bus, so a signed-in device watching it is told at once.
-  const store = announceRevocations(openedStore, bus, logger);
-  const keys = createKeyStore({
+  const announcing = announceRevocations(openedStore, bus, logger);
+  const timed = metrics.enabled ? timedStore(announcing, metrics) : announcing;
+  const store = tracing ? tracedStore(timed) : timed;
+  if (metrics.enabled) {
+    // A shared bus marks what another instance published; its `at` is that instance's clock.
+    bus.subscribe((event) => {
+      if (isRemoteEvent(event)) metrics.busLag((Date.now() - event.at) / 1000);
+    });
+  }
+  const sealer = openSealer(config);
+  const webhooks = createWebhookDispatcher({ webhooks: store.webhooks, sealer, config: config.webhooks, logger });
+  const signingKeys = createKeyStore({
     signingKeys: store.signingKeys,
-    sealer: openSealer(config),
+    sealer,
     clock,
     alg: config.signingAlg,
     maxSignedLifetime: Math.max(config.accessTokenLifetime, config.idTokenLifetime),
   });
-  const audit = createAuditLog({ logger, clock, events: store.auditEvents });
+  const keys = tracing ? tracedKeys(signingKeys) : signingKeys;
+  const audit = createAuditLog({ logger, clock, events: store.auditEvents, observers: [countAuditEvents(metrics), enqueueWebhookEvents(store.webhooks, () => webhooks.kick())] });
   const limiters = await createConfiguredLimiterFactory(config);
   const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
-  const approval = createApprovalService({ store, bus, clock, audit });
-  const expiry = createExpiryScheduler({ store, bus, clock, logger });
+  const approval = createApprovalService({ store, bus, clock, audit, metrics });
+  const expiry = createExpiryScheduler({ store, bus, clock, logger, metrics });
+  const userCodeGuessAlarm = createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger });
+  metrics.watchUserCodeAlarm(() => userCodeGuessAlarm.active());
   // In the store: a jti used on one instance is refused on all (PostgreSQL), and one used before a
   // restart is refused after it (both backends; docs/security.md DPOP-PROOF).
   const replayCache = createStoreReplayCache({ identifiers: store.replayIdentifiers, now: () => clock.now() });
@@ -172,6 +202,9 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       }),
     }),
     replayCache,
+    metrics,
+    tracing,
+    webhooks,
     authorizeDevice: createDeviceAuthorizer({ store, clock, expiry }),
     approval,
     expiry,
@@ -179,7 +212,7 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
       approval,
       rateLimits,
       audit,
-      alarm: createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger }),
+      alarm: userCodeGuessAlarm,
       tightenFactor: config.limits.userCodeGuessAlarm.tightenFactor,
     }),
     consentFlows: createConsentFlows({ secret: derivedSecret('consent-flow') }),
@@ -240,6 +273,7 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
     const server = app.server;
     const sweeper = createSweeper({ store: context.store, expiry: context.expiry, clock: context.clock, logger: context.logger, retentionSeconds: config.sweepRetention });
     sweeper.start(config.sweepInterval);
+    context.webhooks.start();
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -279,6 +313,7 @@ export async function startAppliance(config: Config, deps: ApplianceDependencies
 
 /** Closes modules (last started first), the HTTP listener, the bus and the store. */
 async function closeAll(context: AppContext, modules: ApplianceModule[], app: FastifyInstance | undefined): Promise<void> {
+  await context.webhooks.stop();
   await context.expiry.stop();
   for (const module of [...modules].reverse()) {
     try {

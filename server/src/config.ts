@@ -353,6 +353,46 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Prometheus metrics at /metrics (README "Operating it"). Off by default: a listener nobody
+     * planned for is one more surface to guard, and an appliance that is not scraped should not
+     * pay for counting.
+     */
+    metrics: z
+      .object({
+        enabled: flag().default(false),
+        /** Loopback, like `host`: the scraper runs beside the appliance or reaches it through the proxy. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** The port Prometheus' port registry gives OpenTelemetry's Prometheus exporter, so no other exporter expects it. */
+        port: z.coerce.number().int().min(0).max(65535).default(9464),
+        /** When set, every scrape must send `Authorization: Bearer <token>` (a metrics port reachable beyond loopback). */
+        token: z.string().min(16, 'must be at least 16 characters').optional(),
+        /**
+         * Serve /metrics on the public listener instead of a listener of its own (one port behind
+         * the proxy); refused without a token, since the public listener faces the internet.
+         */
+        onPublicListener: flag().default(false),
+      })
+      .strict()
+      .default({}),
+    /** Webhooks for grant and security events (docs/deploy.md#metrics-traces-and-webhooks), delivered from the store's outbox. */
+    webhooks: z
+      .object({
+        /** Milliseconds between outbox polls: another instance's events wait at most this long; an instance's own go at once. */
+        pollInterval: z.coerce.number().int().min(10).max(60_000).default(1000),
+        /** Milliseconds a receiver may take to answer before the attempt counts as failed (Standard Webhooks suggests short timeouts). */
+        timeout: z.coerce.number().int().min(100).max(60_000).default(10_000),
+        /** Milliseconds before the first retry; each later one waits twice as long as the one before. */
+        retryDelay: z.coerce.number().int().min(10).max(3_600_000).default(5000),
+        /** Milliseconds a retry waits at most: a receiver that comes back is served within this. */
+        retryMaxDelay: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
+        /** Attempts before a delivery goes to the dead-letter list: 5 s doubling to an hour is about a day of retries. */
+        maxAttempts: z.coerce.number().int().min(1).max(100).default(30),
+        /** Seconds an instance holds a claimed delivery; longer than `timeout`, so only a crashed instance's claims are taken over. */
+        lease: z.coerce.number().int().min(1).max(3600).default(60),
+      })
+      .strict()
+      .default({}),
     /** DPoP (RFC 9449) at the token endpoint. */
     /**
      * Clients that register themselves (docs/security.md CIMD-FETCH and REGISTRATION-POLICY). Off by default: an
@@ -483,6 +523,17 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_HEADER_COLOR: 'branding.headerColor',
   DEVICEGATE_REGISTRATION: 'registration.enabled',
   DEVICEGATE_CLIENT_METADATA_DOCUMENTS: 'registration.clientMetadataDocuments',
+  DEVICEGATE_METRICS: 'metrics.enabled',
+  DEVICEGATE_METRICS_HOST: 'metrics.host',
+  DEVICEGATE_METRICS_PORT: 'metrics.port',
+  DEVICEGATE_METRICS_TOKEN: 'metrics.token',
+  DEVICEGATE_METRICS_ON_PUBLIC_LISTENER: 'metrics.onPublicListener',
+  DEVICEGATE_WEBHOOKS_POLL_INTERVAL: 'webhooks.pollInterval',
+  DEVICEGATE_WEBHOOKS_TIMEOUT: 'webhooks.timeout',
+  DEVICEGATE_WEBHOOKS_RETRY_DELAY: 'webhooks.retryDelay',
+  DEVICEGATE_WEBHOOKS_RETRY_MAX_DELAY: 'webhooks.retryMaxDelay',
+  DEVICEGATE_WEBHOOKS_MAX_ATTEMPTS: 'webhooks.maxAttempts',
+  DEVICEGATE_WEBHOOKS_LEASE: 'webhooks.lease',
 };
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -562,6 +613,9 @@ export function loadConfig(
   const { registration } = config;
   if (registration.enabled && !registration.initialAccessTokenHashes?.length && !registration.softwareStatementKeys) {
     throw new ConfigError('invalid configuration: registration.enabled needs initialAccessTokenHashes or softwareStatementKeys (no open registration)');
+  }
+  if (config.metrics.onPublicListener && !config.metrics.token) {
+    throw new ConfigError('invalid configuration: metrics.onPublicListener needs metrics.token (the public listener faces the internet)');
   }
   const verificationUri = (config.verificationUri ?? `${issuer}${config.verificationPath}`).replace(/(?<=[^/])\/+$/, '');
   const verificationUrl = new URL(verificationUri);

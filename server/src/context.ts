@@ -7,6 +7,8 @@ import type { ReplayCache } from './dpop/replay-cache.ts';
 import type { ClientAuthenticator } from './http/client-auth.ts';
 import type { KeyStore } from './keys/keystore.ts';
 import type { ApprovalService, DeviceAuthorizer, ExpiryScheduler } from './device-grants/index.ts';
+import type { Metrics } from './observability/metrics.ts';
+import type { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import type { AuditLog } from './services/audit.ts';
 import type { ConsentFlows } from './services/consent-flows.ts';
 import type { KnownBrowsers } from './services/known-browsers.ts';
@@ -42,6 +44,12 @@ export interface AppContext {
   approval: ApprovalService;
   /** Publishes `expired` when a device code's lifetime ends; push channels and the sweeper use it. */
   expiry: ExpiryScheduler;
+  /** Prometheus metrics (observability/metrics.ts); `noMetrics` when metrics are off. */
+  metrics: Metrics;
+  /** OpenTelemetry spans are made (observability/tracing.ts); false: none of its wrappers exist. */
+  tracing: boolean;
+  /** Delivers the webhook outbox (webhooks/dispatcher.ts); `serve` starts it. */
+  webhooks: WebhookDispatcher;
   /** User code entry for the verification pages: brute-force limits and the global guess alarm around approval.findPending. */
   userCodeEntry: UserCodeEntry;
   /** Tickets that bind consent to the browser flow that typed the user code. */

@@ -15,3 +15,6 @@ export { DEVICE_CODE_GRANT_TYPE } from './grants/index.ts';
 export { paths } from './endpoints/paths.ts';
 export { createVerificationPort } from './ports/verification.ts';
 export type * from './ports/verification.ts';
+export { createMetricsModule, METRICS_PATH } from './observability/metrics-listener.ts';
+export { createPrometheusMetrics, noMetrics, type Metrics } from './observability/metrics.ts';
+export { startTracingFromEnvironment, tracingRequested, TRACER_NAME } from './observability/tracing.ts';

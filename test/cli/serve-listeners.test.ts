@@ -67,6 +67,21 @@ test('serve with the HTTP port taken exits non-zero with one line naming the HTT
   assert.equal(await portIsFree(mqttPort), true);
 });
 
+test('serve with the metrics port taken exits non-zero with one line naming the metrics listener and its setting, and frees the other ports', async () => {
+  const httpPort = await freePort();
+  const mqttPort = await freePort();
+  const result = await runCli(['serve', '--data-dir', freshDataDir(), '--host', '127.0.0.1', '--port', String(httpPort), '--mqtt-port', String(mqttPort)], {
+    env: { DEVICEGATE_METRICS: 'true', DEVICEGATE_METRICS_PORT: String(takenPort) },
+  });
+  assert.notEqual(result.code, 0, result.stdout);
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, new RegExp(`^devicegate: cannot open the metrics listener on 127\\.0\\.0\\.1:${takenPort}: the port is already in use.*metrics\\.port \\(DEVICEGATE_METRICS_PORT\\)`));
+  assert.doesNotMatch(result.stdout, LISTENING, 'it never announced itself');
+  assert.equal(await portIsFree(httpPort), true, 'no listener left on the HTTP port');
+  assert.equal(await portIsFree(mqttPort), true, 'no broker left on the MQTT port');
+});
+
 test('in process, a failed listener rejects the start and closes the HTTP listener it had opened', async () => {
   const httpPort = await freePort();
   const config = loadConfig({

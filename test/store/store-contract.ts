@@ -19,6 +19,7 @@ import type {
   SigningKeyRecord,
   Store,
   UserRecord,
+  WebhookEndpointRecord,
 } from '@devicegate/server';
 import { judgePoll, POLL_TOLERANCE_MS, SLOW_DOWN_STEP_SECONDS, type PollPacing } from '../../server/src/device-grants/pacing.ts';
 
@@ -234,10 +235,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           decidedAt: null,
           grantId: null,
           dpopJkt: null,
+          traceParent: null,
         };
         assert.deepEqual(await store.deviceGrants.findById(grant.id), expected);
         assert.deepEqual(await store.deviceGrants.findByDeviceCodeHash(grant.deviceCodeHash), expected);
         assert.deepEqual(await store.deviceGrants.findLiveByUserCode(grant.userCode, T0), expected);
+      });
+
+      it('the traceparent of a traced device authorization reads back', async (store) => {
+        const traceParent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+        const grant = newDeviceGrant({ traceParent });
+        await store.deviceGrants.create(grant);
+        assert.equal((await store.deviceGrants.findById(grant.id))?.traceParent, traceParent);
       });
 
       it('unknown ids, device codes and user codes are not found', async (store) => {
@@ -1251,6 +1260,111 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.replayIdentifiers.remember('jti-live', T0 + 60 * SECOND, T0);
         assert.equal(await store.replayIdentifiers.sweep(T0 + SECOND), 1);
         assert.equal(await store.replayIdentifiers.remember('jti-live', T0 + 120 * SECOND, T0 + SECOND), false);
+      });
+    });
+
+    describe('webhooks', () => {
+      const endpoint = (events: string[], overrides: Partial<WebhookEndpointRecord> = {}): WebhookEndpointRecord => ({
+        id: unique('wh'),
+        url: 'https://hooks.example/devicegate',
+        sealedSecret: 'v1.sealed',
+        events,
+        createdAt: T0,
+        ...overrides,
+      });
+      const event = (eventType: string, orderingKey: string, at = T0) => ({ eventType, orderingKey, payload: JSON.stringify({ type: eventType, key: orderingKey }), createdAt: at });
+
+      it('endpoints read back field for field and are removed', async (store) => {
+        const one = endpoint(['device.approved', 'device.denied']);
+        await store.webhooks.addEndpoint(one);
+        assert.deepEqual(await store.webhooks.listEndpoints(), [one]);
+        assert.equal(await store.webhooks.removeEndpoint(one.id), true);
+        assert.equal(await store.webhooks.removeEndpoint(one.id), false);
+        assert.deepEqual(await store.webhooks.listEndpoints(), []);
+      });
+
+      it('an event is enqueued once for each endpoint subscribed to its type or to all, each with an id of its own', async (store) => {
+        const approvals = endpoint(['device.approved']);
+        const everything = endpoint(['*']);
+        const other = endpoint(['client.blocked']);
+        for (const one of [approvals, everything, other]) await store.webhooks.addEndpoint(one);
+        assert.equal(await store.webhooks.enqueue(event('device.approved', 'dg-1')), 2);
+        const claimed = await store.webhooks.claim(T0, 'instance-a', T0 + 60 * SECOND, 10);
+        assert.deepEqual(claimed.map((delivery) => delivery.endpointId).sort(), [approvals.id, everything.id].sort());
+        assert.notEqual(claimed[0]!.id, claimed[1]!.id);
+        assert.match(claimed[0]!.id, /^msg_[0-9a-f]{32}$/);
+        assert.deepEqual(
+          { ...claimed[0]!, id: '', seq: 0, endpointId: '' },
+          { id: '', seq: 0, endpointId: '', eventType: 'device.approved', orderingKey: 'dg-1', payload: event('device.approved', 'dg-1').payload, createdAt: T0, attempts: 1, nextAttemptAt: T0, leaseUntil: T0 + 60 * SECOND, leaseOwner: 'instance-a', deliveredAt: null, deadAt: null, lastError: null },
+        );
+        assert.equal(await store.webhooks.enqueue(event('tokens.issued', 'dg-1'), approvals.id), 0);
+        assert.equal(await store.webhooks.enqueue(event('tokens.issued', 'dg-1'), everything.id), 1);
+      });
+
+      it('a claimed delivery is leased to one claimer until it settles or its lease ends', async (store) => {
+        await store.webhooks.addEndpoint(endpoint(['*']));
+        await store.webhooks.enqueue(event('device.approved', 'dg-1'));
+        const [first] = await store.webhooks.claim(T0, 'a', T0 + 60 * SECOND, 10);
+        assert.ok(first);
+        assert.deepEqual(await store.webhooks.claim(T0 + SECOND, 'b', T0 + 61 * SECOND, 10), []);
+        const [taken] = await store.webhooks.claim(T0 + 60 * SECOND, 'b', T0 + 120 * SECOND, 10);
+        assert.equal(taken?.id, first.id);
+        assert.equal(taken?.attempts, 2);
+        // The first claimer lost its lease: its late answer changes nothing.
+        assert.equal(await store.webhooks.markDelivered(first.id, 'a', T0 + 61 * SECOND), false);
+        assert.equal(await store.webhooks.markDelivered(first.id, 'b', T0 + 61 * SECOND), true);
+        assert.deepEqual(await store.webhooks.claim(T0 + 200 * SECOND, 'c', T0 + 300 * SECOND, 10), []);
+      });
+
+      it('of many claims at once each delivery goes to exactly one claimer', async (store) => {
+        await store.webhooks.addEndpoint(endpoint(['*']));
+        for (let index = 0; index < 20; index++) await store.webhooks.enqueue(event('device.approved', `dg-${index}`));
+        const claims = await Promise.all(Array.from({ length: 8 }, (_, index) => store.webhooks.claim(T0, `claimer-${index}`, T0 + 60 * SECOND, 5)));
+        const ids = claims.flat().map((delivery) => delivery.id);
+        assert.equal(new Set(ids).size, ids.length);
+        assert.equal(ids.length, 20);
+      });
+
+      it('deliveries of one ordering key go one at a time, in order; other keys are not held up', async (store) => {
+        await store.webhooks.addEndpoint(endpoint(['*']));
+        await store.webhooks.enqueue(event('device.approved', 'dg-1'));
+        await store.webhooks.enqueue(event('tokens.issued', 'dg-1'));
+        await store.webhooks.enqueue(event('device.denied', 'dg-2'));
+        const first = await store.webhooks.claim(T0, 'a', T0 + 60 * SECOND, 10);
+        assert.deepEqual(first.map((delivery) => delivery.eventType), ['device.approved', 'device.denied']);
+        // A failed attempt keeps its place: the next of its key waits for its retry.
+        assert.equal(await store.webhooks.markFailed(first[0]!.id, 'a', { error: 'HTTP 503', nextAttemptAt: T0 + 5 * SECOND, dead: false, now: T0 }), true);
+        assert.deepEqual(await store.webhooks.claim(T0 + SECOND, 'a', T0 + 60 * SECOND, 10), []);
+        const retried = await store.webhooks.claim(T0 + 5 * SECOND, 'a', T0 + 60 * SECOND, 10);
+        assert.deepEqual(retried.map((delivery) => [delivery.eventType, delivery.attempts, delivery.lastError]), [['device.approved', 2, 'HTTP 503']]);
+        await store.webhooks.markDelivered(retried[0]!.id, 'a', T0 + 5 * SECOND);
+        const next = await store.webhooks.claim(T0 + 5 * SECOND, 'a', T0 + 60 * SECOND, 10);
+        assert.deepEqual(next.map((delivery) => delivery.eventType), ['tokens.issued']);
+      });
+
+      it('a delivery that gives up is on the dead-letter list and no longer holds its key up', async (store) => {
+        await store.webhooks.addEndpoint(endpoint(['*']));
+        await store.webhooks.enqueue(event('device.approved', 'dg-1'));
+        await store.webhooks.enqueue(event('tokens.issued', 'dg-1'));
+        const [first] = await store.webhooks.claim(T0, 'a', T0 + 60 * SECOND, 10);
+        await store.webhooks.markFailed(first!.id, 'a', { error: 'connection refused', nextAttemptAt: T0, dead: true, now: T0 + SECOND });
+        const dead = await store.webhooks.listDeadLetters(10);
+        assert.deepEqual(dead.map((delivery) => [delivery.id, delivery.deadAt, delivery.lastError]), [[first!.id, T0 + SECOND, 'connection refused']]);
+        assert.deepEqual((await store.webhooks.claim(T0 + SECOND, 'a', T0 + 60 * SECOND, 10)).map((delivery) => delivery.eventType), ['tokens.issued']);
+      });
+
+      it('removing an endpoint removes its deliveries; sweep deletes delivered ones', async (store) => {
+        const one = endpoint(['*']);
+        const two = endpoint(['*']);
+        await store.webhooks.addEndpoint(one);
+        await store.webhooks.addEndpoint(two);
+        await store.webhooks.enqueue(event('device.approved', 'dg-1'));
+        await store.webhooks.removeEndpoint(one.id);
+        const claimed = await store.webhooks.claim(T0, 'a', T0 + 60 * SECOND, 10);
+        assert.deepEqual(claimed.map((delivery) => delivery.endpointId), [two.id]);
+        await store.webhooks.markDelivered(claimed[0]!.id, 'a', T0);
+        assert.equal(await store.webhooks.sweep(T0), 0);
+        assert.equal(await store.webhooks.sweep(T0 + 1), 1);
       });
     });
 

@@ -5,7 +5,10 @@ import type { GrantOutcome } from '@devicegate/protocol';
  * MQTT) listen here; with several instances the bus is shared (MQTT broker or PostgreSQL), so an
  * approval on one instance reaches a device connected to another.
  */
-export type GrantEvent = DeviceGrantEvent | GrantRevokedEvent;
+export type GrantEvent = (DeviceGrantEvent | GrantRevokedEvent) & {
+  /** The publisher's W3C traceparent when traced, so deliveries on every instance join its trace (../observability/tracing.ts). */
+  trace?: string;
+};
 
 /** A grant (a signed-in device's token family) was revoked: its watching devices are told. */
 export interface GrantRevokedEvent {

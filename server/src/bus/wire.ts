@@ -1,3 +1,4 @@
+import { isTraceParent } from '../observability/tracing.ts';
 import type { GrantEvent } from './types.ts';
 
 /**
@@ -35,10 +36,12 @@ export function parseWireEvent(payload: Buffer | string): WireEvent | null {
   }
   const { pushKey, deviceGrantId, at } = event as Partial<{ pushKey: unknown; deviceGrantId: unknown; at: unknown }>;
   if (typeof pushKey !== 'string' || typeof deviceGrantId !== 'string' || typeof at !== 'number') return null;
-  if (event.type === 'closed') return { origin: wire.origin, event: { type: 'closed', pushKey, deviceGrantId, at } };
+  // A traceparent is kept only in its exact W3C form; anything else is dropped, not passed on.
+  const trace = isTraceParent(event.trace) ? { trace: event.trace } : {};
+  if (event.type === 'closed') return { origin: wire.origin, event: { type: 'closed', pushKey, deviceGrantId, at, ...trace } };
   const outcome = (event as { outcome?: unknown }).outcome;
   if (event.type === 'outcome' && typeof outcome === 'string' && OUTCOMES.has(outcome)) {
-    return { origin: wire.origin, event: { type: 'outcome', pushKey, deviceGrantId, outcome: outcome as 'approved', at } };
+    return { origin: wire.origin, event: { type: 'outcome', pushKey, deviceGrantId, outcome: outcome as 'approved', at, ...trace } };
   }
   return null;
 }

@@ -15,6 +15,8 @@ import { UsernameTakenError } from '../store/types.ts';
 import { auditFields } from '../services/audit.ts';
 import { registerAuditCommands } from './audit.ts';
 import { addPhishingOptions, describePhishingControls, phishingControlsOf, registerDeviceCommands } from './phishing.ts';
+import { registerWebhookCommands } from './webhooks.ts';
+import { webhookEvent, webhookEventTypes } from '../webhooks/events.ts';
 import { CliError, readSecretFromStdin, table, type CliIo } from './output.ts';
 
 const GRANT_NAMES = registeredGrants.map((grant) => grant.name).join(', ');
@@ -339,7 +341,10 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
             if (grant.clientId === clientId && (await store.grants.revoke(grant.id, now, 'client_blocked'))) revokedGrants++;
           }
         }
-        await store.auditEvents.append({ at: now, event: 'client_blocked', fields: auditFields({ clientId, revokedGrants, actor: 'cli' }) });
+        const fields = auditFields({ clientId, revokedGrants, actor: 'cli' });
+        await store.auditEvents.append({ at: now, event: 'client_blocked', fields });
+        // A running appliance delivers it from the outbox (webhooks/dispatcher.ts).
+        await store.webhooks.enqueue(webhookEvent(webhookEventTypes.client_blocked, fields, now));
         io.stdout(`client ${clientId} blocked${options.revokeGrants ? `; ${revokedGrants} grant(s) revoked` : ''}\n`);
       }),
     );
@@ -534,5 +539,6 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     );
   registerAuditCommands(program, io, { addStateOptions, withStore });
   registerDeviceCommands(program, io, addStateOptions, (cliIo, options, work) => withStore(cliIo, options, (store) => work(store)));
+  registerWebhookCommands(program, io, { addStateOptions, withStore });
   return program;
 }

@@ -38,6 +38,7 @@ export function createDeviceAuthorizer(deps: { store: Store; clock: Clock; expir
     requestedFrom: string | null;
     /** Registered resource servers asked for (RFC 8707), already checked. */
     resources: string[];
+    traceParent?: string;
   }): Promise<AuthorizedDevice> {
     const { client } = request;
     const deviceCode = randomSecret();
@@ -65,6 +66,7 @@ export function createDeviceAuthorizer(deps: { store: Store; clock: Clock; expir
           expiresAt,
           interval: client.pollInterval,
           resources: request.resources,
+          traceParent: request.traceParent ?? null,
         });
         expiry.wakeAt(expiresAt);
         return { deviceGrantId, deviceCode, userCode, pushKey, expiresAt, lifetime: client.deviceCodeLifetime, interval: client.pollInterval };

@@ -1,6 +1,8 @@
 import type { EventBus } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
 import type { AuditLog } from '../services/audit.ts';
+import { noMetrics, type Metrics } from '../observability/metrics.ts';
+import { inGrantTrace } from '../observability/tracing.ts';
 import type { ClientRecord, DeviceGrantRecord, Store } from '../store/types.ts';
 import { deviceGrantState } from './state.ts';
 import { normalizeUserCode } from './user-code.ts';
@@ -17,8 +19,9 @@ export interface PendingApproval {
  * by the one caller whose conditional update won (a code approved in two browsers has exactly one
  * winner). Every way to decide (the verification pages, tools, tests) goes through here.
  */
-export function createApprovalService(deps: { store: Store; bus: EventBus; clock: Clock; audit: AuditLog }) {
+export function createApprovalService(deps: { store: Store; bus: EventBus; clock: Clock; audit: AuditLog; metrics?: Metrics }) {
   const { store, bus, clock, audit } = deps;
+  const metrics = deps.metrics ?? noMetrics;
 
   /** The grant with its client, if it can be decided now: pending, not expired, client not blocked. */
   async function awaitingDecision(deviceGrant: DeviceGrantRecord | null): Promise<PendingApproval | null> {
@@ -50,6 +53,13 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
   }): Promise<boolean> {
     const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
     if (!deviceGrant) return false;
+    return inGrantTrace('device grant approve', deviceGrant.traceParent, { 'oauth.client_id': deviceGrant.clientId }, () => approveFound(deviceGrant, input));
+  }
+
+  async function approveFound(
+    deviceGrant: DeviceGrantRecord,
+    input: { userId: string; grantedScopes?: string[]; authTime?: number; amr?: string[]; acr?: string | null },
+  ): Promise<boolean> {
     const grantedScopes = input.grantedScopes ?? deviceGrant.scopes;
     if (grantedScopes.some((scope) => !deviceGrant.scopes.includes(scope))) {
       throw new Error('granted scopes must be a subset of the requested scopes');
@@ -61,6 +71,7 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
       now,
     );
     if (!won) return false;
+    metrics.deviceOutcome(deviceGrant.clientId, 'approved', (now - deviceGrant.createdAt) / 1000);
     // The person is told only once the decision's audit record is stored too (a crash between the
     // two would leave an approval nobody can account for); the push does not wait for it.
     await Promise.all([
@@ -73,9 +84,14 @@ export function createApprovalService(deps: { store: Store; bus: EventBus; clock
   async function deny(input: { deviceGrantId: string; userId: string | null }): Promise<boolean> {
     const deviceGrant = await store.deviceGrants.findById(input.deviceGrantId);
     if (!deviceGrant) return false;
+    return inGrantTrace('device grant deny', deviceGrant.traceParent, { 'oauth.client_id': deviceGrant.clientId }, () => denyFound(deviceGrant, input));
+  }
+
+  async function denyFound(deviceGrant: DeviceGrantRecord, input: { userId: string | null }): Promise<boolean> {
     const now = clock.now();
     const won = await store.deviceGrants.decide(deviceGrant.id, { status: 'denied', userId: input.userId }, now);
     if (!won) return false;
+    metrics.deviceOutcome(deviceGrant.clientId, 'denied', (now - deviceGrant.createdAt) / 1000);
     await Promise.all([
       audit.record('device_denied', { deviceGrantId: deviceGrant.id, clientId: deviceGrant.clientId, userId: input.userId }),
       bus.publish({ type: 'outcome', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, outcome: 'denied', at: now }),

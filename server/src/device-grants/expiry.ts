@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/types.ts';
+import { noMetrics, type Metrics } from '../observability/metrics.ts';
 
 /**
  * The one place that says "this code expired" (RFC 8628 §3.5: after `expires_in` the device gets
@@ -30,8 +31,9 @@ const RESOLUTION_MS = 250;
 /** Grants claimed per store call; more are claimed in further calls of the same report. */
 const CLAIM_BATCH = 500;
 
-export function createExpiryScheduler(deps: { store: Store; bus: EventBus; clock: Clock; logger: Logger }): ExpiryScheduler {
+export function createExpiryScheduler(deps: { store: Store; bus: EventBus; clock: Clock; logger: Logger; metrics?: Metrics }): ExpiryScheduler {
   const { store, bus, clock, logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   /** Slots (expiresAt / RESOLUTION_MS, rounded up) that something expires in. */
   const slots = new Set<number>();
   let earliest = Infinity;
@@ -46,6 +48,7 @@ export function createExpiryScheduler(deps: { store: Store; bus: EventBus; clock
       const now = clock.now();
       const due = await store.deviceGrants.claimExpired(now, CLAIM_BATCH);
       for (const grant of due) {
+        if (grant.status === 'pending') metrics.deviceOutcome(grant.clientId, 'expired');
         // A pending code's device is told `expired`; a decided one that nobody redeemed in time is
         // closed, so what a channel still holds for it (a retained outcome, a broker account) goes.
         await bus.publish(

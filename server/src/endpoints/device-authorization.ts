@@ -10,6 +10,7 @@ import type { ApplianceModule } from '../modules.ts';
 import { noStore, refuseOtherMethods } from './post-only.ts';
 import { clientAndAddress, enforceLimit } from '../services/abuse-limits.ts';
 import { looksLikeInstructions, networkAllowed } from '../services/phishing-controls.ts';
+import { currentTraceParent } from '../observability/tracing.ts';
 import { paths } from './paths.ts';
 import { registeredResources } from '../tokens/resource-indicators.ts';
 /** device_name and device_model are shown to a person; keep them short and printable. */
@@ -82,8 +83,11 @@ export function registerDeviceAuthorization(app: FastifyInstance, context: AppCo
       }
     }
 
-    const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip, resources });
+    // The sign-in's trace: approval and redemption join it from the grant (observability/tracing.ts).
+    const traceParent = context.tracing ? currentTraceParent() : undefined;
+    const device = await context.authorizeDevice({ client, scopes, deviceName, deviceModel, requestedFrom: request.ip, resources, traceParent });
     audit.record('device_authorized', { clientId: client.clientId, ip: request.ip });
+    context.metrics.deviceAuthorized(client.clientId);
     const grant = { pushKey: device.pushKey, deviceCode: device.deviceCode, expiresAt: device.expiresAt };
     await Promise.all(hooks.map((module) => module.onDeviceAuthorized!(grant)));
     const push: PushEndpoints = Object.assign({}, ...channels.map((module) => module.pushEndpoints!(device.pushKey)));

@@ -4,6 +4,8 @@ import { deviceCodeHashOf } from '../device-grants/keys.ts';
 import { deviceGrantState } from '../device-grants/state.ts';
 import { randomId } from '../secrets.ts';
 import { audienceFromGrant } from '../tokens/resource-indicators.ts';
+import { inGrantTrace } from '../observability/tracing.ts';
+import type { DeviceGrantRecord } from '../store/types.ts';
 import type { GrantDescriptor, GrantHandler } from './types.ts';
 
 /**
@@ -16,7 +18,7 @@ import type { GrantDescriptor, GrantHandler } from './types.ts';
  * set of the family is live.
  */
 const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpopJkt, resources }) => {
-  const { store, clock, tokens, bus, config, audit } = context;
+  const { store, clock, config, metrics } = context;
   const deviceCode = required(parameters, 'device_code');
   const deviceCodeHash = deviceCodeHashOf(deviceCode);
   const now = clock.now();
@@ -38,12 +40,26 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
     case 'expired':
       throw expiredToken();
     case 'pending':
-      if (verdict.kind === 'slow_down') throw slowDown(deviceGrant.interval);
+      if (verdict.kind === 'slow_down') {
+        metrics.slowDown(client.clientId);
+        throw slowDown(deviceGrant.interval);
+      }
       throw authorizationPending();
     case 'approved':
       break;
   }
+  return inGrantTrace('device grant redeem', deviceGrant.traceParent, { 'oauth.client_id': client.clientId }, () =>
+    redeemApproved({ context, client, dpopJkt, resources }, deviceGrant, now),
+  );
+};
 
+/** The approved code's redemption (RFC 8628 §3.5): tokens for the approving account. */
+async function redeemApproved(
+  { context, client, dpopJkt, resources }: Pick<Parameters<GrantHandler>[0], 'context' | 'client' | 'dpopJkt' | 'resources'>,
+  deviceGrant: DeviceGrantRecord,
+  now: number,
+): Promise<Awaited<ReturnType<GrantHandler>>> {
+  const { store, tokens, bus, config, audit, metrics } = context;
   const user = deviceGrant.userId ? await store.users.get(deviceGrant.userId) : null;
   if (!user || user.disabled) throw invalidGrant('the approving account is no longer active');
   const scopes = deviceGrant.grantedScopes ?? [];
@@ -81,12 +97,13 @@ const redeemDeviceCode: GrantHandler = async ({ context, parameters, client, dpo
   });
   if (result.kind === 'refused') throw invalidGrant('the device code was already used');
   if (result.kind === 'redeemed') {
+    metrics.deviceOutcome(client.clientId, 'redeemed', (now - deviceGrant.createdAt) / 1000);
     await bus.publish({ type: 'closed', pushKey: deviceGrant.pushKey, deviceGrantId: deviceGrant.id, at: now });
   } else {
     audit.record('device_code_redemption_retried', { clientId: client.clientId, grantId: result.grantId, userId: user.id });
   }
-  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token), ...(audience.length > 0 ? { resources: audience.join(' ') } : {}) });
+  audit.record('tokens_issued', { grant: 'device_code', clientId: client.clientId, deviceGrantId: deviceGrant.id, grantId: result.grantId, userId: user.id, refresh: Boolean(minted.response.refresh_token), ...(audience.length > 0 ? { resources: audience.join(' ') } : {}) });
   return minted.response;
-};
+}
 
 export const deviceCodeGrant: GrantDescriptor = { type: 'urn:ietf:params:oauth:grant-type:device_code', name: 'device_code', parameters: ['device_code'], handler: redeemDeviceCode };

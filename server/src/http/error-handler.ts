@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { notFound, OAuthError, serverError } from '../errors.ts';
+import { noteRequestOutcome } from '../observability/tracing.ts';
 
 /**
  * The one place an OAuthError becomes a response: RFC 6749 §5.2 JSON, never cached. Its `detail`
@@ -36,10 +37,14 @@ function toOAuthError(error: FastifyError): OAuthError {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const oauthError = toOAuthError(error);
+    noteRequestOutcome(request, oauthError.error);
     if (oauthError.status >= 500) request.log.error({ err: error }, 'unhandled error');
     // What the answer's description leaves out on purpose, for an operator at debug.
     else if (oauthError.detail) request.log.debug({ error: oauthError.code, detail: oauthError.detail }, 'request refused');
     return sendOAuthError(reply, oauthError);
   });
-  app.setNotFoundHandler((_request, reply) => sendOAuthError(reply, notFound()));
+  app.setNotFoundHandler((request, reply) => {
+    noteRequestOutcome(request, 'not_found');
+    return sendOAuthError(reply, notFound());
+  });
 }

@@ -59,7 +59,7 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
   };
   // A late subscriber to a decided grant has its outcome republished (authorizeSubscribe), so an
   // `expired` need not stay retained long here: abandoned codes would only hold memory.
-  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: Math.min(config.sweepRetention, 60) });
+  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: Math.min(config.sweepRetention, 60), metrics: context.metrics, channel: 'mqtt-embedded' });
 
   function publish(packet: PublishPacket): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -128,8 +128,10 @@ export function createEmbeddedMqttModule(context: AppContext): ApplianceModule {
       return;
     }
     sockets.add(socket);
+    context.metrics.pushConnections('mqtt-embedded', 1);
     socket.once('close', () => {
       sockets.delete(socket);
+      context.metrics.pushConnections('mqtt-embedded', -1);
       limits.release(address);
     });
     broker.handle(socket);

@@ -28,7 +28,7 @@ export function createExternalMqttModule(context: AppContext): ApplianceModule {
       await client?.publishAsync(topic, '', { qos: 1, retain: true });
     },
   };
-  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: config.sweepRetention });
+  const outcomes = createMqttOutcomes({ publisher, store, clock, logger, expiredRetentionSeconds: config.sweepRetention, metrics: context.metrics, channel: 'mqtt-external' });
   const deviceUrl = mqttDeviceUrl(config);
   // push.mqttAuth = dynsec: a broker client per grant on mosquitto's dynamic security plugin.
   const accounts =

@@ -4,6 +4,12 @@ import type { GrantEvent } from '../bus/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Store } from '../store/types.ts';
 import { grantTopic } from './endpoints.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { inGrantTrace } from '../observability/tracing.ts';
+
+/** A span for the retained publish, under the publisher's context the bus event carries. */
+const inPushTrace = (channel: string, event: GrantEvent, work: () => Promise<void>) =>
+  inGrantTrace(`push deliver ${channel}`, event.trace, { 'devicegate.push.channel': channel }, work);
 import { outcomeMessage } from './messages.ts';
 
 /** How a broker takes the appliance's own messages (in process for aedes, a client for mosquitto). */
@@ -31,6 +37,9 @@ export function createMqttOutcomes(deps: {
   clock: Clock;
   logger: Logger;
   expiredRetentionSeconds: number;
+  /** Push delivery latency, per `channel` (observability/metrics.ts). */
+  metrics?: Metrics;
+  channel?: string;
 }) {
   const { publisher, store, clock, logger } = deps;
   /** Push key → the outcome retained for it and when to clear it. Only decided grants are here. */
@@ -94,7 +103,12 @@ export function createMqttOutcomes(deps: {
     handle(event: GrantEvent): Promise<void> {
       // A signed-in device's sign-out is no device code's outcome: the channel tells its session.
       if (event.type === 'revoked') return Promise.resolve();
-      if (event.type === 'outcome') return inOrder(event.pushKey, () => publishNow(event.pushKey, event.outcome, event.deviceGrantId));
+      if (event.type === 'outcome') {
+        return inOrder(event.pushKey, async () => {
+          await inPushTrace(deps.channel ?? 'mqtt', event, () => publishNow(event.pushKey, event.outcome, event.deviceGrantId));
+          deps.metrics?.pushDelivered(deps.channel ?? 'mqtt', (clock.now() - event.at) / 1000);
+        });
+      }
       return inOrder(event.pushKey, () => clear(event.pushKey));
     },
     start(): void {

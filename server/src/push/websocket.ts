@@ -11,6 +11,7 @@ import { deviceCodeHashOf, deviceGrantState, MAX_DEVICE_CODE_LENGTH, pushKeyOf, 
 import { createConnectionLimits, upgradeAddress } from './connection-limits.ts';
 import { websocketUrl } from './endpoints.ts';
 import { createDeadlines, type Scheduled } from './deadlines.ts';
+import { tracePushDelivery } from '../observability/tracing.ts';
 import { encodePushMessage } from './messages.ts';
 import { createSignedInWatch } from './signed-in.ts';
 
@@ -72,7 +73,7 @@ const connectionOf = (socket: WebSocket): Connection => (socket as ConnectedSock
  * so an approval costs one Map lookup however many devices wait.
  */
 export function createWebSocketPushModule(context: AppContext): ApplianceModule {
-  const { store, clock, bus, logger, config, expiry } = context;
+  const { store, clock, bus, logger, config, expiry, metrics } = context;
   const { maxConnections, maxConnectionsPerAddress, maxSubscribersPerDeviceCode, subscribeTimeout, pingInterval } = config.push;
   const limits = createConnectionLimits({ maxConnections, maxConnectionsPerAddress });
   const connections = new Set<Connection>();
@@ -147,7 +148,10 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     if (entry === undefined) return;
     for (const connection of Array.isArray(entry) ? [...entry] : [entry]) {
       if (connection.phase === 'lookup') connection.early ??= event.outcome;
-      else if (connection.phase === 'waiting') finish(connection, { type: event.outcome }, CLOSE_NORMAL);
+      else if (connection.phase === 'waiting') {
+        tracePushDelivery('websocket', event, () => finish(connection, { type: event.outcome }, CLOSE_NORMAL));
+        metrics.pushDelivered('websocket', (clock.now() - event.at) / 1000);
+      }
     }
   }
 
@@ -255,6 +259,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     deadlines.cancel(connection);
     removeWaiting(connection);
     connections.delete(connection);
+    metrics.pushConnections('websocket', -1);
     limits.release(connection.address);
   }
 
@@ -262,6 +267,7 @@ export function createWebSocketPushModule(context: AppContext): ApplianceModule 
     const connection: Connection = { socket, address, phase: 'new', alive: true, deadline: undefined, pushKey: undefined, early: undefined, unwatch: undefined, origin };
     (socket as ConnectedSocket)[CONNECTION] = connection;
     connections.add(connection);
+    metrics.pushConnections('websocket', 1);
     deadlines.schedule(connection, subscribeTimeout * 1000);
     socket.on('pong', onPong);
     socket.on('message', onMessage);

@@ -85,18 +85,38 @@ const LEVELS: Partial<Record<AuditEvent, 'warn' | 'error'>> = {
   approval_refused_network: 'warn',
 };
 
-export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: AuditEvents }): AuditLog {
+/**
+ * Something else told of each event as it is recorded (metrics count some, webhooks enqueue some).
+ * The event's record waits for the promise it may return, so a webhook's outbox row is written
+ * before a decision is answered.
+ */
+export type AuditObserver = (event: AuditEvent, fields: Record<string, AuditFieldValue>, at: number) => void | Promise<void>;
+
+export function createAuditLog(deps: { logger: Logger; clock?: Clock; events?: AuditEvents; observers?: AuditObserver[] }): AuditLog {
   const child = deps.logger.child({ audit: true });
   const clock = deps.clock ?? systemClock;
   const pending = new Set<Promise<void>>();
+  const observers = deps.observers ?? [];
   return {
     record(event, fields) {
       const clean = auditFields(fields);
       child[LEVELS[event] ?? 'info']({ event, ...clean }, event);
-      if (!deps.events) return Promise.resolve();
+      const at = clock.now();
+      let observed: Promise<unknown> | undefined;
+      for (const observe of observers) {
+        try {
+          const result = observe(event, clean, at);
+          if (result) observed = observed ? Promise.all([observed, result]) : result;
+        } catch (error) {
+          child.error({ err: error, event }, 'audit observer failed');
+        }
+      }
+      if (!deps.events && !observed) return Promise.resolve();
       // A failed audit write must not fail the request it describes; it is logged instead.
       const write = Promise.resolve()
-        .then(() => deps.events!.append({ at: clock.now(), event, fields: clean }))
+        .then(async () => {
+          await Promise.all([deps.events?.append({ at, event, fields: clean }), observed]);
+        })
         .catch((error: unknown) => child.error({ err: error, event }, 'audit event not stored'))
         .finally(() => pending.delete(write));
       pending.add(write);

@@ -19,7 +19,9 @@ export function createSweeper(deps: { store: Store; expiry: ExpiryScheduler; clo
       (await store.refreshTokens.sweep(now)) +
       (await store.accessTokens.sweep(now)) +
       (await store.sessions.sweep(now)) +
-      (await store.replayIdentifiers.sweep(now));
+      (await store.replayIdentifiers.sweep(now)) +
+      // Delivered webhooks are kept as long as expired grants, for an operator reading back what went out.
+      (await store.webhooks.sweep(now - deps.retentionSeconds * 1000));
     if (swept > 0) logger.debug({ swept }, 'swept expired rows');
   }
 

@@ -11,6 +11,8 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   UserRecord,
+  WebhookDeliveryRecord,
+  WebhookEndpointRecord,
 } from './types.ts';
 import { noPhishingControls } from './types.ts';
 
@@ -108,6 +110,7 @@ export function createRowMappers(codec: ColumnCodec) {
         grantId: nullableText(row.grant_id),
         dpopJkt: nullableText(row.dpop_jkt),
         resources: list(row.resources),
+        traceParent: nullableText(row.trace_parent),
       };
     },
     toGrant(row: Row): GrantRecord {
@@ -176,6 +179,33 @@ export function createRowMappers(codec: ColumnCodec) {
         at: row.at as number,
         event: row.event as string,
         fields: json<AuditEventRecord['fields']>(row.fields) ?? {},
+      };
+    },
+    toWebhookEndpoint(row: Row): WebhookEndpointRecord {
+      return {
+        id: row.id as string,
+        url: row.url as string,
+        sealedSecret: row.sealed_secret as string,
+        events: list(row.events),
+        createdAt: row.created_at as number,
+      };
+    },
+    toWebhookDelivery(row: Row): WebhookDeliveryRecord {
+      return {
+        id: row.id as string,
+        endpointId: row.endpoint_id as string,
+        seq: row.seq as number,
+        eventType: row.event_type as string,
+        orderingKey: row.ordering_key as string,
+        payload: row.payload as string,
+        createdAt: row.created_at as number,
+        attempts: row.attempts as number,
+        nextAttemptAt: row.next_attempt_at as number,
+        leaseUntil: nullableNumber(row.lease_until),
+        leaseOwner: nullableText(row.lease_owner),
+        deliveredAt: nullableNumber(row.delivered_at),
+        deadAt: nullableNumber(row.dead_at),
+        lastError: nullableText(row.last_error),
       };
     },
     toSession(row: Row): SessionRecord {

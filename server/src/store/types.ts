@@ -151,6 +151,11 @@ export interface DeviceGrantRecord {
    * empty when it named none (then tokens carry the client's audience).
    */
   resources: string[];
+  /**
+   * W3C traceparent of the device authorization, when it was traced: approval and redemption
+   * join its trace, on whichever instance they happen (../observability/tracing.ts).
+   */
+  traceParent: string | null;
 }
 
 export type NewDeviceGrant = Pick<
@@ -168,7 +173,8 @@ export type NewDeviceGrant = Pick<
   | 'expiresAt'
   | 'interval'
   | 'resources'
->;
+> &
+  Partial<Pick<DeviceGrantRecord, 'traceParent'>>;
 
 export type PollVerdict =
   | { kind: 'ok'; grant: DeviceGrantRecord }
@@ -509,6 +515,72 @@ export interface ReplayIdentifiers {
   sweep(now: number): Promise<number>;
 }
 
+/** A receiver of webhooks (docs/deploy.md#metrics-traces-and-webhooks). Its signing secret is sealed under the master key. */
+export interface WebhookEndpointRecord {
+  id: string;
+  url: string;
+  /** The Standard Webhooks secret (`whsec_...`), sealed like the signing keys (../keys/sealing.ts). */
+  sealedSecret: string;
+  /** Event types it receives; `*` for all. */
+  events: string[];
+  createdAt: number;
+}
+
+/** One event for one endpoint in the outbox: delivered at least once, in order per ordering key. */
+export interface WebhookDeliveryRecord {
+  /** The `webhook-id` header: the same on every attempt, so receivers deduplicate by it. */
+  id: string;
+  endpointId: string;
+  /** Increasing in insertion order: the order deliveries of one ordering key go out in. */
+  seq: number;
+  eventType: string;
+  /** Deliveries with the same key (a device grant, a token family) go out one at a time, in seq order. */
+  orderingKey: string;
+  /** The JSON body, exactly as signed. */
+  payload: string;
+  createdAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  leaseUntil: number | null;
+  leaseOwner: string | null;
+  deliveredAt: number | null;
+  deadAt: number | null;
+  lastError: string | null;
+}
+
+export interface NewWebhookEvent {
+  eventType: string;
+  orderingKey: string;
+  payload: string;
+  createdAt: number;
+}
+
+/**
+ * Webhook endpoints and the durable outbox of their deliveries. An event is enqueued once per
+ * subscribed endpoint in one statement; instances claim due deliveries with a lease, so each is
+ * attempted by one instance at a time however many run, and one whose instance died is taken over
+ * once its lease ends. A delivery waits while an earlier one of its endpoint and ordering key is
+ * neither delivered nor dead (in order per grant).
+ */
+export interface Webhooks {
+  addEndpoint(endpoint: WebhookEndpointRecord): Promise<void>;
+  listEndpoints(): Promise<WebhookEndpointRecord[]>;
+  /** Removes the endpoint and its undelivered deliveries. */
+  removeEndpoint(id: string): Promise<boolean>;
+  /** One delivery per endpoint subscribed to the event's type (or `*`); returns how many. `endpointId` limits it to one endpoint. */
+  enqueue(event: NewWebhookEvent, endpointId?: string): Promise<number>;
+  /** Leases up to `limit` due deliveries to `owner` until `leaseUntil`, counting an attempt on each, oldest first. */
+  claim(now: number, owner: string, leaseUntil: number, limit: number): Promise<WebhookDeliveryRecord[]>;
+  /** True when `owner` still held the lease. */
+  markDelivered(id: string, owner: string, now: number): Promise<boolean>;
+  /** Records a failed attempt: retried at `nextAttemptAt`, or dead (the dead-letter list) when `dead`. */
+  markFailed(id: string, owner: string, failure: { error: string; nextAttemptAt: number; dead: boolean; now: number }): Promise<boolean>;
+  /** Deliveries that gave up, newest first. */
+  listDeadLetters(limit: number): Promise<WebhookDeliveryRecord[]>;
+  /** Deletes deliveries delivered before `before`; returns how many. */
+  sweep(before: number): Promise<number>;
+}
+
 export interface Store {
   clients: Clients;
   resources: Resources;
@@ -523,6 +595,7 @@ export interface Store {
   auditEvents: AuditEvents;
   replayIdentifiers: ReplayIdentifiers;
   registeredDevices: RegisteredDevices;
+  webhooks: Webhooks;
   /**
    * Runs `work` while no other instance runs work under the same name (first-start bootstrap of
    * keys and the demo account). Absent on a store that serves one instance.

@@ -28,10 +28,10 @@ export function createPostgresDeviceGrants({ one, all, changes, transaction }: D
         await client.query(`SELECT pg_advisory_xact_lock(${LOCK_USER_CODE}, hashtext($1))`, [grant.userCode]);
         const inserted = await client.query(
           `INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
-             requested_from, push_key, status, created_at, expires_at, poll_interval, resources)
+             requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent)
            -- Explicit types: parameters in a SELECT list are not typed by the INSERT's columns.
            SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::text, $8::text, $9::text,
-             'pending', $10::bigint, $11::bigint, $12::integer, $13::text[]
+             'pending', $10::bigint, $11::bigint, $12::integer, $13::text[], $14::text
            WHERE NOT EXISTS (SELECT 1 FROM device_grants WHERE user_code = $3 AND expires_at > $10)`,
           [
             grant.id,
@@ -47,6 +47,7 @@ export function createPostgresDeviceGrants({ one, all, changes, transaction }: D
             grant.expiresAt,
             grant.interval,
             grant.resources,
+            grant.traceParent ?? null,
           ],
         );
         if (inserted.rowCount !== 1) throw new UserCodeTakenError();

@@ -217,4 +217,35 @@ export const postgresMigrations: readonly string[] = [
   /* 12: web origins a client's browser app runs on (CORS, docs/security.md CORS-ORIGIN) */ `
   ALTER TABLE clients ADD COLUMN allowed_origins TEXT[] NOT NULL DEFAULT '{}';
   `,
+  /* 13: webhook endpoints and the outbox of their deliveries (docs/deploy.md#metrics-traces-and-webhooks) */ `
+  CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    events TEXT[] NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_type TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    lease_until BIGINT,
+    lease_owner TEXT,
+    delivered_at BIGINT,
+    dead_at BIGINT,
+    last_error TEXT
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE delivered_at IS NULL AND dead_at IS NULL;
+  CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, ordering_key, seq) WHERE delivered_at IS NULL AND dead_at IS NULL;
+  CREATE INDEX webhook_deliveries_delivered ON webhook_deliveries (delivered_at) WHERE delivered_at IS NOT NULL;
+  `,
+  /* 14: the trace a device grant's sign-in belongs to (W3C traceparent; docs/deploy.md#metrics-traces-and-webhooks) */ `
+  ALTER TABLE device_grants ADD COLUMN trace_parent TEXT;
+  `,
 ];

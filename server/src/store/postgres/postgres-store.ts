@@ -15,6 +15,7 @@ import { createPostgresSessions } from './sessions.ts';
 import { createPostgresSigningKeys } from './signing-keys.ts';
 import { createPostgresTokenExchanges } from './token-exchanges.ts';
 import { createPostgresUsers } from './users.ts';
+import { createPostgresWebhooks } from './webhooks.ts';
 
 /**
  * Applies pending migrations, each in its own transaction under a transaction-scoped advisory
@@ -97,6 +98,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     signingKeys: createPostgresSigningKeys(database),
     sessions: createPostgresSessions(database),
     auditEvents: createPostgresAuditEvents(database),
+    webhooks: createPostgresWebhooks(database),
     replayIdentifiers: createPostgresReplayIdentifiers(database),
     registeredDevices: createPostgresRegisteredDevices(database),
 

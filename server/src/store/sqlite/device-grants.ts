@@ -10,9 +10,9 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
   const q = {
     liveByUserCode: db.prepare('SELECT * FROM device_grants WHERE user_code = ? AND expires_at > ?'),
     insert: db.prepare(`INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name,
-      device_model, requested_from, push_key, status, created_at, expires_at, interval, resources)
+      device_model, requested_from, push_key, status, created_at, expires_at, interval, resources, trace_parent)
       VALUES (@id, @deviceCodeHash, @userCode, @clientId, @scopes, @deviceName, @deviceModel, @requestedFrom,
-      @pushKey, 'pending', @createdAt, @expiresAt, @interval, @resources)`),
+      @pushKey, 'pending', @createdAt, @expiresAt, @interval, @resources, @traceParent)`),
     byHash: db.prepare('SELECT * FROM device_grants WHERE device_code_hash = ?'),
     byId: db.prepare('SELECT * FROM device_grants WHERE id = ?'),
     growInterval: db.prepare('UPDATE device_grants SET interval = MAX(interval, @interval) WHERE device_code_hash = @hash'),
@@ -34,7 +34,7 @@ export function createSqliteDeviceGrants(db: Database.Database): Batched<DeviceG
   const createBatch = db.transaction((grants: NewDeviceGrant[]): Array<UserCodeTakenError | undefined> =>
     grants.map((grant) => {
       if (q.liveByUserCode.get(grant.userCode, grant.createdAt)) return new UserCodeTakenError();
-      q.insert.run({ ...grant, scopes: joinList(grant.scopes), resources: joinList(grant.resources) });
+      q.insert.run({ ...grant, scopes: joinList(grant.scopes), resources: joinList(grant.resources), traceParent: grant.traceParent ?? null });
       return undefined;
     }),
   );

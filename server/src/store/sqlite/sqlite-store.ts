@@ -16,6 +16,7 @@ import { createSqliteSessions } from './sessions.ts';
 import { createSqliteSigningKeys } from './signing-keys.ts';
 import { createSqliteTokenExchanges } from './token-exchanges.ts';
 import { createSqliteUsers } from './users.ts';
+import { createSqliteWebhooks } from './webhooks.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
 /** Applies pending migrations; createSqliteStore runs it on every open. */
@@ -71,6 +72,7 @@ export function createSqliteStore(options: {
     auditEvents: auditEvents.repository,
     replayIdentifiers: createSqliteReplayIdentifiers(db),
     registeredDevices: createSqliteRegisteredDevices(db),
+    webhooks: createSqliteWebhooks(db),
     async ping() {
       return (db.prepare('SELECT 1 AS ok').get() as Row).ok === 1;
     },

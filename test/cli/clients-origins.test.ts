@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCli } from './run-cli.ts';
+import { runCli, assertOneLineError, listClients as listClientsOf } from './run-cli.ts';
 
 let dataDir: string;
 before(() => {
@@ -15,18 +15,8 @@ before(() => {
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const cli = (args: string[]) => runCli([...args, '--data-dir', dataDir]);
-const listClients = async () => {
-  const result = await cli(['clients', 'list', '--json']);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as Record<string, unknown>[];
-};
+const listClients = () => listClientsOf(dataDir);
 
-function assertOneLineError(result: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(result.code, 0);
-  assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
-  assert.match(result.stderr, /^devicegate: /);
-  assert.match(result.stderr, pattern);
-}
 
 test('clients add --allowed-origin, repeated, stores each web origin once', async () => {
   const result = await cli(['clients', 'add', 'web-tv', '--allowed-origin', 'https://tv.example.com', '--allowed-origin', 'http://127.0.0.1:8080', '--allowed-origin', 'https://tv.example.com']);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTestAppliance } from '../support/appliance.ts';
 import { basicAuthorization, postForm } from '../server/http.ts';
-import { runCli } from './run-cli.ts';
+import { runCli, assertOneLineError, listClients as listClientsOf } from './run-cli.ts';
 
 let dataDir: string;
 before(() => {
@@ -16,18 +16,8 @@ before(() => {
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const cli = (args: string[], stdin?: string) => runCli([...args, '--data-dir', dataDir], { stdin });
-const listClients = async () => {
-  const result = await cli(['clients', 'list', '--json']);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as Record<string, unknown>[];
-};
+const listClients = () => listClientsOf(dataDir);
 
-function assertOneLineError(result: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(result.code, 0);
-  assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
-  assert.match(result.stderr, /^devicegate: /);
-  assert.match(result.stderr, pattern);
-}
 
 test('clients add registers a public device client with the device and refresh grants', async () => {
   const result = await cli(['clients', 'add', 'living-room-tv', '--name', 'Living room TV', '--scopes', 'openid,profile,offline_access']);

@@ -1,5 +1,6 @@
 // Runs the real `devicegate` command (appliance/bin/devicegate.js), or another of the repo's commands,
 // as a child process, the way an operator does, with a bounded wait (generous: a loaded 2-core CI box takes seconds per start).
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +124,19 @@ export function startServe(args: string[], options: { env?: Record<string, strin
       return result;
     },
   };
+}
+
+/** A `devicegate` failure the way an operator meets it: a non-zero exit and one line naming the command. */
+export function assertOneLineError(result: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(result.code, 0);
+  assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+  assert.match(result.stderr, /^devicegate: /);
+  assert.match(result.stderr, pattern);
+}
+
+/** `devicegate clients list --json` on a data directory. */
+export async function listClients(dataDir: string): Promise<Record<string, unknown>[]> {
+  const result = await runCli(['clients', 'list', '--json', '--data-dir', dataDir]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as Record<string, unknown>[];
 }

@@ -8,7 +8,7 @@ import { createSqliteStore } from '@devicegate/server';
 import { verifyPassword } from '@devicegate/server/passwords';
 import { startTestAppliance } from '../support/appliance.ts';
 import { signInDevice } from '../server/http.ts';
-import { runCli } from './run-cli.ts';
+import { runCli, assertOneLineError } from './run-cli.ts';
 
 let dataDir: string;
 before(() => {
@@ -23,11 +23,6 @@ const listUsers = async () => {
   return JSON.parse(result.stdout) as Record<string, unknown>[];
 };
 
-function assertOneLineError(result: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(result.code, 0);
-  assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
-  assert.match(result.stderr, pattern);
-}
 
 /** Reads the stored argon2 hash through a store opened on the same database. */
 async function storedHash(username: string): Promise<string> {

@@ -92,9 +92,14 @@ test('a full flow logged at debug level leaves no secret in the output', async (
   secrets['client_credentials token'] = machine.body.access_token;
   assert.equal((await request(issuer, '/oauth/userinfo', { headers: { authorization: `Bearer ${refreshed.body.access_token}` } })).status, 200);
   await request(issuer, `/device?user_code=${encodeURIComponent(userCode)}`);
-  // Reuse of the first refresh token: a security event is logged, without the token.
+  // The device uses its successor, so the first refresh token is no longer a retry within
+  // refreshRetryWindow (docs/security.md REFRESH-RETRY) but reuse: a security event is logged,
+  // without the token.
+  const again = await postForm(issuer, '/oauth/token', { grant_type: 'refresh_token', client_id: 'demo-tv', refresh_token: refreshed.body.refresh_token });
+  assert.equal(again.status, 200);
+  secrets['third refresh token'] = again.body.refresh_token;
   assert.equal((await postForm(issuer, '/oauth/token', { grant_type: 'refresh_token', client_id: 'demo-tv', refresh_token: tokens.body.refresh_token })).status, 400);
-  assert.equal((await postForm(issuer, '/oauth/revoke', { client_id: 'demo-tv', token: refreshed.body.refresh_token })).status, 200);
+  assert.equal((await postForm(issuer, '/oauth/revoke', { client_id: 'demo-tv', token: again.body.refresh_token })).status, 200);
 
   const ended = await serve.stop();
   assert.equal(ended.code, 0);

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppContext } from './context.ts';
+import { registerApprovalApi } from './endpoints/approval-api.ts';
 import { registerDeviceAuthorization } from './endpoints/device-authorization.ts';
 import { registerDiscovery, registerJwks } from './endpoints/discovery.ts';
 import { registerHealth, type Readiness } from './endpoints/health.ts';
@@ -100,6 +101,7 @@ export async function createApp(context: AppContext, options: { modules?: Applia
   registerIntrospection(app, context);
   registerUserinfo(app, context);
   registerRegistration(app, context);
+  await registerApprovalApi(app, context);
   registerHealth(app, context, options.readiness);
   for (const module of modules) await module.register?.(app, context);
   return app;

@@ -61,6 +61,14 @@ export const limitsSchema = z
     userCodeEntryPerSession: limitRule(10, 60),
     /** Self-registration (RFC 7591) is rare and each one adds a client: 10 an hour per address. */
     registrationPerAddress: limitRule(10, 3600),
+    /**
+     * RFC 8628 §5.1 for the approval API (docs/security.md API-CREDENTIAL-THEFT): a product's site
+     * enters the codes of all its visitors through one client, so its bucket is per calling client
+     * instead of per address and session. 60 a minute is a sign-in a second; a stolen credential
+     * then guesses at most 60 codes a minute, and with 10,000 codes live among 20^8 that is one hit
+     * in about 40,000 minutes on average (the guess alarm tightens it further).
+     */
+    userCodeEntryPerClient: limitRule(60, 60),
     /** Password guessing: 5 per account per 5 minutes, 20 per address. */
     signInPerAccount: limitRule(5, 300),
     signInPerAddress: limitRule(20, 300),

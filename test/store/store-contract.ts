@@ -12,6 +12,7 @@ import type {
   DeviceGrantRecord,
   GrantRecord,
   NewDeviceGrant,
+  PasskeyRecord,
   PollVerdict,
   RefreshExchange,
   RefreshTokenRecord,
@@ -76,6 +77,7 @@ function newClient(overrides: Partial<ClientRecord> = {}): ClientRecord {
     logoUri: null,
     registration: 'operator',
     allowedOrigins: [],
+    approvesDevicesOf: [],
     createdAt: T0,
     ...overrides,
   };
@@ -997,6 +999,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           },
           registration: 'dynamic',
           allowedOrigins: ['https://tv.example.com', 'http://127.0.0.1:8080'],
+          approvesDevicesOf: ['b-tv', 'c-tv'],
         });
         await store.clients.put(device);
         await store.clients.put(service);
@@ -1099,6 +1102,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.users.setPassword('nope', 'new-hash'), false);
       });
 
+      it('updateProfile replaces name, e-mail and its verification of a known user only', async (store) => {
+        const user = newUser({ name: 'Old', email: 'old@example.com', emailVerified: false });
+        await store.users.create(user);
+        assert.equal(await store.users.updateProfile(user.id, { name: 'New', email: null, emailVerified: true }), true);
+        assert.deepEqual(await store.users.get(user.id), { ...user, name: 'New', email: null, emailVerified: true });
+        assert.equal(await store.users.updateProfile('nope', { name: 'New', email: null, emailVerified: true }), false);
+      });
+
       it('remove is true for a user that was there, false after', async (store) => {
         const user = newUser();
         await store.users.create(user);
@@ -1138,6 +1149,54 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         assert.equal(await store.users.updateProfile('nope', { name: null, email: null, emailVerified: false }), false);
         assert.equal(await store.users.remove(user.id), true);
         assert.equal(await store.users.findByIdentity({ issuer: 'https://a.example', subject: 's' }), null);
+      });
+    });
+
+    describe('passkeys', () => {
+      const passkey = (overrides: Partial<PasskeyRecord> = {}): Omit<PasskeyRecord, 'lastUsedAt'> => ({
+        id: unique('credential'),
+        userId: 'user-1',
+        publicKey: 'pQECAyYgASFYIA',
+        counter: 0,
+        transports: ['internal', 'hybrid'],
+        deviceType: 'multiDevice',
+        backedUp: true,
+        createdAt: T0,
+        ...overrides,
+      });
+
+      it('create, get and listByUser (oldest first) round-trip every field; an id is registered once', async (store) => {
+        const later = passkey({ createdAt: T0 + SECOND, transports: [], deviceType: 'singleDevice', backedUp: false, counter: 7 });
+        const first = passkey();
+        assert.equal(await store.passkeys.create(later), true);
+        assert.equal(await store.passkeys.create(first), true);
+        assert.equal(await store.passkeys.create({ ...first, userId: 'user-2' }), false);
+        await store.passkeys.create(passkey({ userId: 'user-2' }));
+        assert.deepEqual(await store.passkeys.get(first.id), { ...first, lastUsedAt: null });
+        assert.deepEqual(await store.passkeys.listByUser('user-1'), [{ ...first, lastUsedAt: null }, { ...later, lastUsedAt: null }]);
+        assert.equal(await store.passkeys.get('nope'), null);
+      });
+
+      it('recordUse takes a growing counter (or 0 after 0) and refuses one that does not grow', async (store) => {
+        const counting = passkey({ counter: 5 });
+        const zero = passkey();
+        await store.passkeys.create(counting);
+        await store.passkeys.create(zero);
+        assert.equal(await store.passkeys.recordUse(counting.id, 6, T0 + SECOND), true);
+        assert.equal(await store.passkeys.recordUse(counting.id, 6, T0 + 2 * SECOND), false);
+        assert.equal(await store.passkeys.recordUse(counting.id, 3, T0 + 2 * SECOND), false);
+        assert.deepEqual(await store.passkeys.get(counting.id), { ...counting, counter: 6, lastUsedAt: T0 + SECOND });
+        assert.equal(await store.passkeys.recordUse(zero.id, 0, T0 + SECOND), true);
+        assert.equal(await store.passkeys.recordUse('nope', 1, T0), false);
+      });
+
+      it('remove takes only the passkey of that user', async (store) => {
+        const record = passkey();
+        await store.passkeys.create(record);
+        assert.equal(await store.passkeys.remove(record.id, 'user-2'), false);
+        assert.equal(await store.passkeys.remove(record.id, 'user-1'), true);
+        assert.equal(await store.passkeys.get(record.id), null);
+        assert.equal(await store.passkeys.remove(record.id, 'user-1'), false);
       });
     });
 

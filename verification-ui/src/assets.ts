@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 
 /**
  * The stylesheet and the small script, read once from this package and served from memory.
@@ -15,14 +17,31 @@ export interface Asset {
 const FILES: Record<string, string> = {
   'app.css': 'text/css; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'passkeys.js': 'text/javascript; charset=utf-8',
 };
+
+/**
+ * @simplewebauthn/browser's own browser bundle (a UMD file that defines SimpleWebAuthnBrowser),
+ * served from here like our files: the CSP allows scripts from 'self' only, never a CDN. The
+ * package exports no path to it, so it is found beside the package's entry point.
+ */
+function webauthnBrowserBundle(): Buffer {
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
+  let directory = path.dirname(entry);
+  while (path.basename(directory) !== 'browser' && path.dirname(directory) !== directory) directory = path.dirname(directory);
+  return readFileSync(path.join(directory, 'dist', 'bundle', 'index.umd.min.js'));
+}
+
+const version = (body: Buffer) => createHash('sha256').update(body).digest('base64url').slice(0, 12);
 
 export function loadAssets(directory: URL = new URL('./assets/', import.meta.url)): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   for (const [name, contentType] of Object.entries(FILES)) {
     const body = readFileSync(new URL(name, directory));
-    assets.set(name, { body, contentType, version: createHash('sha256').update(body).digest('base64url').slice(0, 12) });
+    assets.set(name, { body, contentType, version: version(body) });
   }
+  const webauthn = webauthnBrowserBundle();
+  assets.set('webauthn.js', { body: webauthn, contentType: 'text/javascript; charset=utf-8', version: version(webauthn) });
   return assets;
 }
 

@@ -10,6 +10,7 @@ import { registerConsent } from './routes/consent.ts';
 import { registerDevices } from './routes/devices.ts';
 import { registerDone } from './routes/done.ts';
 import { registerEnterCode } from './routes/enter-code.ts';
+import { registerPasskeys } from './routes/passkeys.ts';
 import { registerSignIn } from './routes/sign-in.ts';
 import { registerSignOut } from './routes/sign-out.ts';
 import { createSessions } from './session.ts';
@@ -74,6 +75,7 @@ export function createVerificationModule(options: VerificationModuleOptions): Ap
           registerDone(scope, deps, respond);
           registerDevices(scope, deps, respond);
           registerSignOut(scope, deps, respond);
+          registerPasskeys(scope, deps, respond);
 
           scope.setErrorHandler(async (error: FastifyError, request, reply) => {
             const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;

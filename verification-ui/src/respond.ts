@@ -33,10 +33,10 @@ export function createResponder(deps: PagesDependencies) {
   const { sessions, catalogs, assets, base, port } = deps;
   const assetUrl = (name: string) => `${base}/assets/${name}?v=${assets.get(name)!.version}`;
   const { branding } = port.settings;
-  const assetUrls = { css: assetUrl('app.css'), brandCss: assetUrl('brand.css'), js: assetUrl('app.js') };
   // A logo served by devicegate carries its version too, so it can be cached for a year.
   const logoUrl = branding.logoFile ? assetUrl('logo') : branding.logoUrl;
   const brand = { productName: branding.productName, logoUrl };
+  const assetUrls = { css: assetUrl('app.css'), brandCss: assetUrl('brand.css'), js: assetUrl('app.js'), webauthn: assetUrl('webauthn.js'), passkeys: assetUrl('passkeys.js') };
   const home = base || '/';
 
   /**

@@ -213,6 +213,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     .option('--jwks-uri <url>', 'URL of that JWK Set, fetched and cached (instead of --jwks-file)', clientJwksUri)
     .option('--logo-uri <url>', "the client's logo (https), shown on the consent page beside its name", clientLogoUri)
     .option('--allowed-origin <origin>', 'web origin a browser app of this client runs on (CORS); repeat for more', collectOrigin)
+    .option('--approves-devices-of <list>', "client ids whose waiting devices this confidential client may approve from its own site (the approval API)", csv)
     .option('--replace', 'replace an existing client of that id')
     .action(async (clientId: string, options: Record<string, unknown>) => {
       if (!/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new CliError('client_id must be 1-128 visible ASCII characters', 2);
@@ -227,6 +228,8 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
       if (grantTypes.includes('client_credentials') && !options.confidential && !usesKeys) {
         throw new CliError('client_credentials needs a confidential client (--confidential, or --jwks-file/--jwks-uri for private_key_jwt)', 2);
       }
+      // The approval API authenticates with HTTP Basic: a secret (docs/security.md API-CREDENTIAL-THEFT).
+      if (options.approvesDevicesOf && !options.confidential) throw new CliError('--approves-devices-of needs a confidential client (--confidential)', 2);
       const jwks = options.jwksFile ? readClientJwks(options.jwksFile as string) : null;
       const phishing = phishingControlsOf(options, noPhishingControls);
       const secret = options.confidential ? await readSecretFromStdin(io.stdin, 'client secret') : null;
@@ -250,6 +253,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
           logoUri: (options.logoUri as string | undefined) ?? null,
           phishing,
           allowedOrigins: (options.allowedOrigin as string[] | undefined) ?? [],
+          approvesDevicesOf: [...new Set((options.approvesDevicesOf as string[] | undefined) ?? [])],
         });
         await store.clients.put(client);
         io.stdout(`client ${clientId} saved (${usesKeys ? 'private_key_jwt' : secret === null ? 'public' : 'confidential'})\n`);
@@ -258,7 +262,7 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
   // Changes what is given and keeps the rest (secret, keys, grant types): the settings an operator
   // changes on a live client, its cross-device phishing controls among them (docs/security.md
   // "Cross-device phishing controls"). Origins are replaced as a whole: the list given is the list kept.
-  addPhishingOptions(addStateOptions(clients.command('update').description('change a client: name, scopes, interval, allowed web origins, phishing controls')))
+  addPhishingOptions(addStateOptions(clients.command('update').description('change a client: name, scopes, interval, allowed web origins, phishing controls, approval permission')))
     .argument('<client_id>')
     .option('--name <name>', 'name shown to people on the consent page')
     .option('--scopes <list>', 'allowed scopes (comma or space separated)', csv)
@@ -266,11 +270,23 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
     .option('--interval <seconds>', 'minimum polling interval', positiveInt('--interval'))
     .option('--allowed-origin <origin>', 'web origin a browser app of this client runs on (CORS); repeat for more; replaces the list', collectOrigin)
     .option('--no-allowed-origins', 'remove every allowed web origin: no browser may use the client')
+    .option('--approves-devices-of <list>', 'client ids whose waiting devices it may approve from its own site (the approval API)', csv)
+    .option('--no-approves-devices', 'take the approval permission away')
     .action(async (clientId: string, options: Record<string, unknown>) => {
       if (options.allowedOrigin && options.allowedOrigins === false) throw new CliError('use --allowed-origin or --no-allowed-origins, not both', 2);
+      if (options.approvesDevicesOf && options.approvesDevices === false) throw new CliError('use --approves-devices-of or --no-approves-devices, not both', 2);
+      const approvesDevicesOf = options.approvesDevices === false ? [] : (options.approvesDevicesOf as string[] | undefined);
+      const flags = ['name', 'scopes', 'expiresIn', 'interval', 'allowedOrigin', 'allowedNetworks', 'sameNetworkRequired', 'registeredDevicesOnly', 'denyUserCodePrefixes', 'deviceNames'];
+      if (approvesDevicesOf === undefined && options.allowedOrigins !== false && flags.every((flag) => options[flag] === undefined)) {
+        throw new CliError('nothing to change (see devicegate clients update --help)', 2);
+      }
       await withStore(io, options, async (store) => {
         const client = await store.clients.get(clientId);
         if (!client) throw new CliError(`no client "${clientId}"`, 1);
+        // The approval API authenticates with HTTP Basic: a secret (docs/security.md API-CREDENTIAL-THEFT).
+        if (approvesDevicesOf && approvesDevicesOf.length > 0 && client.secretHash === null) {
+          throw new CliError('--approves-devices-of needs a confidential client (one with a secret)', 2);
+        }
         const updated = {
           ...client,
           ...(options.name ? { name: options.name as string } : {}),
@@ -280,9 +296,11 @@ export function buildProgram(io: CliIo, commands: { serve: ServeCommand }): Comm
           ...(options.allowedOrigin ? { allowedOrigins: options.allowedOrigin as string[] } : {}),
           ...(options.allowedOrigins === false ? { allowedOrigins: [] } : {}),
           phishing: phishingControlsOf(options, client.phishing),
+          ...(approvesDevicesOf ? { approvesDevicesOf: [...new Set(approvesDevicesOf)] } : {}),
         };
         await store.clients.put(updated);
-        io.stdout(`client ${clientId} updated (phishing controls: ${describePhishingControls(updated.phishing)})\n`);
+        const approves = updated.approvesDevicesOf.length ? `approves devices of ${updated.approvesDevicesOf.join(', ')}` : 'approves no devices';
+        io.stdout(`client ${clientId} updated (phishing controls: ${describePhishingControls(updated.phishing)}; ${approves})\n`);
       });
     });
   addStateOptions(clients.command('list').description('list clients'))

@@ -9,6 +9,8 @@ export const paths = {
   userinfo: '/oauth/userinfo',
   jwks: '/oauth/jwks',
   registration: '/oauth/register',
+  /** The approval API of products' own sites (endpoints/approval-api.ts). */
+  approvalApi: '/api/v1',
   pushWebSocket: '/push',
   health: '/healthz',
   ready: '/readyz',

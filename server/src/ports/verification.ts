@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.ts';
 import { dummyPasswordHash, verifyPassword } from '../passwords.ts';
+import { createPasskeyService } from '../services/passkeys.ts';
 import { sameNetwork } from '../services/network-match.ts';
 import { looksLikeInstructions } from '../services/phishing-controls.ts';
 import type { LimitName } from '../services/rate-limits.ts';
@@ -67,6 +68,30 @@ export interface VerificationPort {
   listDevices(account: Account): Promise<DeviceSummary[]>;
   /** Revokes the whole token family of one of the account's grants; false when it is not theirs. */
   signOutDevice(account: Account, grantId: string): Promise<boolean>;
+
+  /**
+   * Passkeys (WebAuthn) of local accounts (services/passkeys.ts). `binding` is a secret the pages
+   * derive from the browser's cookie: a challenge shown to one browser is good in that one only.
+   * Options are WebAuthn's JSON forms, for @simplewebauthn/browser.
+   */
+  passkeys: {
+    registrationOptions(account: Account, binding: string): Promise<object>;
+    /** False for a response that does not verify (or an authenticator registered already). */
+    register(account: Account, binding: string, response: unknown): Promise<boolean>;
+    authenticationOptions(binding: string): Promise<object>;
+    /** Behind the per-address sign-in limit; every failure is one answer. */
+    signIn(attempt: { binding: string; response: unknown; address: string }): Promise<SignInResult>;
+    list(account: Account): Promise<PasskeySummary[]>;
+    remove(account: Account, passkeyId: string): Promise<boolean>;
+  };
+}
+
+export interface PasskeySummary {
+  id: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  /** A synced passkey (in a password manager or a platform account) rather than one security key. */
+  synced: boolean;
 }
 
 export interface VerificationSettings {
@@ -209,6 +234,12 @@ function sessionOf(record: SessionRecord): Session {
 export function createVerificationPort(context: AppContext): VerificationPort {
   const { store, clock, config, approval, audit, rateLimits, userCodeEntry, consentFlows, knownBrowsers } = context;
   const upstream = createUpstreamSignIn(context);
+  const passkeys = createPasskeyService({ store, clock, replayCache: context.replayCache, audit, issuer: config.issuer, relyingPartyName: 'devicegate' });
+  /** The account's full record, for what only the server may see (a passkey's user handle). */
+  const userRecord = async (account: Account) => {
+    const user = await store.users.get(account.id);
+    return user && !user.disabled ? user : null;
+  };
 
   /** Names of registered resources; one the operator removed since shows by its identifier. */
   async function servicesOf(resources: readonly string[]): Promise<Service[]> {
@@ -408,6 +439,40 @@ export function createVerificationPort(context: AppContext): VerificationPort {
           lastUsedAt: grant.lastUsedAt,
         })),
       );
+    },
+
+    passkeys: {
+      async registrationOptions(account, binding) {
+        const user = await userRecord(account);
+        if (!user) throw new Error('no such account');
+        return passkeys.registrationOptions(user, binding);
+      },
+      async register(account, binding, response) {
+        const user = await userRecord(account);
+        return user !== null && passkeys.register(user, binding, response);
+      },
+      authenticationOptions: (binding) => passkeys.authenticationOptions(binding),
+      async signIn({ binding, response, address }) {
+        const wait = await consumeAll([['signInPerAddress', address]], address);
+        if (wait !== null) return { kind: 'throttled', retryAfterSeconds: wait };
+        const user = await passkeys.authenticate(binding, response);
+        if (!user) {
+          audit.record('sign_in_failed', { address, userId: null, method: 'passkey' });
+          return { kind: 'failed' };
+        }
+        audit.record('sign_in_succeeded', { address, userId: user.id, method: 'passkey' });
+        // A passkey sign-in makes the browser known to the account as a password sign-in does.
+        return { kind: 'signed_in', account: accountOf(user), knownBrowser: knownBrowsers.issue(user.username.toLowerCase()) };
+      },
+      async list(account) {
+        const user = await userRecord(account);
+        if (!user) return [];
+        return (await passkeys.list(user)).map((passkey) => ({ id: passkey.id, createdAt: passkey.createdAt, lastUsedAt: passkey.lastUsedAt, synced: passkey.backedUp }));
+      },
+      async remove(account, passkeyId) {
+        const user = await userRecord(account);
+        return user !== null && passkeys.remove(user, passkeyId);
+      },
     },
 
     async signOutDevice(account, grantId) {

@@ -33,7 +33,10 @@ export type AuditEvent =
   | 'device_authorization_refused'
   | 'approval_refused_network'
   | 'client_blocked'
-  | 'client_unblocked';
+  | 'client_unblocked'
+  | 'approval_api_called'
+  | 'passkey_registered'
+  | 'passkey_removed';
 
 export type AuditFieldValue = string | number | boolean | null;
 export type AuditFields = Record<string, AuditFieldValue | undefined>;

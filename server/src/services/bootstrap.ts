@@ -29,6 +29,7 @@ export function defaultClient(config: Config, clock: Clock, overrides: Partial<C
     logoUri: null,
     registration: 'operator',
     allowedOrigins: [],
+    approvesDevicesOf: [],
     createdAt: clock.now(),
     ...overrides,
   };

@@ -5,6 +5,7 @@ import type {
   DeviceGrantRecord,
   GrantRecord,
   PhishingControls,
+  PasskeyRecord,
   RefreshTokenRecord,
   RegisteredDeviceRecord,
   ResourceRecord,
@@ -57,6 +58,7 @@ export function createRowMappers(codec: ColumnCodec) {
         phishing: { ...noPhishingControls, ...json<Partial<PhishingControls>>(row.phishing_controls) },
         logoUri: nullableText(row.logo_uri),
         registration: (row.registration ?? 'operator') as ClientRecord['registration'],
+        approvesDevicesOf: list(row.approves_devices_of),
         createdAt: row.created_at as number,
       };
     },
@@ -206,6 +208,19 @@ export function createRowMappers(codec: ColumnCodec) {
         deliveredAt: nullableNumber(row.delivered_at),
         deadAt: nullableNumber(row.dead_at),
         lastError: nullableText(row.last_error),
+      };
+    },
+    toPasskey(row: Row): PasskeyRecord {
+      return {
+        id: row.id as string,
+        userId: row.user_id as string,
+        publicKey: row.public_key as string,
+        counter: row.counter as number,
+        transports: list(row.transports),
+        deviceType: row.device_type as PasskeyRecord['deviceType'],
+        backedUp: bool(row.backed_up),
+        createdAt: row.created_at as number,
+        lastUsedAt: nullableNumber(row.last_used_at),
       };
     },
     toSession(row: Row): SessionRecord {

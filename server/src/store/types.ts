@@ -57,6 +57,12 @@ export interface ClientRecord {
    * Empty: no browser may use this client.
    */
   allowedOrigins: string[];
+  /**
+   * Client ids whose waiting devices this client may approve from its own site through the
+   * approval API (endpoints/approval-api.ts, docs/security.md API-CREDENTIAL-THEFT); empty: it may
+   * not call that API at all (403).
+   */
+  approvesDevicesOf: string[];
   createdAt: number;
 }
 
@@ -439,6 +445,37 @@ export interface UserIdentity {
   subject: string;
 }
 
+/** A WebAuthn credential (a passkey) of a local account; `id` and `publicKey` are base64url. */
+export interface PasskeyRecord {
+  id: string;
+  userId: string;
+  publicKey: string;
+  /** The authenticator's signature counter (WebAuthn §6.1.1); 0 for those that keep none. */
+  counter: number;
+  transports: string[];
+  /** 'multiDevice': a synced passkey; 'singleDevice': bound to one authenticator. */
+  deviceType: 'singleDevice' | 'multiDevice';
+  backedUp: boolean;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface Passkeys {
+  /** False when a credential of that id is registered already (to anyone). */
+  create(passkey: Omit<PasskeyRecord, 'lastUsedAt'>): Promise<boolean>;
+  get(id: string): Promise<PasskeyRecord | null>;
+  /** Oldest first. */
+  listByUser(userId: string): Promise<PasskeyRecord[]>;
+  /**
+   * Records a sign-in with the new counter, only while the stored counter is below it or both
+   * are 0 (WebAuthn §6.1.1: a counter that does not grow may be a cloned authenticator); true
+   * when it did.
+   */
+  recordUse(id: string, counter: number, now: number): Promise<boolean>;
+  /** Removes one of the user's passkeys; false for anyone else's or an unknown one. */
+  remove(id: string, userId: string): Promise<boolean>;
+}
+
 export type SigningKeyState = 'next' | 'current' | 'retired';
 
 export interface SigningKeyRecord {
@@ -585,6 +622,7 @@ export interface Store {
   clients: Clients;
   resources: Resources;
   users: Users;
+  passkeys: Passkeys;
   deviceGrants: DeviceGrants;
   grants: Grants;
   refreshTokens: RefreshTokens;

@@ -1,12 +1,12 @@
 import type { DeviceSummary } from '@devicegate/server';
-import { html } from '../html.ts';
+import { html, type SafeHtml } from '../html.ts';
 import { csrfField, notice, time, type Page, type PageContext } from './layout.ts';
 
 /**
  * My devices: every device and app holding a live grant of this account, each with a button that
  * signs it out (revokes its refresh and access tokens at once).
  */
-export function devicesPage(page: PageContext, options: { devices: DeviceSummary[]; signedOut?: boolean }): Page {
+export function devicesPage(page: PageContext, options: { devices: DeviceSummary[]; signedOut?: boolean; extra?: SafeHtml }): Page {
   const { locale, base } = page;
   const items = options.devices.map((grant) => {
     const device = grant.deviceName ?? locale.t('devices.unnamed');
@@ -34,6 +34,7 @@ export function devicesPage(page: PageContext, options: { devices: DeviceSummary
 ${options.signedOut ? notice('success', locale.t('devices.signedOut')) : ''}
 <p>${locale.t('devices.intro')}</p>
 ${items.length > 0 ? html`<ul class="cards">${items}</ul>` : html`<p class="empty">${locale.t('devices.empty')}</p>`}
-<p><a href="${page.home}">${locale.t('devices.connect')}</a></p>`,
+<p><a href="${page.home}">${locale.t('devices.connect')}</a></p>
+${options.extra ?? ''}`,
   };
 }

@@ -15,9 +15,10 @@ export interface PageContext {
   /** This page's path and query, so the language links keep the person where they are. */
   path: string;
   query: URLSearchParams;
-  assets: { css: string; brandCss: string; js: string };
   /** The product's name (null: the catalog's) and logo (config branding). */
   brand: { productName: string | null; logoUrl: string | null };
+  /** `webauthn` and `passkeys` are loaded by the passkey parts only (pages/passkeys.ts). */
+  assets: { css: string; brandCss: string; js: string; webauthn: string; passkeys: string };
   now: number;
 }
 

@@ -12,6 +12,8 @@ export interface SignInOptions {
   providers: readonly UpstreamProvider[];
   /** The password form (config signIn.localPasswords). */
   localPasswords: boolean;
+  /** Other ways in, kept in their own templates (pages/passkeys.ts). */
+  extra?: SafeHtml;
 }
 
 /**
@@ -63,6 +65,7 @@ export function signInPage(page: PageContext, options: SignInOptions): Page {
 ${options.error ? notice('error', options.error, errorId) : ''}
 ${providers}
 ${providers && options.localPasswords ? html`<p class="or">${locale.t('signIn.or')}</p>` : ''}
-${options.localPasswords ? passwordForm(page, options) : ''}`,
+${options.localPasswords ? passwordForm(page, options) : ''}
+${options.extra ?? ''}`,
   };
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { devicesPage } from '../pages/devices.ts';
 import { messagePage } from '../pages/message.ts';
 import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.ts';
+import { passkeyDevicesPart } from './passkeys.ts';
 
 /**
  * My devices: the live grants of the signed-in account, and signing one out, which revokes the
@@ -14,7 +15,9 @@ export function registerDevices(scope: FastifyInstance, deps: PagesDependencies,
     const { visitor, page } = await respond.begin(request, reply);
     if (!visitor.user) return respond.seeOther(reply, `${base}/sign-in?next=devices`);
     const devices = await port.listDevices(visitor.user);
-    return respond.send(reply, page, devicesPage(page, { devices, signedOut: queryValue(request, 'notice') === 'signed-out' }));
+    const notice = queryValue(request, 'notice');
+    const extra = await passkeyDevicesPart(deps, page, notice);
+    return respond.send(reply, page, devicesPage(page, { devices, signedOut: notice === 'signed-out', extra }));
   });
 
   scope.post('/devices/sign-out', async (request, reply) => {

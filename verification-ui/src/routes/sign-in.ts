@@ -3,6 +3,7 @@ import type { PageContext } from '../pages/layout.ts';
 import { messagePage } from '../pages/message.ts';
 import { signInPage, type AfterSignIn, type SignInOptions } from '../pages/sign-in.ts';
 import { formOf, queryValue, type PagesDependencies, type Responder } from '../respond.ts';
+import { passkeySignInPart } from './passkeys.ts';
 
 /**
  * Step 2: the upstream providers (one POST each, then their round trip) and a local account's
@@ -13,12 +14,14 @@ export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, 
   const { settings } = port;
   const target = (next: AfterSignIn) => `${base}/${next}`;
   const offered = (next: AfterSignIn): SignInOptions => ({ next, providers: settings.providers, localPasswords: settings.localPasswords });
+  /** With the passkey part (routes/passkeys.ts). */
+  const withPasskeys = async (page: PageContext, options: SignInOptions): Promise<SignInOptions> => ({ ...options, extra: await passkeySignInPart(deps, page, options.next) });
 
   scope.get('/sign-in', async (request, reply) => {
     const { visitor, page } = await respond.begin(request, reply);
     const next: AfterSignIn = queryValue(request, 'next') === 'consent' && sessions.flow.get(request) ? 'consent' : 'devices';
     if (visitor.user) return respond.seeOther(reply, target(next));
-    return respond.send(reply, page, signInPage(page, offered(next)));
+    return respond.send(reply, page, signInPage(page, await withPasskeys(page, offered(next))));
   });
 
   scope.post('/sign-in', async (request, reply) => {
@@ -34,7 +37,7 @@ export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, 
     const username = (form.get('username') ?? '').trim().slice(0, 256);
     const password = (form.get('password') ?? '').slice(0, 1024);
     if (!username || !password) {
-      return respond.send(reply, page, signInPage(page, { ...offered(next), username, error: page.locale.t('signIn.missing') }), 400);
+      return respond.send(reply, page, signInPage(page, await withPasskeys(page, { ...offered(next), username, error: page.locale.t('signIn.missing') })), 400);
     }
 
     const result = await port.signInWithPassword({ username, password, address: request.ip, knownBrowser: sessions.knownBrowser.get(request) });
@@ -44,10 +47,10 @@ export function registerSignIn(scope: FastifyInstance, deps: PagesDependencies, 
     if (result.kind === 'throttled') {
       reply.header('retry-after', String(result.retryAfterSeconds));
       const when = page.locale.relativeTime(page.now + result.retryAfterSeconds * 1000, page.now);
-      return respond.send(reply, page, signInPage(page, { ...offered(next), username, error: page.locale.t('signIn.tooMany', { when }) }), 429);
+      return respond.send(reply, page, signInPage(page, await withPasskeys(page, { ...offered(next), username, error: page.locale.t('signIn.tooMany', { when }) })), 429);
     }
     if (result.kind === 'failed') {
-      return respond.send(reply, page, signInPage(page, { ...offered(next), username, error: page.locale.t('signIn.failed') }), 401);
+      return respond.send(reply, page, signInPage(page, await withPasskeys(page, { ...offered(next), username, error: page.locale.t('signIn.failed') })), 401);
     }
     sessions.knownBrowser.set(reply, result.knownBrowser);
     await sessions.signIn(reply, visitor, result.account, { authTime: port.now(), amr: ['pwd'], acr: null });

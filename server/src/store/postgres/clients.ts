@@ -14,8 +14,8 @@ export function createPostgresClients({ pool, one, all, changes }: Database): Cl
       await pool.query(
         `INSERT INTO clients (client_id, name, secret_hash, grant_types, scopes, device_code_lifetime, poll_interval,
            access_token_format, may_introspect, audience, disabled, dpop_required, created_at, jwks, jwks_uri, phishing_controls,
-           logo_uri, registration, allowed_origins)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+           logo_uri, registration, allowed_origins, approves_devices_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
          ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, secret_hash = EXCLUDED.secret_hash,
            grant_types = EXCLUDED.grant_types, scopes = EXCLUDED.scopes,
            device_code_lifetime = EXCLUDED.device_code_lifetime, poll_interval = EXCLUDED.poll_interval,
@@ -23,7 +23,8 @@ export function createPostgresClients({ pool, one, all, changes }: Database): Cl
            audience = EXCLUDED.audience, disabled = EXCLUDED.disabled, dpop_required = EXCLUDED.dpop_required,
            created_at = EXCLUDED.created_at, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri,
            phishing_controls = EXCLUDED.phishing_controls, logo_uri = EXCLUDED.logo_uri,
-           registration = EXCLUDED.registration, allowed_origins = EXCLUDED.allowed_origins`,
+           registration = EXCLUDED.registration, allowed_origins = EXCLUDED.allowed_origins,
+           approves_devices_of = EXCLUDED.approves_devices_of`,
         [
           client.clientId,
           client.name,
@@ -44,6 +45,7 @@ export function createPostgresClients({ pool, one, all, changes }: Database): Cl
           client.logoUri ?? null,
           client.registration,
           client.allowedOrigins ?? [],
+          client.approvesDevicesOf ?? [],
         ],
       );
     },

@@ -35,7 +35,8 @@ export const types: pg.CustomTypesConfig = {
 };
 
 /** PostgreSQL has text[], boolean and jsonb, which pg returns as arrays, booleans and values (see ../rows.ts). */
-export const { toClient, toResource, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession, toRegisteredDevice, toWebhookEndpoint, toWebhookDelivery } =
+export const { toClient, toResource, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession, toRegisteredDevice, toWebhookEndpoint, toWebhookDelivery,
+  toPasskey } =
   createRowMappers({
     list: (value) => (Array.isArray(value) ? (value as string[]) : []),
     bool: (value) => value === true,

@@ -248,4 +248,21 @@ export const postgresMigrations: readonly string[] = [
   /* 14: the trace a device grant's sign-in belongs to (W3C traceparent; docs/deploy.md#metrics-traces-and-webhooks) */ `
   ALTER TABLE device_grants ADD COLUMN trace_parent TEXT;
   `,
+  /* 15: approval from a product's own site: which clients' devices a client may approve */ `
+  ALTER TABLE clients ADD COLUMN approves_devices_of TEXT[] NOT NULL DEFAULT '{}';
+  `,
+  /* 16: passkeys (WebAuthn credentials) of local accounts */ `
+  CREATE TABLE passkeys (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    counter BIGINT NOT NULL,
+    transports TEXT[] NOT NULL,
+    device_type TEXT NOT NULL,
+    backed_up BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+  );
+  CREATE INDEX passkeys_user ON passkeys (user_id);
+  `,
 ];

@@ -14,6 +14,7 @@ import { createPostgresResources } from './resources.ts';
 import { createPostgresSessions } from './sessions.ts';
 import { createPostgresSigningKeys } from './signing-keys.ts';
 import { createPostgresTokenExchanges } from './token-exchanges.ts';
+import { createPostgresPasskeys } from './passkeys.ts';
 import { createPostgresUsers } from './users.ts';
 import { createPostgresWebhooks } from './webhooks.ts';
 
@@ -90,6 +91,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     clients: createPostgresClients(database),
     resources: createPostgresResources(database),
     users: createPostgresUsers(database),
+    passkeys: createPostgresPasskeys(database),
     deviceGrants: createPostgresDeviceGrants(database),
     grants: createPostgresGrants(database),
     refreshTokens: createPostgresRefreshTokens(database),

@@ -20,9 +20,10 @@ export function createSqliteClients(db: Database.Database): Clients {
     list: db.prepare('SELECT * FROM clients ORDER BY client_id'),
     put: db.prepare(`INSERT OR REPLACE INTO clients (client_id, name, secret_hash, grant_types, scopes,
       device_code_lifetime, poll_interval, access_token_format, may_introspect, audience, disabled, dpop_required, jwks, jwks_uri, phishing_controls, logo_uri,
-      registration, allowed_origins, created_at)
+      registration, allowed_origins, approves_devices_of, created_at)
       VALUES (@clientId, @name, @secretHash, @grantTypes, @scopes, @deviceCodeLifetime, @pollInterval,
-      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @jwks, @jwksUri, @phishing, @logoUri, @registration, @allowedOrigins, @createdAt)`),
+      @accessTokenFormat, @mayIntrospect, @audience, @disabled, @dpopRequired, @jwks, @jwksUri, @phishing, @logoUri, @registration, @allowedOrigins,
+      @approvesDevicesOf, @createdAt)`),
     remove: db.prepare('DELETE FROM clients WHERE client_id = ?'),
     dataVersion: db.prepare('PRAGMA data_version').pluck(),
   };
@@ -75,6 +76,7 @@ export function createSqliteClients(db: Database.Database): Clients {
         phishing: JSON.stringify(client.phishing),
         logoUri: client.logoUri ?? null,
         allowedOrigins: joinList(client.allowedOrigins ?? []),
+        approvesDevicesOf: joinList(client.approvesDevicesOf ?? []),
       });
     },
     async remove(clientId) {

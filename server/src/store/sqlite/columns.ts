@@ -6,7 +6,8 @@ export type { Row } from '../rows.ts';
 export const joinList = (values: readonly string[]): string => values.join(' ');
 
 /** Booleans as 0/1 and JSON as text: how SQLite's columns read back (see ../rows.ts). */
-export const { toClient, toResource, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession, toRegisteredDevice, toWebhookEndpoint, toWebhookDelivery } =
+export const { toClient, toResource, toUser, toDeviceGrant, toGrant, toRefreshToken, toAccessToken, toSigningKey, toAuditEvent, toSession, toRegisteredDevice, toWebhookEndpoint, toWebhookDelivery,
+  toPasskey } =
   createRowMappers({
     list: (value) => (typeof value === 'string' && value !== '' ? value.split(' ') : []),
     bool: (value) => value === 1,

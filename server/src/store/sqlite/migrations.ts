@@ -224,4 +224,21 @@ export const sqliteMigrations: readonly string[] = [
   /* 13: the trace a device grant's sign-in belongs to (W3C traceparent; docs/deploy.md#metrics-traces-and-webhooks) */ `
   ALTER TABLE device_grants ADD COLUMN trace_parent TEXT;
   `,
+  /* 14: approval from a product's own site: which clients' devices a client may approve */ `
+  ALTER TABLE clients ADD COLUMN approves_devices_of TEXT NOT NULL DEFAULT '';
+  `,
+  /* 15: passkeys (WebAuthn credentials) of local accounts */ `
+  CREATE TABLE passkeys (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    transports TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    backed_up INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+  );
+  CREATE INDEX passkeys_user ON passkeys (user_id);
+  `,
 ];

@@ -15,6 +15,7 @@ import { createSqliteResources } from './resources.ts';
 import { createSqliteSessions } from './sessions.ts';
 import { createSqliteSigningKeys } from './signing-keys.ts';
 import { createSqliteTokenExchanges } from './token-exchanges.ts';
+import { createSqlitePasskeys } from './passkeys.ts';
 import { createSqliteUsers } from './users.ts';
 import { createSqliteWebhooks } from './webhooks.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
@@ -62,6 +63,7 @@ export function createSqliteStore(options: {
     clients: createSqliteClients(db),
     resources: createSqliteResources(db),
     users: createSqliteUsers(db),
+    passkeys: createSqlitePasskeys(db),
     deviceGrants: deviceGrants.repository,
     grants: createSqliteGrants(db),
     refreshTokens: createSqliteRefreshTokens(db),

@@ -69,9 +69,12 @@ function controlText(control) {
  * other field (Depends may be a string or an array); Installed-Size is computed unless given.
  * conffiles: absolute paths on the target, each must exist in the staging directory.
  * scripts: { preinst, postinst, prerm, postrm } shell script texts, written mode 0755.
+ * compression: { type: 'xz' | 'zstd' | 'gzip' | 'none', level?: 0-9 }; xz by default (the smallest
+ * download, what Debian's archive uses); zstd builds many times faster (tests) and dpkg reads it
+ * since 1.21.18 (bookworm has 1.21.22).
  * Returns the path of the built .deb.
  */
-export async function buildDeb({ stagingDir, control, conffiles = [], scripts = {}, outDir }) {
+export async function buildDeb({ stagingDir, control, conffiles = [], scripts = {}, outDir, compression = { type: 'xz' } }) {
   if (!stagingDir || !outDir || !control) throw new Error('buildDeb: stagingDir, control and outDir are required');
   const staging = resolve(stagingDir);
   const debian = join(staging, 'DEBIAN');
@@ -105,8 +108,10 @@ export async function buildDeb({ stagingDir, control, conffiles = [], scripts = 
   await mkdir(outDir, { recursive: true });
   const out = join(resolve(outDir), `${control.Package}_${control.Version}_${control.Architecture}.deb`);
   await rm(out, { force: true });
-  // -Zxz: the smallest download; -z9 is the slowest level and gains little on a Node binary, so
-  // the default level is kept. --root-owner-group: files owned by root:root without fakeroot.
-  await run('dpkg-deb', ['--build', '--root-owner-group', '-Zxz', staging, out], { maxBuffer: 16 * 1024 * 1024 });
+  if (!['xz', 'zstd', 'gzip', 'none'].includes(compression.type)) throw new Error(`buildDeb: unknown compression ${compression.type}`);
+  // Without a level dpkg-deb's default is used (xz -6): -z9 is far slower and gains little on
+  // machine code. --root-owner-group: files owned by root:root without fakeroot.
+  const level = compression.level === undefined ? [] : [`-z${compression.level}`];
+  await run('dpkg-deb', ['--build', '--root-owner-group', `-Z${compression.type}`, ...level, staging, out], { maxBuffer: 16 * 1024 * 1024 });
   return out;
 }

@@ -4,6 +4,9 @@
 #   mosquitto   -> /usr/sbin/mosquitto        (MQTT push channel tests)
 #   postgresql  -> /usr/lib/postgresql/*/bin  (PostgreSQL store tests)
 #   prometheus  -> /usr/bin/prometheus        (a real scrape of the metrics listener)
+#   systemd     -> /usr/bin/systemd-analyze    (`verify` of the packaged unit; nothing is started)
+# The package test's dpkg, dpkg-deb, unshare, nsenter, chroot and setpriv are in Debian's essential
+# packages (dpkg, util-linux, coreutils), and zstd compression is dpkg-deb's own.
 # Idempotent and quiet (one line) when all are present. The machine is not kept between sessions,
 # so `npm test` runs this every time; `apt-get update` only runs when something must be installed.
 # Tests start their own brokers/servers on random loopback ports, so the system services that the
@@ -15,9 +18,10 @@ missing=()
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 [ -x "${DEVICEGATE_PROMETHEUS:-/usr/bin/prometheus}" ] || missing+=(prometheus)
+[ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-test-deps: chromium, mosquitto, postgresql, prometheus present"
+  echo "install-test-deps: chromium, mosquitto, postgresql, prometheus, systemd-analyze present"
   exit 0
 fi
 
@@ -72,4 +76,5 @@ done
 [ -x /usr/sbin/mosquitto ] || { echo "install-test-deps: mosquitto still missing" >&2; exit 1; }
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || { echo "install-test-deps: postgresql still missing" >&2; exit 1; }
 [ -x "${DEVICEGATE_PROMETHEUS:-/usr/bin/prometheus}" ] || { echo "install-test-deps: prometheus still missing" >&2; exit 1; }
+[ -x /usr/bin/systemd-analyze ] || { echo "install-test-deps: systemd-analyze still missing" >&2; exit 1; }
 echo "install-test-deps: installed ${missing[*]}"

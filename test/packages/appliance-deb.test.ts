@@ -66,7 +66,7 @@ describe('the appliance Debian package', { skip: skipWithoutRealPart(`a scratch 
   let olderRelease: { commit: string; migrations: number };
 
   before(async () => {
-    out = mkdtempSync(path.join(tmpdir(), 'devicegate-deb-'));
+    out = mkdtempSync(path.join(tmpdir(), 'devicegate-appliance-deb-'));
     process.env.DEVICEGATE_PACKAGE_QUIET = '1';
     // zstd: the same package in seconds instead of xz's minute (dpkg reads both).
     const compression = { type: 'zstd', level: 3 } as const;

@@ -1,6 +1,6 @@
 import { pollSql } from '../../device-grants/pacing.ts';
 import { UserCodeTakenError, type Decision, type DeviceGrants, type NewDeviceGrant, type PollVerdict } from '../types.ts';
-import { LOCK_USER_CODE, toDeviceGrant, type Database } from './database.ts';
+import { toDeviceGrant, type Database } from './database.ts';
 
 /**
  * RFC 8628 §3.5 (the rule: ../../device-grants/pacing.ts), in one statement: every SET
@@ -16,42 +16,55 @@ const RECORD_POLL = `UPDATE device_grants SET
    WHERE device_code_hash = $1 AND client_id = $3
    RETURNING *`;
 
-export function createPostgresDeviceGrants({ one, all, changes, transaction }: Database): DeviceGrants {
+export function createPostgresDeviceGrants({ one, all, changes }: Database): DeviceGrants {
   return {
     async create(grant: NewDeviceGrant) {
       // A user code is unique among live grants only; an expired holder keeps its row (a late
-      // poll still answers expired_token) while its code may be handed out again. A partial
-      // unique index cannot say "live" (it depends on the time), so creates of one code are
-      // serialized by an advisory lock taken before the check: the second creator waits for the
-      // first to commit, and its check (a new statement, a new snapshot) then sees that row.
-      await transaction(async (client) => {
-        await client.query(`SELECT pg_advisory_xact_lock(${LOCK_USER_CODE}, hashtext($1))`, [grant.userCode]);
-        const inserted = await client.query(
-          `INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
-             requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent)
-           -- Explicit types: parameters in a SELECT list are not typed by the INSERT's columns.
-           SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::text, $8::text, $9::text,
-             'pending', $10::bigint, $11::bigint, $12::integer, $13::text[], $14::text
-           WHERE NOT EXISTS (SELECT 1 FROM device_grants WHERE user_code = $3 AND expires_at > $10)`,
-          [
-            grant.id,
-            grant.deviceCodeHash,
-            grant.userCode,
-            grant.clientId,
-            grant.scopes,
-            grant.deviceName,
-            grant.deviceModel,
-            grant.requestedFrom,
-            grant.pushKey,
-            grant.createdAt,
-            grant.expiresAt,
-            grant.interval,
-            grant.resources,
-            grant.traceParent ?? null,
-          ],
-        );
-        if (inserted.rowCount !== 1) throw new UserCodeTakenError();
-      });
+      // poll still answers expired_token) while its code may be handed out again. So the
+      // uniqueness lives in user_code_claim (a unique index), which the newest grant of a code
+      // holds: one statement frees the claim of an expired holder and inserts, and a concurrent
+      // creator of the same code either waits on the holder's row lock and then finds the claim
+      // gone, or meets the new claim in the unique index (ON CONFLICT DO NOTHING): no row, the
+      // code is taken. One round trip, where BEGIN, an advisory lock, the INSERT and COMMIT were
+      // four (docs/performance.md).
+      //
+      // The freeing UPDATE is read by the INSERT's FROM, so it runs to completion first
+      // (a data-modifying WITH nobody reads would run after the main statement); the INSERT's
+      // unique check does not count a row version this statement itself replaced.
+      const inserted = await one(
+        `WITH freed AS (
+           UPDATE device_grants SET user_code_claim = NULL
+           WHERE user_code_claim = $3 AND expires_at <= $10
+           RETURNING 1
+         )
+         INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
+           requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent, user_code_claim)
+         -- Explicit types: parameters in a SELECT list are not typed by the INSERT's columns.
+         SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::text, $8::text, $9::text,
+           'pending', $10::bigint, $11::bigint, $12::integer, $13::text[], $14::text, $3::text
+         FROM (SELECT count(*) FROM freed) AS freed_count
+         -- Rows of instances of the previous release hold no claim (migration 17).
+         WHERE NOT EXISTS (SELECT 1 FROM device_grants WHERE user_code = $3 AND expires_at > $10)
+         ON CONFLICT (user_code_claim) DO NOTHING
+         RETURNING id`,
+        [
+          grant.id,
+          grant.deviceCodeHash,
+          grant.userCode,
+          grant.clientId,
+          grant.scopes,
+          grant.deviceName,
+          grant.deviceModel,
+          grant.requestedFrom,
+          grant.pushKey,
+          grant.createdAt,
+          grant.expiresAt,
+          grant.interval,
+          grant.resources,
+          grant.traceParent ?? null,
+        ],
+      );
+      if (!inserted) throw new UserCodeTakenError();
     },
     async findByDeviceCodeHash(hash) {
       const row = await one('SELECT * FROM device_grants WHERE device_code_hash = $1', [hash]);

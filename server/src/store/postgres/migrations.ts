@@ -265,4 +265,15 @@ export const postgresMigrations: readonly string[] = [
   );
   CREATE INDEX passkeys_user ON passkeys (user_id);
   `,
+  /*
+   * 17: a user code's claim, unique, so a device grant is created in one statement without an
+   * advisory lock (store/postgres/device-grants.ts). The newest row of each code holds its claim;
+   * instances of the previous release insert rows without one and keep serializing among
+   * themselves by the lock, while the new statement also checks user_code among live rows.
+   */ `
+  ALTER TABLE device_grants ADD COLUMN user_code_claim TEXT;
+  UPDATE device_grants AS d SET user_code_claim = d.user_code
+    WHERE NOT EXISTS (SELECT 1 FROM device_grants AS o WHERE o.user_code = d.user_code AND (o.created_at, o.id) > (d.created_at, d.id));
+  CREATE UNIQUE INDEX device_grants_user_code_claim ON device_grants (user_code_claim);
+  `,
 ];

@@ -1,4 +1,5 @@
 import type { ClientRecord, Clients } from '../types.ts';
+import { deepFreeze } from '../frozen.ts';
 import { toClient, type Database } from './database.ts';
 
 /** The channel the `clients` table's trigger notifies on (migration 18), with the client id as payload ('*': all). */
@@ -24,11 +25,6 @@ export interface CachedClients {
   reset(): void;
 }
 
-/** Cached records are shared by every request: frozen, so no caller can change another's. */
-function deepFreeze(client: ClientRecord): ClientRecord {
-  for (const value of Object.values(client)) if (value && typeof value === 'object') Object.freeze(value);
-  return Object.freeze(client);
-}
 
 /**
  * The clients table, read through a per-instance cache: a round trip per request for a record

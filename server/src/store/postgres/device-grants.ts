@@ -1,23 +1,62 @@
 import { pollSql } from '../../device-grants/pacing.ts';
+import { createTurnBatch } from '../turn-batch.ts';
 import { UserCodeTakenError, type Decision, type DeviceGrants, type NewDeviceGrant, type PollVerdict } from '../types.ts';
 import { toDeviceGrant, type Database } from './database.ts';
 
 /**
- * RFC 8628 §3.5 (the rule: ../../device-grants/pacing.ts), in one statement: every SET
- * expression reads the row as it was before this poll, and the row lock makes concurrent polls
- * of one code take turns, each judged against the poll before it. The verdict is written to the
- * row so RETURNING can report it.
+ * RFC 8628 §3.5 (the rule: ../../device-grants/pacing.ts), in one statement for all the polls of
+ * an event-loop turn (../turn-batch.ts): every SET expression reads the row as it was before this
+ * poll, and the row lock makes concurrent polls of one code on several instances take turns, each
+ * judged against the poll before it. The verdict is written to the row so RETURNING can report
+ * it. One round trip per turn, where each poll was one (docs/performance.md#postgresql-round-trips).
  */
-const pacing = pollSql({ status: 'status', interval: 'poll_interval', lastPolledAt: 'last_polled_at' }, '$2::bigint');
-const RECORD_POLL = `UPDATE device_grants SET
-     last_polled_at = $2::bigint,
+const pacing = pollSql({ status: 'g.status', interval: 'g.poll_interval', lastPolledAt: 'g.last_polled_at' }, 'p.now');
+const RECORD_POLLS = `UPDATE device_grants AS g SET
+     last_polled_at = p.now,
      last_poll_slow_down = ${pacing.slowDown},
      poll_interval = ${pacing.interval}
-   WHERE device_code_hash = $1 AND client_id = $3
-   RETURNING *`;
+   FROM unnest($1::text[], $2::bigint[], $3::text[]) AS p(hash, now, client)
+   WHERE g.device_code_hash = p.hash AND g.client_id = p.client
+   RETURNING g.*`;
 
-export function createPostgresDeviceGrants({ one, all, changes }: Database): DeviceGrants {
-  return {
+interface Poll {
+  hash: string;
+  clientId: string;
+  now: number;
+}
+
+export function createPostgresDeviceGrants({ one, all, changes }: Database): { repository: DeviceGrants; flush(): Promise<void> } {
+  const polls = createTurnBatch<Poll, PollVerdict>(async (batch) => {
+    const verdicts: PollVerdict[] = new Array(batch.length);
+    let waiting = batch.map((poll, index) => ({ poll, index }));
+    // One statement updates a row once: a code polled twice in one turn goes again in the next
+    // statement, so it is judged against the poll before it, as on another instance.
+    while (waiting.length > 0) {
+      const seen = new Set<string>();
+      const round: typeof waiting = [];
+      const later: typeof waiting = [];
+      for (const entry of waiting) {
+        if (seen.has(entry.poll.hash)) later.push(entry);
+        else {
+          seen.add(entry.poll.hash);
+          round.push(entry);
+        }
+      }
+      const rows = await all(RECORD_POLLS, [
+        round.map((entry) => entry.poll.hash),
+        round.map((entry) => entry.poll.now),
+        round.map((entry) => entry.poll.clientId),
+      ]);
+      const byHash = new Map(rows.map((row) => [row.device_code_hash as string, row]));
+      for (const { poll, index } of round) {
+        const row = byHash.get(poll.hash);
+        verdicts[index] = row ? { kind: row.last_poll_slow_down ? 'slow_down' : 'ok', grant: toDeviceGrant(row) } : { kind: 'unknown' };
+      }
+      waiting = later;
+    }
+    return verdicts;
+  });
+  const repository: DeviceGrants = {
     async create(grant: NewDeviceGrant) {
       // A user code is unique among live grants only; an expired holder keeps its row (a late
       // poll still answers expired_token) while its code may be handed out again. So the
@@ -78,10 +117,8 @@ export function createPostgresDeviceGrants({ one, all, changes }: Database): Dev
       const row = await one('SELECT * FROM device_grants WHERE id = $1', [id]);
       return row ? toDeviceGrant(row) : null;
     },
-    async recordPoll(hash, clientId, now): Promise<PollVerdict> {
-      const row = await one(RECORD_POLL, [hash, now, clientId]);
-      if (!row) return { kind: 'unknown' };
-      return { kind: row.last_poll_slow_down ? 'slow_down' : 'ok', grant: toDeviceGrant(row) };
+    recordPoll(hash, clientId, now): Promise<PollVerdict> {
+      return polls.add({ hash, clientId, now });
     },
     async decide(id, decision: Decision, now) {
       const moved =
@@ -127,4 +164,5 @@ export function createPostgresDeviceGrants({ one, all, changes }: Database): Dev
       return changes('DELETE FROM device_grants WHERE expires_at <= $1', [now - retainSeconds * 1000]);
     },
   };
+  return { repository, flush: () => polls.flush() };
 }

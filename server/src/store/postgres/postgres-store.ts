@@ -93,6 +93,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   const database = createDatabase(pool);
   const auditEvents = createPostgresAuditEvents(database);
+  const deviceGrants = createPostgresDeviceGrants(database);
   let listener: ChangeListener | undefined;
   const clients = createPostgresClients(database, { listening: () => listener?.listening() ?? false });
   if (options.cacheClients !== false) {
@@ -110,7 +111,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     resources: createPostgresResources(database),
     users: createPostgresUsers(database),
     passkeys: createPostgresPasskeys(database),
-    deviceGrants: createPostgresDeviceGrants(database),
+    deviceGrants: deviceGrants.repository,
     grants: createPostgresGrants(database),
     refreshTokens: createPostgresRefreshTokens(database),
     accessTokens: createPostgresAccessTokens(database),
@@ -149,8 +150,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       }
     },
     close() {
-      // Queued audit events are written before the pool ends.
-      closing ??= Promise.all([auditEvents.flush(), listener?.close()]).then(() => pool.end());
+      // Queued polls and audit events are written before the pool ends.
+      closing ??= Promise.all([deviceGrants.flush(), auditEvents.flush(), listener?.close()]).then(() => pool.end());
       return closing;
     },
   };

@@ -19,6 +19,44 @@ const RECORD_POLLS = `UPDATE device_grants AS g SET
    WHERE g.device_code_hash = p.hash AND g.client_id = p.client
    RETURNING g.*`;
 
+/**
+ * The device grants of an event-loop turn in one statement (../turn-batch.ts). A user code is
+ * unique among live grants only; an expired holder keeps its row (a late poll still answers
+ * expired_token) while its code may be handed out again. So the uniqueness lives in
+ * user_code_claim (a unique index), which the newest grant of a code holds: the statement frees
+ * the claim of expired holders and inserts, and a concurrent creator of the same code (another
+ * instance, or a second grant of this batch) either waits on the holder's row lock and then
+ * finds the claim gone, or meets the new claim in the unique index (ON CONFLICT DO NOTHING): no
+ * row, the code is taken, and that caller alone is told. One round trip per turn, where BEGIN, an
+ * advisory lock, the INSERT and COMMIT were four per grant (docs/performance.md#postgresql-round-trips).
+ *
+ * The freeing UPDATE is read by the INSERT's FROM, so it runs to completion first (a
+ * data-modifying WITH nobody reads would run after the main statement); the INSERT's unique check
+ * does not count a row version this statement itself replaced. The grants travel as one JSON
+ * array (jsonb_to_recordset turns its lists into text[]), which keeps the statement the same
+ * whatever the batch size.
+ */
+const CREATE_GRANTS = `WITH items AS (
+     SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(ord integer, id text, "deviceCodeHash" text, "userCode" text,
+       "clientId" text, scopes text[], "deviceName" text, "deviceModel" text, "requestedFrom" text, "pushKey" text,
+       "createdAt" bigint, "expiresAt" bigint, "interval" integer, resources text[], "traceParent" text)
+   ), freed AS (
+     UPDATE device_grants AS d SET user_code_claim = NULL
+     FROM items AS i
+     WHERE d.user_code_claim = i."userCode" AND d.expires_at <= i."createdAt"
+     RETURNING 1
+   )
+   INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
+     requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent, user_code_claim)
+   SELECT i.id, i."deviceCodeHash", i."userCode", i."clientId", i.scopes, i."deviceName", i."deviceModel", i."requestedFrom",
+     i."pushKey", 'pending', i."createdAt", i."expiresAt", i."interval", i.resources, i."traceParent", i."userCode"
+   FROM items AS i, (SELECT count(*) FROM freed) AS freed_count
+   -- Rows of instances of the previous release hold no claim (migration 17).
+   WHERE NOT EXISTS (SELECT 1 FROM device_grants AS o WHERE o.user_code = i."userCode" AND o.expires_at > i."createdAt")
+   ORDER BY i.ord
+   ON CONFLICT (user_code_claim) DO NOTHING
+   RETURNING id`;
+
 interface Poll {
   hash: string;
   clientId: string;
@@ -56,54 +94,17 @@ export function createPostgresDeviceGrants({ one, all, changes }: Database): { r
     }
     return verdicts;
   });
+  const creates = createTurnBatch<NewDeviceGrant, void>(async (grants) => {
+    const inserted = new Set(
+      (await all(CREATE_GRANTS, [JSON.stringify(grants.map((grant, ord) => ({ ord, ...grant, traceParent: grant.traceParent ?? null })))])).map(
+        (row) => row.id as string,
+      ),
+    );
+    return grants.map((grant) => (inserted.has(grant.id) ? undefined : new UserCodeTakenError()));
+  });
   const repository: DeviceGrants = {
-    async create(grant: NewDeviceGrant) {
-      // A user code is unique among live grants only; an expired holder keeps its row (a late
-      // poll still answers expired_token) while its code may be handed out again. So the
-      // uniqueness lives in user_code_claim (a unique index), which the newest grant of a code
-      // holds: one statement frees the claim of an expired holder and inserts, and a concurrent
-      // creator of the same code either waits on the holder's row lock and then finds the claim
-      // gone, or meets the new claim in the unique index (ON CONFLICT DO NOTHING): no row, the
-      // code is taken. One round trip, where BEGIN, an advisory lock, the INSERT and COMMIT were
-      // four (docs/performance.md).
-      //
-      // The freeing UPDATE is read by the INSERT's FROM, so it runs to completion first
-      // (a data-modifying WITH nobody reads would run after the main statement); the INSERT's
-      // unique check does not count a row version this statement itself replaced.
-      const inserted = await one(
-        `WITH freed AS (
-           UPDATE device_grants SET user_code_claim = NULL
-           WHERE user_code_claim = $3 AND expires_at <= $10
-           RETURNING 1
-         )
-         INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
-           requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent, user_code_claim)
-         -- Explicit types: parameters in a SELECT list are not typed by the INSERT's columns.
-         SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::text, $8::text, $9::text,
-           'pending', $10::bigint, $11::bigint, $12::integer, $13::text[], $14::text, $3::text
-         FROM (SELECT count(*) FROM freed) AS freed_count
-         -- Rows of instances of the previous release hold no claim (migration 17).
-         WHERE NOT EXISTS (SELECT 1 FROM device_grants WHERE user_code = $3 AND expires_at > $10)
-         ON CONFLICT (user_code_claim) DO NOTHING
-         RETURNING id`,
-        [
-          grant.id,
-          grant.deviceCodeHash,
-          grant.userCode,
-          grant.clientId,
-          grant.scopes,
-          grant.deviceName,
-          grant.deviceModel,
-          grant.requestedFrom,
-          grant.pushKey,
-          grant.createdAt,
-          grant.expiresAt,
-          grant.interval,
-          grant.resources,
-          grant.traceParent ?? null,
-        ],
-      );
-      if (!inserted) throw new UserCodeTakenError();
+    create(grant: NewDeviceGrant) {
+      return creates.add(grant);
     },
     async findByDeviceCodeHash(hash) {
       const row = await one('SELECT * FROM device_grants WHERE device_code_hash = $1', [hash]);
@@ -164,5 +165,5 @@ export function createPostgresDeviceGrants({ one, all, changes }: Database): { r
       return changes('DELETE FROM device_grants WHERE expires_at <= $1', [now - retainSeconds * 1000]);
     },
   };
-  return { repository, flush: () => polls.flush() };
+  return { repository, flush: async () => void (await Promise.all([creates.flush(), polls.flush()])) };
 }

@@ -64,11 +64,11 @@ export interface ApplianceDependencies {
 }
 
 /** Opens the configured store: PostgreSQL when a databaseUrl is set, else SQLite in dataDir. */
-export async function openStore(config: Config): Promise<Store> {
+export async function openStore(config: Config, options: { cacheClients?: boolean } = {}): Promise<Store> {
   if (config.databaseUrl) {
     // Loaded only when configured, so an embedded (SQLite) appliance never loads pg.
     const { createPostgresStore } = await import('./store/postgres/postgres-store.ts');
-    return createPostgresStore({ connectionString: config.databaseUrl });
+    return createPostgresStore({ connectionString: config.databaseUrl, cacheClients: options.cacheClients });
   }
   const filename = path.join(config.dataDir, 'devicegate.sqlite');
   protectDataFiles(config.dataDir, filename);
@@ -153,7 +153,15 @@ export async function createAppContext(config: Config, deps: ApplianceDependenci
   const keys = tracing ? tracedKeys(signingKeys) : signingKeys;
   const audit = createAuditLog({ logger, clock, events: store.auditEvents, observers: [countAuditEvents(metrics), enqueueWebhookEvents(store.webhooks, () => webhooks.kick())] });
   const limiters = await createConfiguredLimiterFactory(config);
-  const rateLimits = deps.rateLimits ?? createRateLimits({ rules: limitRules(config), makeLimiter: limiters.makeLimiter, audit, close: limiters.close });
+  const rateLimits =
+    deps.rateLimits ??
+    createRateLimits({
+      rules: limitRules(config),
+      makeLimiter: limiters.makeLimiter,
+      audit,
+      close: limiters.close,
+      localShare: limiters.shared ? config.limits.localShare : 0,
+    });
   const approval = createApprovalService({ store, bus, clock, audit, metrics });
   const expiry = createExpiryScheduler({ store, bus, clock, logger, metrics });
   const userCodeGuessAlarm = createUserCodeGuessAlarm({ makeLimiter: limiters.makeLimiter, rule: config.limits.userCodeGuessAlarm, audit, logger });

@@ -37,6 +37,16 @@ export const limitsSchema = z
      * counters, or every limit is N times looser), else in process memory (one instance).
      */
     store: z.enum(['auto', 'memory', 'postgres']).default('auto'),
+    /**
+     * With shared counters, the share of a flood limit (device authorization, token, revocation,
+     * introspection, userinfo, metadata) each instance admits from its own memory before it asks
+     * the shared counter, and then carries to it: a round trip to the database per request was
+     * a third of a token poll's (docs/performance.md). 0.1 lets N instances admit at most
+     * points + 2 × (N − 1) × ⌊points × 0.1⌋ per window, one instance alone exactly points
+     * (docs/security.md LIMIT-SHARED); the guessing limits (codes, sign-in, client secrets,
+     * registration) are always counted exactly. 0 asks the shared counter on every request.
+     */
+    localShare: z.coerce.number().min(0).max(0.5).default(0.1),
     /** RFC 8628 §5.2, docs/security.md AUTHZ-LIMITED: a device asks once per sign-in; 30 a minute per client and address stops code-space floods. */
     deviceAuthorizationPerClientAndAddress: limitRule(30, 60),
     /** Polls are paced by slow_down (RFC 8628 §3.5); this stops a runaway client: 600 a minute is 50 devices at 5 s behind one address. */
@@ -518,6 +528,7 @@ export const environmentVariables: Record<string, string> = {
   DEVICEGATE_PUSH_SUBSCRIBE_TIMEOUT: 'push.subscribeTimeout',
   DEVICEGATE_PUSH_PING_INTERVAL: 'push.pingInterval',
   DEVICEGATE_LIMITS_STORE: 'limits.store',
+  DEVICEGATE_LIMITS_LOCAL_SHARE: 'limits.localShare',
   DEVICEGATE_CLIENT_ASSERTION_TOKEN_ENDPOINT_AUDIENCE: 'clientAssertionTokenEndpointAudience',
   DEVICEGATE_DPOP_NONCE_REQUIRED: 'dpop.nonceRequired',
   DEVICEGATE_DPOP_NONCE_WINDOW: 'dpop.nonceWindow',

@@ -101,6 +101,43 @@ describe('state shared by instances on one PostgreSQL', { skip: skipWithoutRealP
     });
   });
 
+  describe('user codes', () => {
+    const now = 1_700_000_000_000;
+    let sequence = 0;
+    const grant = (userCode: string, createdAt: number) => {
+      const id = `shared-dg-${++sequence}`;
+      return {
+        id,
+        deviceCodeHash: `hash-${id}`,
+        userCode,
+        clientId: 'tv',
+        scopes: ['openid'],
+        deviceName: null,
+        deviceModel: null,
+        requestedFrom: null,
+        pushKey: `push-${id}`,
+        createdAt,
+        expiresAt: createdAt + 600_000,
+        interval: 5,
+        resources: [],
+      };
+    };
+    const race = (userCode: string, createdAt: number) =>
+      Promise.allSettled(Array.from({ length: 20 }, (_, index) => [first, second][index % 2]!.deviceGrants.create(grant(userCode, createdAt))));
+
+    test('twenty creates of one code on two instances at once: exactly one holds it, the others are told it is taken', async () => {
+      const results = await race('SHRDCDE1', now);
+      assert.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
+      for (const result of results) if (result.status === 'rejected') assert.equal((result.reason as Error).name, 'UserCodeTakenError');
+    });
+
+    test('and once its holder has expired, again exactly one of twenty takes the code over', async () => {
+      const results = await race('SHRDCDE1', now + 600_000);
+      assert.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
+      assert.ok(await second.deviceGrants.findLiveByUserCode('SHRDCDE1', now + 600_000));
+    });
+  });
+
   describe('exclusive work', () => {
     test('work under one name never overlaps across instances; the lock is released after a failure', async () => {
       let inside = 0;

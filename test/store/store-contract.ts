@@ -308,6 +308,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         }
       });
 
+      it('of 20 concurrent creates reusing the code of an expired grant exactly one succeeds, in each of 5 rounds', async (store) => {
+        for (let round = 0; round < 5; round++) {
+          const userCode = `VWXZBCD${round}`;
+          const expired = newDeviceGrant({ userCode });
+          await store.deviceGrants.create(expired);
+          const later = { createdAt: expired.expiresAt, expiresAt: expired.expiresAt + 600 * SECOND };
+          const results = await Promise.allSettled(
+            Array.from({ length: 20 }, () => store.deviceGrants.create(newDeviceGrant({ userCode, ...later }))),
+          );
+          assert.equal(count(results, (result) => result.status === 'fulfilled'), 1, `round ${round}`);
+          for (const result of results) {
+            if (result.status === 'rejected') assert.equal((result.reason as Error).name, 'UserCodeTakenError');
+          }
+          // Then a third holder, once the second has expired too.
+          const third = newDeviceGrant({ userCode, createdAt: later.expiresAt, expiresAt: later.expiresAt + 600 * SECOND });
+          await store.deviceGrants.create(third);
+          assert.equal((await store.deviceGrants.findLiveByUserCode(userCode, later.expiresAt))?.id, third.id);
+          assert.equal((await store.deviceGrants.findById(expired.id))?.userCode, userCode);
+        }
+      });
+
       it('the first poll is in time, however soon after the authorization', async (store) => {
         const grant = newDeviceGrant();
         await store.deviceGrants.create(grant);

@@ -126,7 +126,8 @@ function configFrom(io: CliIo, options: Record<string, unknown>, overrides: Conf
 /** Runs an admin command against the store, closing it afterwards. */
 async function withStore<T>(io: CliIo, options: Record<string, unknown>, run: (store: Store, config: Config) => Promise<T>): Promise<T> {
   const config = configFrom(io, options);
-  const store = await openStore(config);
+  // One command, then exit: no client cache and its listening connection (store/postgres/clients.ts).
+  const store = await openStore(config, { cacheClients: false });
   try {
     return await run(store, config);
   } finally {

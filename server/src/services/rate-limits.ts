@@ -15,7 +15,7 @@ import { limitKeyOfAddress } from './network-match.ts';
  * the reason for each default live in config.ts (`limits`).
  */
 export type LimitsConfig = Config['limits'];
-export type LimitName = Exclude<keyof LimitsConfig, 'store' | 'userCodeGuessAlarm'>;
+export type LimitName = Exclude<keyof LimitsConfig, 'store' | 'userCodeGuessAlarm' | 'localShare'>;
 
 export interface LimitRule {
   points: number;
@@ -25,7 +25,7 @@ export interface LimitRule {
 
 /** The defaults of config.ts, for callers that build limits without a configuration. */
 const defaultLimitRules: Record<LimitName, LimitRule> = (() => {
-  const { store: _store, userCodeGuessAlarm: _alarm, ...rules } = limitsSchema.parse({});
+  const { store: _store, userCodeGuessAlarm: _alarm, localShare: _share, ...rules } = limitsSchema.parse({});
   return rules;
 })();
 
@@ -135,38 +135,100 @@ export async function createPostgresLimiterFactory(pool: PostgresQueryable): Pro
 /** True for a limiter's refusal, as opposed to a store failure. */
 const isRefusal = (value: unknown): value is RateLimiterRes => value instanceof RateLimiterRes;
 
+/**
+ * Flood limits, where a few requests more across instances cost nothing (each is paced or cheap
+ * for us), unlike the guessing limits (user codes, passwords, client secrets) and registration,
+ * which are counted exactly. Only these get a local share (config `limits.localShare`).
+ */
+const LOCAL_SHARE_BUCKETS: ReadonlySet<LimitName> = new Set([
+  'deviceAuthorizationPerClientAndAddress',
+  'tokenPerAddress',
+  'revocationPerClientAndAddress',
+  'introspectionPerClient',
+  'userinfoPerAddress',
+  'metadataPerAddress',
+]);
+
+interface Bucket {
+  limiter: RateLimiterAbstract;
+  rule: LimitRule;
+  /** What this instance admits from memory before it asks `limiter` (shared counters only). */
+  local?: RateLimiterMemory;
+  allowance: number;
+}
+
 export function createRateLimits(
   options: {
     rules?: Partial<Record<LimitName, LimitRule>>;
     makeLimiter?: LimiterFactory;
     audit?: AuditLog;
     close?: () => Promise<void>;
+    /**
+     * With shared counters (makeLimiter a shared store), the share of each flood limit this
+     * instance admits from memory first (config `limits.localShare`; docs/security.md
+     * LIMIT-SHARED). 0 or unset: every request asks `makeLimiter`'s counter.
+     */
+    localShare?: number;
   } = {},
 ): RateLimits {
   const makeLimiter = options.makeLimiter ?? memoryLimiterFactory;
-  const limiters = new Map<LimitName, { limiter: RateLimiterAbstract; rule: LimitRule }>();
-  const bucket = (name: LimitName) => {
+  const limiters = new Map<LimitName, Bucket>();
+  const bucket = (name: LimitName): Bucket => {
     let found = limiters.get(name);
     if (!found) {
       const rule = { ...defaultLimitRules[name], ...options.rules?.[name] };
-      found = { limiter: makeLimiter({ name, ...rule }), rule };
+      const allowance = LOCAL_SHARE_BUCKETS.has(name) ? Math.floor(rule.points * (options.localShare ?? 0)) : 0;
+      found = {
+        limiter: makeLimiter({ name, ...rule }),
+        rule,
+        allowance,
+        local: allowance > 0 ? new RateLimiterMemory({ keyPrefix: `local:${name}`, points: allowance, duration: rule.duration }) : undefined,
+      };
       limiters.set(name, found);
     }
     return found;
   };
+
+  /**
+   * The local share, in front of the shared counter: up to `allowance` points of a key per
+   * window are admitted from this instance's memory. The request that finds them spent asks the
+   * shared counter and carries them there, so the shared count includes them; from then until
+   * the shared window ends the key is blocked locally, so every request asks the shared
+   * counter, and one instance alone never admits more than `points` in a shared window.
+   * Returns the points to spend on the shared counter, or 0 when admitted locally.
+   */
+  async function localFirst(found: Bucket, key: string, cost: number): Promise<number> {
+    if (!found.local) return cost;
+    try {
+      await found.local.consume(key, cost);
+      return 0;
+    } catch (rejection) {
+      if (!isRefusal(rejection)) throw rejection;
+      const before = rejection.consumedPoints - cost;
+      // The first request past the allowance carries what was admitted locally; later ones (the
+      // key blocked until the shared window ends) carry nothing.
+      return before <= found.allowance ? cost + before : cost;
+    }
+  }
+
   return {
     async consume(name, given, consumeOptions = {}) {
       const key = bucketKey(name, given);
       const cost = Math.max(1, Math.floor(consumeOptions.cost ?? 1));
-      const { limiter, rule } = bucket(name);
+      const found = bucket(name);
+      const { limiter, rule } = found;
+      const spend = await localFirst(found, key, cost);
+      if (spend === 0) return { allowed: true, retryAfterSeconds: 0 };
       try {
-        await limiter.consume(key, cost);
+        const counted = await limiter.consume(key, spend);
+        if (found.local) await found.local.block(key, Math.max(1, Math.ceil(counted.msBeforeNext / 1000)));
         return { allowed: true, retryAfterSeconds: 0 };
       } catch (rejection) {
         if (!isRefusal(rejection)) throw rejection;
         const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        if (found.local) await found.local.block(key, retryAfterSeconds);
         // Only the request that tipped the bucket over is recorded, not every one after it.
-        if (rejection.consumedPoints - cost <= rule.points) {
+        if (rejection.consumedPoints - spend <= rule.points) {
           options.audit?.record('rate_limited', {
             limit: name,
             key: DIGESTED_KEYS.has(name) ? deriveKey('audit-limit-key', key).slice(0, 16) : key,
@@ -184,7 +246,8 @@ export function createRateLimits(
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(state.msBeforeNext / 1000)) };
     },
     async reset(name, key) {
-      await bucket(name).limiter.delete(bucketKey(name, key));
+      const found = bucket(name);
+      await Promise.all([found.limiter.delete(bucketKey(name, key)), found.local?.delete(bucketKey(name, key))]);
     },
     close: options.close,
   };
@@ -195,17 +258,19 @@ export function createRateLimits(
  * so (or 'auto' with a databaseUrl), memory otherwise. `pg` is loaded only then. The rate limits
  * and the user code guess alarm both build on it, so both are shared across instances alike.
  */
-export async function createConfiguredLimiterFactory(config: Config): Promise<{ makeLimiter: LimiterFactory; close(): Promise<void> }> {
+export async function createConfiguredLimiterFactory(
+  config: Config,
+): Promise<{ makeLimiter: LimiterFactory; close(): Promise<void>; /** Counters other instances share. */ shared: boolean }> {
   const where = config.limits.store;
   const shared = where === 'postgres' || (where === 'auto' && config.databaseUrl !== undefined);
-  if (!shared) return { makeLimiter: memoryLimiterFactory, close: async () => {} };
+  if (!shared) return { makeLimiter: memoryLimiterFactory, close: async () => {}, shared: false };
   if (!config.databaseUrl) throw new ConfigError('limits.store "postgres" needs a databaseUrl');
   const { default: pg } = await import('pg');
   // A small pool of its own: counters must not queue behind the store's transactions.
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
   pool.on('error', () => {}); // an idle client's error; the next query reports it
   try {
-    return { makeLimiter: await createPostgresLimiterFactory(pool), close: () => pool.end() };
+    return { makeLimiter: await createPostgresLimiterFactory(pool), close: () => pool.end(), shared: true };
   } catch (error) {
     await pool.end();
     throw error;
@@ -214,6 +279,6 @@ export async function createConfiguredLimiterFactory(config: Config): Promise<{ 
 
 /** The configured rules as createRateLimits takes them. */
 export function limitRules(config: Config): Record<LimitName, LimitRule> {
-  const { store: _store, userCodeGuessAlarm: _alarm, ...rules } = config.limits;
+  const { store: _store, userCodeGuessAlarm: _alarm, localShare: _share, ...rules } = config.limits;
   return rules;
 }

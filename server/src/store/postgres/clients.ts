@@ -1,11 +1,63 @@
-import type { Clients } from '../types.ts';
+import type { ClientRecord, Clients } from '../types.ts';
+import { deepFreeze } from '../frozen.ts';
 import { toClient, type Database } from './database.ts';
 
-export function createPostgresClients({ pool, one, all, changes }: Database): Clients {
-  return {
+/** The channel the `clients` table's trigger notifies on (migration 18), with the client id as payload ('*': all). */
+export const CLIENTS_CHANNEL = 'devicegate_clients';
+
+/**
+ * Registered clients are few and read on every request (authentication, a poll's client), while
+ * they change rarely; past this many the cache is emptied (self-registration, RFC 7591, is
+ * limited to 10 an hour per address) rather than grow.
+ */
+const MAX_CACHED_CLIENTS = 10_000;
+
+export interface ClientCache {
+  /** Whether a cached record may be served: only while changes are heard (change-listener.ts). */
+  listening(): boolean;
+}
+
+export interface CachedClients {
+  repository: Clients;
+  /** A notification: the client changed ('*': any may have). */
+  changed(clientId: string): void;
+  /** Notifications may have been missed: forget everything. */
+  reset(): void;
+}
+
+
+/**
+ * The clients table, read through a per-instance cache: a round trip per request for a record
+ * that changes a few times a year was a fifth of a device authorization's (docs/performance.md).
+ * Every change to the table, by any process (another instance, `devicegate clients update`, SQL),
+ * fires the table's trigger, whose NOTIFY each instance hears on its listening connection and
+ * drops the entry; while that connection is down nothing is served from the cache. A read that
+ * raced a change (it started before the notification arrived) is not kept: `generation` tells.
+ * A change is seen by the other instances once its notification arrives, milliseconds after the
+ * commit (docs/security.md CLIENT-CACHE).
+ */
+export function createPostgresClients({ pool, one, all, changes }: Database, cache: ClientCache): CachedClients {
+  const cached = new Map<string, ClientRecord>();
+  let generation = 0;
+  const forget = () => {
+    generation++;
+    cached.clear();
+  };
+  const repository: Clients = {
     async get(clientId) {
+      if (cache.listening()) {
+        const hit = cached.get(clientId);
+        if (hit) return hit;
+      }
+      const before = generation;
       const row = await one('SELECT * FROM clients WHERE client_id = $1', [clientId]);
-      return row ? toClient(row) : null;
+      if (!row) return null;
+      const client = toClient(row);
+      if (!cache.listening() || generation !== before) return client;
+      if (cached.size >= MAX_CACHED_CLIENTS) cached.clear();
+      const frozen = deepFreeze(client);
+      cached.set(clientId, frozen);
+      return frozen;
     },
     async list() {
       return (await all('SELECT * FROM clients ORDER BY client_id')).map(toClient);
@@ -52,5 +104,32 @@ export function createPostgresClients({ pool, one, all, changes }: Database): Cl
     async remove(clientId) {
       return (await changes('DELETE FROM clients WHERE client_id = $1', [clientId])) === 1;
     },
+  };
+  return {
+    repository: {
+      ...repository,
+      // This instance's own writes are forgotten at once, not only when their notification comes back.
+      async put(client) {
+        generation++;
+        cached.delete(client.clientId);
+        await repository.put(client);
+        generation++;
+        cached.delete(client.clientId);
+      },
+      async remove(clientId) {
+        generation++;
+        cached.delete(clientId);
+        const removed = await repository.remove(clientId);
+        generation++;
+        cached.delete(clientId);
+        return removed;
+      },
+    },
+    changed(clientId) {
+      if (clientId === '*') return forget();
+      generation++;
+      cached.delete(clientId);
+    },
+    reset: forget,
   };
 }

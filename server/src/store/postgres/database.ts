@@ -11,6 +11,7 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
  * so the locks of devicegate never meet those of another application on the same database.
  */
 export const LOCK_MIGRATIONS = 0x64670001;
+/** Serialized device grant creation before migration 17; kept so the key is never given another use. */
 export const LOCK_USER_CODE = 0x64670002;
 /** Store.exclusive: the second key is hashtext(name). */
 export const LOCK_EXCLUSIVE = 0x64670003;

@@ -1,57 +1,110 @@
 import { pollSql } from '../../device-grants/pacing.ts';
+import { createTurnBatch } from '../turn-batch.ts';
 import { UserCodeTakenError, type Decision, type DeviceGrants, type NewDeviceGrant, type PollVerdict } from '../types.ts';
-import { LOCK_USER_CODE, toDeviceGrant, type Database } from './database.ts';
+import { toDeviceGrant, type Database } from './database.ts';
 
 /**
- * RFC 8628 §3.5 (the rule: ../../device-grants/pacing.ts), in one statement: every SET
- * expression reads the row as it was before this poll, and the row lock makes concurrent polls
- * of one code take turns, each judged against the poll before it. The verdict is written to the
- * row so RETURNING can report it.
+ * RFC 8628 §3.5 (the rule: ../../device-grants/pacing.ts), in one statement for all the polls of
+ * an event-loop turn (../turn-batch.ts): every SET expression reads the row as it was before this
+ * poll, and the row lock makes concurrent polls of one code on several instances take turns, each
+ * judged against the poll before it. The verdict is written to the row so RETURNING can report
+ * it. One round trip per turn, where each poll was one (docs/performance.md#postgresql-round-trips).
  */
-const pacing = pollSql({ status: 'status', interval: 'poll_interval', lastPolledAt: 'last_polled_at' }, '$2::bigint');
-const RECORD_POLL = `UPDATE device_grants SET
-     last_polled_at = $2::bigint,
+const pacing = pollSql({ status: 'g.status', interval: 'g.poll_interval', lastPolledAt: 'g.last_polled_at' }, 'p.now');
+const RECORD_POLLS = `UPDATE device_grants AS g SET
+     last_polled_at = p.now,
      last_poll_slow_down = ${pacing.slowDown},
      poll_interval = ${pacing.interval}
-   WHERE device_code_hash = $1 AND client_id = $3
-   RETURNING *`;
+   FROM unnest($1::text[], $2::bigint[], $3::text[]) AS p(hash, now, client)
+   WHERE g.device_code_hash = p.hash AND g.client_id = p.client
+   RETURNING g.*`;
 
-export function createPostgresDeviceGrants({ one, all, changes, transaction }: Database): DeviceGrants {
-  return {
-    async create(grant: NewDeviceGrant) {
-      // A user code is unique among live grants only; an expired holder keeps its row (a late
-      // poll still answers expired_token) while its code may be handed out again. A partial
-      // unique index cannot say "live" (it depends on the time), so creates of one code are
-      // serialized by an advisory lock taken before the check: the second creator waits for the
-      // first to commit, and its check (a new statement, a new snapshot) then sees that row.
-      await transaction(async (client) => {
-        await client.query(`SELECT pg_advisory_xact_lock(${LOCK_USER_CODE}, hashtext($1))`, [grant.userCode]);
-        const inserted = await client.query(
-          `INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
-             requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent)
-           -- Explicit types: parameters in a SELECT list are not typed by the INSERT's columns.
-           SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::text, $8::text, $9::text,
-             'pending', $10::bigint, $11::bigint, $12::integer, $13::text[], $14::text
-           WHERE NOT EXISTS (SELECT 1 FROM device_grants WHERE user_code = $3 AND expires_at > $10)`,
-          [
-            grant.id,
-            grant.deviceCodeHash,
-            grant.userCode,
-            grant.clientId,
-            grant.scopes,
-            grant.deviceName,
-            grant.deviceModel,
-            grant.requestedFrom,
-            grant.pushKey,
-            grant.createdAt,
-            grant.expiresAt,
-            grant.interval,
-            grant.resources,
-            grant.traceParent ?? null,
-          ],
-        );
-        if (inserted.rowCount !== 1) throw new UserCodeTakenError();
-      });
+/**
+ * The device grants of an event-loop turn in one statement (../turn-batch.ts). A user code is
+ * unique among live grants only; an expired holder keeps its row (a late poll still answers
+ * expired_token) while its code may be handed out again. So the uniqueness lives in
+ * user_code_claim (a unique index), which the newest grant of a code holds: the statement frees
+ * the claim of expired holders and inserts, and a concurrent creator of the same code (another
+ * instance, or a second grant of this batch) either waits on the holder's row lock and then
+ * finds the claim gone, or meets the new claim in the unique index (ON CONFLICT DO NOTHING): no
+ * row, the code is taken, and that caller alone is told. One round trip per turn, where BEGIN, an
+ * advisory lock, the INSERT and COMMIT were four per grant (docs/performance.md#postgresql-round-trips).
+ *
+ * The freeing UPDATE is read by the INSERT's FROM, so it runs to completion first (a
+ * data-modifying WITH nobody reads would run after the main statement); the INSERT's unique check
+ * does not count a row version this statement itself replaced. The grants travel as one JSON
+ * array (jsonb_to_recordset turns its lists into text[]), which keeps the statement the same
+ * whatever the batch size.
+ */
+const CREATE_GRANTS = `WITH items AS (
+     SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(ord integer, id text, "deviceCodeHash" text, "userCode" text,
+       "clientId" text, scopes text[], "deviceName" text, "deviceModel" text, "requestedFrom" text, "pushKey" text,
+       "createdAt" bigint, "expiresAt" bigint, "interval" integer, resources text[], "traceParent" text)
+   ), freed AS (
+     UPDATE device_grants AS d SET user_code_claim = NULL
+     FROM items AS i
+     WHERE d.user_code_claim = i."userCode" AND d.expires_at <= i."createdAt"
+     RETURNING 1
+   )
+   INSERT INTO device_grants (id, device_code_hash, user_code, client_id, scopes, device_name, device_model,
+     requested_from, push_key, status, created_at, expires_at, poll_interval, resources, trace_parent, user_code_claim)
+   SELECT i.id, i."deviceCodeHash", i."userCode", i."clientId", i.scopes, i."deviceName", i."deviceModel", i."requestedFrom",
+     i."pushKey", 'pending', i."createdAt", i."expiresAt", i."interval", i.resources, i."traceParent", i."userCode"
+   FROM items AS i, (SELECT count(*) FROM freed) AS freed_count
+   -- Rows of instances of the previous release hold no claim (migration 17).
+   WHERE NOT EXISTS (SELECT 1 FROM device_grants AS o WHERE o.user_code = i."userCode" AND o.expires_at > i."createdAt")
+   ORDER BY i.ord
+   ON CONFLICT (user_code_claim) DO NOTHING
+   RETURNING id`;
+
+interface Poll {
+  hash: string;
+  clientId: string;
+  now: number;
+}
+
+export function createPostgresDeviceGrants({ one, all, changes }: Database): { repository: DeviceGrants; flush(): Promise<void> } {
+  const polls = createTurnBatch<Poll, PollVerdict>(async (batch) => {
+    const verdicts: PollVerdict[] = new Array(batch.length);
+    let waiting = batch.map((poll, index) => ({ poll, index }));
+    // One statement updates a row once: a code polled twice in one turn goes again in the next
+    // statement, so it is judged against the poll before it, as on another instance.
+    while (waiting.length > 0) {
+      const seen = new Set<string>();
+      const round: typeof waiting = [];
+      const later: typeof waiting = [];
+      for (const entry of waiting) {
+        if (seen.has(entry.poll.hash)) later.push(entry);
+        else {
+          seen.add(entry.poll.hash);
+          round.push(entry);
+        }
+      }
+      const rows = await all(RECORD_POLLS, [
+        round.map((entry) => entry.poll.hash),
+        round.map((entry) => entry.poll.now),
+        round.map((entry) => entry.poll.clientId),
+      ]);
+      const byHash = new Map(rows.map((row) => [row.device_code_hash as string, row]));
+      for (const { poll, index } of round) {
+        const row = byHash.get(poll.hash);
+        verdicts[index] = row ? { kind: row.last_poll_slow_down ? 'slow_down' : 'ok', grant: toDeviceGrant(row) } : { kind: 'unknown' };
+      }
+      waiting = later;
+    }
+    return verdicts;
+  });
+  const creates = createTurnBatch<NewDeviceGrant, void>(async (grants) => {
+    const inserted = new Set(
+      (await all(CREATE_GRANTS, [JSON.stringify(grants.map((grant, ord) => ({ ord, ...grant, traceParent: grant.traceParent ?? null })))])).map(
+        (row) => row.id as string,
+      ),
+    );
+    return grants.map((grant) => (inserted.has(grant.id) ? undefined : new UserCodeTakenError()));
+  });
+  const repository: DeviceGrants = {
+    create(grant: NewDeviceGrant) {
+      return creates.add(grant);
     },
     async findByDeviceCodeHash(hash) {
       const row = await one('SELECT * FROM device_grants WHERE device_code_hash = $1', [hash]);
@@ -65,10 +118,8 @@ export function createPostgresDeviceGrants({ one, all, changes, transaction }: D
       const row = await one('SELECT * FROM device_grants WHERE id = $1', [id]);
       return row ? toDeviceGrant(row) : null;
     },
-    async recordPoll(hash, clientId, now): Promise<PollVerdict> {
-      const row = await one(RECORD_POLL, [hash, now, clientId]);
-      if (!row) return { kind: 'unknown' };
-      return { kind: row.last_poll_slow_down ? 'slow_down' : 'ok', grant: toDeviceGrant(row) };
+    recordPoll(hash, clientId, now): Promise<PollVerdict> {
+      return polls.add({ hash, clientId, now });
     },
     async decide(id, decision: Decision, now) {
       const moved =
@@ -114,4 +165,5 @@ export function createPostgresDeviceGrants({ one, all, changes, transaction }: D
       return changes('DELETE FROM device_grants WHERE expires_at <= $1', [now - retainSeconds * 1000]);
     },
   };
+  return { repository, flush: async () => void (await Promise.all([creates.flush(), polls.flush()])) };
 }

@@ -265,4 +265,40 @@ export const postgresMigrations: readonly string[] = [
   );
   CREATE INDEX passkeys_user ON passkeys (user_id);
   `,
+  /*
+   * 17: a user code's claim, unique, so a device grant is created in one statement without an
+   * advisory lock (store/postgres/device-grants.ts). The newest row of each code holds its claim;
+   * instances of the previous release insert rows without one and keep serializing among
+   * themselves by the lock, while the new statement also checks user_code among live rows.
+   */ `
+  ALTER TABLE device_grants ADD COLUMN user_code_claim TEXT;
+  UPDATE device_grants AS d SET user_code_claim = d.user_code
+    WHERE NOT EXISTS (SELECT 1 FROM device_grants AS o WHERE o.user_code = d.user_code AND (o.created_at, o.id) > (d.created_at, d.id));
+  CREATE UNIQUE INDEX device_grants_user_code_claim ON device_grants (user_code_claim);
+  `,
+  /*
+   * 18: every change to a client is announced (NOTIFY devicegate_clients, the client id; '*' for
+   * a TRUNCATE), whoever makes it, so each instance's client cache drops the entry
+   * (store/postgres/clients.ts). A notification is sent when its transaction commits.
+   */ `
+  CREATE FUNCTION devicegate_client_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+      PERFORM pg_notify('devicegate_clients', '*');
+    ELSIF TG_OP = 'DELETE' THEN
+      PERFORM pg_notify('devicegate_clients', OLD.client_id);
+    ELSE
+      PERFORM pg_notify('devicegate_clients', NEW.client_id);
+      IF TG_OP = 'UPDATE' AND OLD.client_id <> NEW.client_id THEN
+        PERFORM pg_notify('devicegate_clients', OLD.client_id);
+      END IF;
+    END IF;
+    RETURN NULL;
+  END
+  $$;
+  CREATE TRIGGER clients_changed AFTER INSERT OR UPDATE OR DELETE ON clients
+    FOR EACH ROW EXECUTE FUNCTION devicegate_client_changed();
+  CREATE TRIGGER clients_truncated AFTER TRUNCATE ON clients
+    FOR EACH STATEMENT EXECUTE FUNCTION devicegate_client_changed();
+  `,
 ];

@@ -2,7 +2,8 @@ import pg from 'pg';
 import type { Store } from '../types.ts';
 import { createPostgresAccessTokens } from './access-tokens.ts';
 import { createPostgresAuditEvents } from './audit-events.ts';
-import { createPostgresClients } from './clients.ts';
+import { createChangeListener, type ChangeListener } from './change-listener.ts';
+import { CLIENTS_CHANNEL, createPostgresClients } from './clients.ts';
 import { createDatabase, inTransaction, LOCK_EXCLUSIVE, LOCK_MIGRATIONS, types } from './database.ts';
 import { createPostgresDeviceGrants } from './device-grants.ts';
 import { createPostgresGrants } from './grants.ts';
@@ -56,6 +57,12 @@ export interface PostgresStoreOptions {
    * Node would end the process on the pool's 'error' event.
    */
   onIdleError?: (error: Error) => void;
+  /**
+   * Keep clients in memory, told of changes by a listening connection (./clients.ts); on by
+   * default. Off for a one-shot process (the CLI), which reads each client once and should not
+   * hold a second connection.
+   */
+  cacheClients?: boolean;
 }
 
 /**
@@ -85,21 +92,33 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   }
 
   const database = createDatabase(pool);
+  const auditEvents = createPostgresAuditEvents(database);
+  const deviceGrants = createPostgresDeviceGrants(database);
+  let listener: ChangeListener | undefined;
+  const clients = createPostgresClients(database, { listening: () => listener?.listening() ?? false });
+  if (options.cacheClients !== false) {
+    listener = await createChangeListener({
+      connectionString: options.connectionString,
+      channel: CLIENTS_CHANNEL,
+      onChange: clients.changed,
+      onReset: clients.reset,
+    });
+  }
   let closing: Promise<void> | undefined;
 
   return {
-    clients: createPostgresClients(database),
+    clients: clients.repository,
     resources: createPostgresResources(database),
     users: createPostgresUsers(database),
     passkeys: createPostgresPasskeys(database),
-    deviceGrants: createPostgresDeviceGrants(database),
+    deviceGrants: deviceGrants.repository,
     grants: createPostgresGrants(database),
     refreshTokens: createPostgresRefreshTokens(database),
     accessTokens: createPostgresAccessTokens(database),
     tokenExchanges: createPostgresTokenExchanges(database),
     signingKeys: createPostgresSigningKeys(database),
     sessions: createPostgresSessions(database),
-    auditEvents: createPostgresAuditEvents(database),
+    auditEvents: auditEvents.repository,
     webhooks: createPostgresWebhooks(database),
     replayIdentifiers: createPostgresReplayIdentifiers(database),
     registeredDevices: createPostgresRegisteredDevices(database),
@@ -131,7 +150,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       }
     },
     close() {
-      closing ??= pool.end();
+      // Queued polls and audit events are written before the pool ends.
+      closing ??= Promise.all([deviceGrants.flush(), auditEvents.flush(), listener?.close()]).then(() => pool.end());
       return closing;
     },
   };

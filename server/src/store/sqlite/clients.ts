@@ -1,15 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { ClientRecord, Clients } from '../types.ts';
+import { deepFreeze } from '../frozen.ts';
 import { joinList, toClient, type Row } from './columns.ts';
 
-/** A cached record is shared by every request: frozen, so no caller can change it for the others. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
-}
 
 const CLIENT_CACHE_MAX = 10_000;
 const CLIENT_CACHE_RECHECK_MS = 1;

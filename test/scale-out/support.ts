@@ -4,7 +4,7 @@
 // verification pages over plain HTTP (cookies and CSRF, as in test/verification-ui).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,17 +90,24 @@ export async function approveOnConsent(session: PageSession, consentHtml: string
 
 export interface ChildInstance extends Instance {
   daemon: Daemon;
+  /** Its own data directory (SQLite, master key file), removed by kill(). */
+  dataDir: string;
   /** SIGKILL: no draining, no goodbye to the database or the broker. */
   kill(): Promise<void>;
 }
 
 /**
  * `devicegate serve` in a child process, configured the way an operator does it (DEVICEGATE_*
- * environment), ready once its /readyz answers 200.
+ * environment, and `config` as its JSON configuration file for what has no variable, such as
+ * limits), ready once its /readyz answers 200. Its embedded MQTT broker gets a free port of its
+ * own unless env says otherwise: instances of test files run at once must not meet on 1883.
  */
-export async function startChildInstance(name: string, env: Record<string, string>): Promise<ChildInstance> {
+export async function startChildInstance(name: string, env: Record<string, string>, options: { config?: ConfigInput } = {}): Promise<ChildInstance> {
   const port = await freePort();
+  const mqttPort = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'devicegate-child-'));
+  const configFile = path.join(dataDir, 'config.json');
+  if (options.config) writeFileSync(configFile, JSON.stringify(options.config));
   const daemon = startDaemon(process.execPath, [path.join(repoRoot, 'appliance/bin/devicegate.js'), 'serve'], {
     name: `devicegate ${name}`,
     cwd: repoRoot,
@@ -110,7 +117,9 @@ export async function startChildInstance(name: string, env: Record<string, strin
       DEVICEGATE_HOST: '127.0.0.1',
       DEVICEGATE_PORT: String(port),
       DEVICEGATE_DATA_DIR: dataDir,
+      DEVICEGATE_MQTT_PORT: String(mqttPort),
       DEVICEGATE_LOG_LEVEL: process.env.DEVICEGATE_TEST_LOG_LEVEL ?? 'warn',
+      ...(options.config ? { DEVICEGATE_CONFIG: configFile } : {}),
       ...env,
     },
     exitSignal: 'SIGKILL',
@@ -138,6 +147,7 @@ export async function startChildInstance(name: string, env: Record<string, strin
     name,
     url,
     daemon,
+    dataDir,
     async kill() {
       await daemon.stop('SIGKILL', 5000);
       removeDir(dataDir);

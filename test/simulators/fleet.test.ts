@@ -3,8 +3,10 @@
 // over HTTP, and the attack scenarios against an appliance with its default limits.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { defaultClient, hashPassword, loadConfig, openStore, systemClock, type ConfigInput } from '@devicegate/server';
 import { ALL_PROFILE_SCOPES, PROFILE_NAMES, PROFILES, runAttacks, runFleet, SCENARIO_NAMES, type AttackName, type FleetReport } from '@devicegate/simulators';
-import { DEMO_PASSWORD, startTestAppliance, type TestAppliance } from '../support/appliance.ts';
+import { DEMO_PASSWORD } from '../support/appliance.ts';
+import { startChildInstance, type ChildInstance } from '../scale-out/support.ts';
 
 /** One loopback address plays the whole fleet: its per-address limits are raised by configuration. */
 const FLEET_LIMITS = {
@@ -19,22 +21,57 @@ const FLEET_LIMITS = {
 /** Short lifetimes so "ignore" expires within the test; far longer than an approval takes. */
 const CODE_LIFETIME_SECONDS = 30;
 /**
- * The appliance and the whole fleet share this process and its core: 2 s polls and at most 100
- * flows at once keep it far from saturation on a busy 2-core machine (a saturated event loop
- * would make a device's 10 s WebSocket handshake time out, which is an error).
+ * The fleet is one process and one event loop for 300 devices and 20 people: 2 s polls and at
+ * most 100 flows at once keep it far from saturation on a busy 2-core machine (a saturated event
+ * loop would make a device's 10 s WebSocket handshake time out, which is an error).
  */
 const POLL_INTERVAL_SECONDS = 2;
 const CONCURRENCY = 100;
 
-async function addSimulationClients(appliance: TestAppliance): Promise<void> {
-  for (const name of PROFILE_NAMES) {
-    await appliance.addClient({
-      clientId: PROFILES[name].defaultClientId,
-      name: PROFILES[name].clientName,
-      scopes: ALL_PROFILE_SCOPES,
-      deviceCodeLifetime: CODE_LIFETIME_SECONDS,
-      pollInterval: POLL_INTERVAL_SECONDS,
-    });
+/**
+ * The appliance as an operator runs it, `devicegate serve` in a process of its own: in the test's
+ * process the fleet's event loop starved the appliance's on a loaded machine, so the devices'
+ * handshakes timed out on the appliance's side, which no real fleet (one device per machine)
+ * does to an appliance.
+ */
+async function startFleetAppliance(name: string, config?: ConfigInput): Promise<ChildInstance> {
+  return startChildInstance(name, { DEVICEGATE_DEMO_PASSWORD: DEMO_PASSWORD }, { config });
+}
+
+/**
+ * The simulation's clients and the fleet's people, written beside the running appliance into its
+ * database the way `devicegate clients add` does (another SQLite connection; the appliance's
+ * client cache notices other connections' commits).
+ */
+async function addSimulationClients(instance: ChildInstance, people: Array<{ username: string; password: string }> = []): Promise<void> {
+  const config = loadConfig({ overrides: { dataDir: instance.dataDir } });
+  const store = await openStore(config);
+  try {
+    for (const name of PROFILE_NAMES) {
+      await store.clients.put(
+        defaultClient(config, systemClock, {
+          clientId: PROFILES[name].defaultClientId,
+          name: PROFILES[name].clientName,
+          scopes: ALL_PROFILE_SCOPES,
+          deviceCodeLifetime: CODE_LIFETIME_SECONDS,
+          pollInterval: POLL_INTERVAL_SECONDS,
+        }),
+      );
+    }
+    for (const person of people) {
+      await store.users.create({
+        id: `user-${person.username}`,
+        username: person.username,
+        passwordHash: await hashPassword(person.password),
+        name: person.username,
+        email: `${person.username}@example.com`,
+        emailVerified: true,
+        disabled: false,
+        createdAt: systemClock.now(),
+      });
+    }
+  } finally {
+    await store.close();
   }
 }
 
@@ -43,20 +80,15 @@ function describeFailures(report: FleetReport): string {
 }
 
 describe('a fleet of 300 devices over every channel and scenario', () => {
-  let appliance: TestAppliance;
+  let appliance: ChildInstance | undefined;
   let report: FleetReport;
 
   before(async () => {
-    appliance = await startTestAppliance({ overrides: { limits: FLEET_LIMITS, push: { maxConnectionsPerAddress: 2000 } } });
-    await addSimulationClients(appliance);
-    const people = [];
-    for (let index = 1; index <= 20; index++) {
-      const account = { username: `person-${index}`, password: `password-of-person-${index}` };
-      await appliance.addUser(account.username, account.password);
-      people.push(account);
-    }
+    appliance = await startFleetAppliance('fleet', { limits: FLEET_LIMITS, push: { maxConnectionsPerAddress: 2000 } });
+    const people = Array.from({ length: 20 }, (_, i) => ({ username: `person-${i + 1}`, password: `password-of-person-${i + 1}` }));
+    await addSimulationClients(appliance, people);
     report = await runFleet({
-      issuer: appliance.issuer,
+      issuer: appliance.url,
       devices: 300,
       mix: { tv: 40, translator: 20, notetaker: 20, cli: 20 },
       scenarios: { approve: 70, deny: 10, ignore: 10, 'slow-reader': 10 },
@@ -69,7 +101,7 @@ describe('a fleet of 300 devices over every channel and scenario', () => {
       timeoutMs: 150_000,
     });
   });
-  after(() => appliance?.stop());
+  after(() => appliance?.kill());
 
   test('every device ends as its scenario says: approved, denied or expired', () => {
     assert.equal(report.flows.total, 300);
@@ -109,16 +141,16 @@ describe('a fleet of 300 devices over every channel and scenario', () => {
 });
 
 describe('attack scenarios against an appliance with its default limits', () => {
-  let appliance: TestAppliance;
+  let appliance: ChildInstance | undefined;
   before(async () => {
-    appliance = await startTestAppliance();
+    appliance = await startFleetAppliance('attacks');
     await addSimulationClients(appliance);
   });
-  after(() => appliance?.stop());
+  after(() => appliance?.kill());
 
   const attack = async (name: AttackName) => {
     const [result] = await runAttacks([name], {
-      issuer: appliance.issuer,
+      issuer: appliance!.url,
       clientId: PROFILES.tv.defaultClientId,
       person: { username: 'demo', password: DEMO_PASSWORD },
       fetch: (input, init) => fetch(input, init),

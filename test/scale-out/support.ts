@@ -1,21 +1,20 @@
 // Pieces the scale-out tests share: a shared configuration for N appliance instances (one
 // database, one master key, one issuer, each listening on its own loopback port), an instance run
-// as a child process (`devicegate serve`) so a test can SIGKILL it, and the person's side of the
-// verification pages over plain HTTP (cookies and CSRF, as in test/verification-ui).
+// as a child process (`devicegate serve`, test/support/serve.ts) so a test can SIGKILL it, and
+// the person's side of the verification pages over plain HTTP (cookies and CSRF, as in
+// test/verification-ui).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '@devicegate/server';
 import { postForm, type DeviceAuthorization, type HttpResult, DEVICE_CODE_GRANT_TYPE } from '../server/http.ts';
-import { removeDir, startDaemon, waitUntilReady, type Daemon } from '../support/daemon.ts';
+import { removeDir, type Daemon } from '../support/daemon.ts';
+import { startServeDaemon } from '../support/serve.ts';
 import { freePort } from '../support/ports.ts';
 import { DEMO_PASSWORD, type TestAppliance } from '../support/appliance.ts';
 import { createPageSession, csrfOf, reachConsent, requestIdOf, type PageSession } from '../verification-ui/support.ts';
-
-const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** 32 random bytes, base64url: what an operator puts in DEVICEGATE_MASTER_KEY on every instance. */
 export function newMasterKey(): string {
@@ -97,55 +96,25 @@ export interface ChildInstance extends Instance {
 }
 
 /**
- * `devicegate serve` in a child process, configured the way an operator does it (DEVICEGATE_*
- * environment, and `config` as its JSON configuration file for what has no variable, such as
- * limits), ready once its /readyz answers 200. Its embedded MQTT broker gets a free port of its
- * own unless env says otherwise: instances of test files run at once must not meet on 1883.
+ * `devicegate serve` in a child process (test/support/serve.ts) on a data directory of its own,
+ * with `config` as its JSON configuration file for what has no variable, such as limits.
  */
 export async function startChildInstance(name: string, env: Record<string, string>, options: { config?: ConfigInput } = {}): Promise<ChildInstance> {
   const port = await freePort();
-  const mqttPort = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'devicegate-child-'));
   const configFile = path.join(dataDir, 'config.json');
   if (options.config) writeFileSync(configFile, JSON.stringify(options.config));
-  const daemon = startDaemon(process.execPath, [path.join(repoRoot, 'appliance/bin/devicegate.js'), 'serve'], {
+  const daemon = await startServeDaemon({
     name: `devicegate ${name}`,
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH,
-      HOME: dataDir,
-      DEVICEGATE_HOST: '127.0.0.1',
-      DEVICEGATE_PORT: String(port),
-      DEVICEGATE_DATA_DIR: dataDir,
-      DEVICEGATE_MQTT_PORT: String(mqttPort),
-      DEVICEGATE_LOG_LEVEL: process.env.DEVICEGATE_TEST_LOG_LEVEL ?? 'warn',
-      ...(options.config ? { DEVICEGATE_CONFIG: configFile } : {}),
-      ...env,
-    },
-    exitSignal: 'SIGKILL',
+    port,
+    dataDir,
+    env: { ...(options.config ? { DEVICEGATE_CONFIG: configFile } : {}), ...env },
     dir: dataDir,
+    timeoutMs: 30_000,
   });
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntilReady(
-      daemon,
-      async () => {
-        try {
-          return (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200;
-        } catch {
-          return false;
-        }
-      },
-      { timeoutMs: 30_000, what: `ready on ${url}` },
-    );
-  } catch (error) {
-    await daemon.stop('SIGKILL', 2000);
-    removeDir(dataDir);
-    throw error;
-  }
   return {
     name,
-    url,
+    url: `http://127.0.0.1:${port}`,
     daemon,
     dataDir,
     async kill() {

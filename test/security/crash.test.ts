@@ -11,8 +11,7 @@
 //   - the audit record of each confirmed approval survived too.
 // Seeded (CRASH_SEED) and bounded: CRASH_KILLS kills (default 10), each after 0.3-2 s of traffic.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,7 +19,9 @@ import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { hashSecret } from '../../server/src/secrets.ts';
+import type { Daemon } from '../support/daemon.ts';
 import { freePort } from '../support/ports.ts';
+import { startServeDaemon } from '../support/serve.ts';
 import { basicAuthorization, DEVICE_CODE_GRANT_TYPE } from '../server/http.ts';
 import { approveThroughPages, Browser } from './support/browser.ts';
 import { auditEventsOf, deviceGrantsByCodeHash, readInvariants } from './support/invariants.ts';
@@ -89,32 +90,18 @@ const flows: Flow[] = [];
 
 let port = 0;
 let base = '';
-async function startAppliance(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile, '--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(port), '--no-mqtt', '--log-level', 'warn'], {
-    env: { ...process.env, DEVICEGATE_DEMO_PASSWORD: PASSWORD, DEVICEGATE_TRUST_PROXY: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** Always the same data directory and port, as an operator's restart would be. */
+function startAppliance(): Promise<Daemon> {
+  return startServeDaemon({
+    name: 'devicegate crash',
+    port,
+    dataDir,
+    args: ['--config', configFile, '--no-mqtt'],
+    env: { DEVICEGATE_DEMO_PASSWORD: PASSWORD, DEVICEGATE_TRUST_PROXY: 'true' },
   });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`appliance exited with ${child.exitCode}:\n${output}`);
-    try {
-      if ((await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200) return child;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`appliance not ready after 60 s:\n${output}`);
 }
 
-async function kill(child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
+const kill = (child: Daemon) => child.stop('SIGKILL', 5000);
 
 // ---------- HTTP as devices and resource servers speak it ----------
 
@@ -286,7 +273,6 @@ test(`${KILLS} SIGKILLs under a fleet lose no approval, redeem no code twice, ac
         `(${lateRedemptions} after a crash), ${flows.filter((f) => f.revoked).length} revoked, ${flows.filter((f) => f.uncertain).length} cut off mid-refresh/revocation`,
     );
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await child.stop('SIGTERM', 30_000);
   }
 });

@@ -164,6 +164,32 @@ export async function waitUntilReady(
   }
 }
 
+/**
+ * waitUntilReady for a server with an HTTP readiness endpoint: ready once GET `url` answers 2xx
+ * (refused, timed out or any other status: not yet). A start that fails SIGKILLs the daemon and
+ * removes `dir` before the error is thrown, so it leaves nothing running that keeps the test file
+ * open until its timeout.
+ */
+export async function waitUntilHttpReady(daemon: Daemon, url: string, { timeoutMs, dir }: { timeoutMs: number; dir?: string }): Promise<void> {
+  try {
+    await waitUntilReady(
+      daemon,
+      async () => {
+        try {
+          return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs, what: `ready on ${url}` },
+    );
+  } catch (error) {
+    await daemon.stop('SIGKILL', 5000);
+    if (dir) removeDir(dir);
+    throw error;
+  }
+}
+
 function startError(daemon: Daemon, what: string): Error {
   const output = daemon.output().trimEnd() || '(no output)';
   return new Error(`${daemon.name} ${what}\n--- ${daemon.name} output ---\n${output}`);

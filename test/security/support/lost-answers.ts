@@ -1,23 +1,21 @@
 // The crash test of the token endpoint's lost answers, one backend per test file (each file has
 // the runner's time budget of its own): see lost-answers-crash-sqlite.test.ts.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Decision, Store } from '@devicegate/server';
 import { hashSecret } from '../../../server/src/secrets.ts';
+import type { Daemon } from '../../support/daemon.ts';
 import { freePort } from '../../support/ports.ts';
+import { startServeDaemon } from '../../support/serve.ts';
 import { DEVICE_CODE_GRANT_TYPE } from '../../server/http.ts';
 
 const DEVICES = 40;
 /** Where the kill lands: after so many answers arrived, or so many milliseconds after the requests left. */
 export type KillMoment = { afterAnswers: number } | { afterMs: number };
 const KILL_MOMENTS: KillMoment[] = [{ afterAnswers: 1 }, { afterAnswers: 12 }, { afterMs: 10 }];
-const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../appliance/bin/devicegate.js');
 
 export interface Backend {
   /** Extra `serve` arguments. */
@@ -62,27 +60,15 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
     let base = '';
     let backend: Backend;
 
-    async function startAppliance(): Promise<ChildProcess> {
-      const child = spawn(
-        process.execPath,
-        [cli, 'serve', '--config', configFile, '--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(port), '--no-mqtt', '--no-websocket', '--log-level', 'warn', ...backend.args],
-        { env: { ...process.env, DEVICEGATE_DEMO_PASSWORD: 'lost-answers-demo-password' }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let output = '';
-      child.stdout!.on('data', (chunk) => (output += chunk));
-      child.stderr!.on('data', (chunk) => (output += chunk));
-      for (let i = 0; i < 600; i++) {
-        if (child.exitCode !== null) throw new Error(`appliance exited with ${child.exitCode}:\n${output}`);
-        try {
-          if ((await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200) return child;
-        } catch {
-          // not listening yet
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      child.kill('SIGKILL');
-      throw new Error(`appliance not ready after 60 s:\n${output}`);
-    }
+    /** Always the same data directory and port, as an operator's restart would be. */
+    const startAppliance = () =>
+      startServeDaemon({
+        name: `devicegate lost answers on ${name}`,
+        port,
+        dataDir,
+        args: ['--config', configFile, '--no-mqtt', '--no-websocket', ...backend.args],
+        env: { DEVICEGATE_DEMO_PASSWORD: 'lost-answers-demo-password' },
+      });
 
     const post = async (form: Record<string, string>, pathname = '/oauth/token') => {
       const response = await fetch(`${base}${pathname}`, {
@@ -100,10 +86,10 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
      * Sends `request` for every device at once and kills the appliance at `moment`; returns the
      * devices whose answer never arrived. An answer that did arrive must be tokens.
      */
-    async function killDuring(child: ChildProcess, devices: Device[], request: (device: Device) => ReturnType<typeof post>, moment: KillMoment) {
-      const exited = once(child, 'exit');
+    async function killDuring(child: Daemon, devices: Device[], request: (device: Device) => ReturnType<typeof post>, moment: KillMoment) {
       let answers = 0;
-      const kill = () => child.kill('SIGKILL');
+      // stop() signals only a process still running, so a second call (or a late timer) is harmless.
+      const kill = () => void child.stop('SIGKILL', 5000);
       if ('afterMs' in moment) setTimeout(kill, moment.afterMs);
       const outcomes = await Promise.all(
         devices.map(async (device) => {
@@ -119,8 +105,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
           }
         }),
       );
-      kill();
-      await exited;
+      await child.stop('SIGKILL', 5000);
       return outcomes.filter((device): device is Device => device !== null);
     }
 
@@ -188,8 +173,7 @@ export function crashSuite(name: string, openBackend: (dataDir: string) => Promi
         }
         console.log(`lost answers on ${name}: ${report.join('; ')}`);
       } finally {
-        child.kill('SIGKILL');
-        await once(child, 'exit').catch(() => undefined);
+        await child.stop('SIGKILL', 5000);
         await backend.close();
       }
     });

@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { removeDir, startDaemon, waitUntilReady, type Daemon } from './daemon.ts';
+import { removeDir, startDaemon, waitUntilHttpReady, type Daemon } from './daemon.ts';
 import { freePort } from './ports.ts';
 
 export const PROMETHEUS = process.env.DEVICEGATE_PROMETHEUS ?? '/usr/bin/prometheus';
@@ -43,23 +43,7 @@ export async function startPrometheus(options: { targets: string[]; bearerToken?
     { name: 'prometheus', cwd: dir, exitSignal: 'SIGKILL', dir },
   );
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntilReady(
-      daemon,
-      async () => {
-        try {
-          return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok;
-        } catch {
-          return false;
-        }
-      },
-      { timeoutMs: 60_000, what: 'ready' },
-    );
-  } catch (error) {
-    await daemon.stop('SIGKILL', 5000);
-    removeDir(dir);
-    throw error;
-  }
+  await waitUntilHttpReady(daemon, `${url}/-/ready`, { timeoutMs: 60_000, dir });
   return {
     url,
     async query(expression) {

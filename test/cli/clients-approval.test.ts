@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCli } from './run-cli.ts';
+import { assertOneLineError, listClients, runCli } from './run-cli.ts';
 
 let dataDir: string;
 before(() => {
@@ -15,24 +15,12 @@ before(() => {
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const cli = (args: string[], stdin?: string) => runCli([...args, '--data-dir', dataDir], { stdin });
-const listClients = async () => {
-  const result = await cli(['clients', 'list', '--json']);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as Record<string, unknown>[];
-};
-
-function assertOneLineError(result: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(result.code, 0);
-  assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
-  assert.match(result.stderr, /^devicegate: /);
-  assert.match(result.stderr, pattern);
-}
 
 test('clients add --approves-devices-of grants the approval permission, clients update changes or takes it, public clients cannot have it', async () => {
   const secret = 'product-site-secret-0123456789';
   const added = await cli(['clients', 'add', 'shop-web', '--confidential', '--grant-types', 'client_credentials', '--approves-devices-of', 'shop-tv,shop-stick'], `${secret}\n`);
   assert.equal(added.code, 0, added.stderr);
-  const approvesOf = async () => (await listClients()).find((entry) => entry.clientId === 'shop-web')?.approvesDevicesOf;
+  const approvesOf = async () => (await listClients(dataDir)).find((entry) => entry.clientId === 'shop-web')?.approvesDevicesOf;
   assert.deepEqual(await approvesOf(), ['shop-tv', 'shop-stick']);
 
   const changed = await cli(['clients', 'update', 'shop-web', '--approves-devices-of', 'shop-tv']);

@@ -110,7 +110,6 @@ export async function startChildInstance(name: string, env: Record<string, strin
     dataDir,
     env: { ...(options.config ? { DEVICEGATE_CONFIG: configFile } : {}), ...env },
     dir: dataDir,
-    timeoutMs: 30_000,
   });
   return {
     name,

@@ -22,7 +22,11 @@ export interface ServeDaemonOptions {
   args?: string[];
   /** Removed at process exit and when the start fails (a data dir the child owns). */
   dir?: string;
-  /** Bound on the start: a cold start on a loaded 2-core machine takes seconds. */
+  /**
+   * Bound on the start, 90 s as test/cli/run-cli.ts gives the same command: tsx compiles the
+   * sources at every cold start, which took over 30 s on a 2-core machine with both cores hogged
+   * and other test files starting their own children.
+   */
   timeoutMs?: number;
 }
 
@@ -51,6 +55,6 @@ export async function startServeDaemon(options: ServeDaemonOptions): Promise<Dae
     exitSignal: 'SIGKILL',
     dir: options.dir,
   });
-  await waitUntilHttpReady(daemon, `http://127.0.0.1:${port}/readyz`, { timeoutMs: options.timeoutMs ?? 60_000, dir: options.dir });
+  await waitUntilHttpReady(daemon, `http://127.0.0.1:${port}/readyz`, { timeoutMs: options.timeoutMs ?? 90_000, dir: options.dir });
   return daemon;
 }

@@ -71,8 +71,8 @@ export interface PendingCode {
   verificationUri: string;
 }
 
-/** `count` device authorizations, `concurrency` at a time (bounded in count and time). */
-export async function createPendingCodes(issuer: string, clientId: string, count: number, concurrency = 32): Promise<PendingCode[]> {
+/** `count` device authorizations, `concurrency` at a time (bounded in count and time); `endpoint` for the peer's. */
+export async function createPendingCodes(issuer: string, clientId: string, count: number, concurrency = 32, endpoint = `${issuer}/oauth/device_authorization`): Promise<PendingCode[]> {
   const codes: PendingCode[] = [];
   let next = 0;
   const deadline = Date.now() + 180_000;
@@ -80,7 +80,7 @@ export async function createPendingCodes(issuer: string, clientId: string, count
     Array.from({ length: concurrency }, async () => {
       while (next < count && Date.now() < deadline) {
         next++;
-        const response = await fetch(`${issuer}/oauth/device_authorization`, {
+        const response = await fetch(endpoint, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
           body: new URLSearchParams({ client_id: clientId, scope: 'openid offline_access' }).toString(),

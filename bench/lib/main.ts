@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureDeviceClient } from './device-client-start.ts';
 import { benchDir, killAll, memoryOf, next, repoDir, runLoadMeasuringCpu, startChild, track, type Child, type LoadResult, type MemorySample } from './processes.ts';
-import { renderMarkdown, type BenchResults } from './report.ts';
+import { renderMarkdown, type BenchResults, type RoundTripFigures } from './report.ts';
 import { peerTokensFor, type PeerEndpoints } from './peer-pages.ts';
 import type { PeerSpec } from './peer-process.ts';
 import { createPendingCodes, POLL_CLIENT, PUSH_CLIENT, PERSON, RESOURCE_SERVER, startBenchAppliance, tokensFor, type PendingCode } from './setup.ts';
@@ -196,8 +196,24 @@ async function hotEndpoints(): Promise<void> {
         const tokens = (await side.approve(await side.codes(2 * connections))).map((set) => set.refresh_token!);
         return { url: side.urls.token, kind: 'refresh', clientId: POLL_CLIENT, tokens: tokens.slice(0, connections), warmupTokens: tokens.slice(connections) };
       },
-      introspection: async (side) => ({ url: side.urls.introspection, kind: 'fixed', method: 'POST', headers: { ...form, authorization: basic }, body: `token=${await accessToken(side)}` }),
-      userinfo: async (side) => ({ url: side.urls.userinfo, kind: 'fixed', method: 'GET', headers: { authorization: `Bearer ${await accessToken(side)}` } }),
+      introspection: async (side) => {
+        const job = { url: side.urls.introspection, kind: 'fixed', method: 'POST', headers: { ...form, authorization: basic }, body: `token=${await accessToken(side)}` };
+        // One introspection first: the appliance verifies the resource server's argon2id secret
+        // once and then remembers it (docs/performance.md#verified-client-secrets), the steady
+        // state of a resource server. Without it 50 connections would all arrive before the first
+        // verification ended and each pay a verification.
+        const response = await fetch(job.url, { method: 'POST', headers: job.headers, body: job.body });
+        const answer = (await response.json()) as { active?: boolean };
+        if (response.status !== 200 || answer.active !== true) throw new Error(`introspection at the ${side.name} answered ${response.status} active=${answer.active}`);
+        return job;
+      },
+      userinfo: async (side) => {
+        const job = { url: side.urls.userinfo, kind: 'fixed', method: 'GET', headers: { authorization: `Bearer ${await accessToken(side)}` } };
+        const response = await fetch(job.url, { headers: job.headers });
+        await response.arrayBuffer();
+        if (response.status !== 200) throw new Error(`userinfo at the ${side.name} answered ${response.status}`);
+        return job;
+      },
     };
     const accessTokens = new Map<string, string>();
     // One access token per side (approved through its pages), for introspection and userinfo.
@@ -313,6 +329,54 @@ async function pushReference(channel: 'websocket' | 'mqtt', connections: number)
   }
 }
 
+/**
+ * Round trips to PostgreSQL per device authorization and per pending poll, counted by a proxy
+ * between an appliance of its own and the server (test/support/postgres-round-trips.ts: one
+ * round trip is one ReadyForQuery), one request at a time and then 50 in flight. A separate
+ * instance, so the throughput runs after it go straight to the server, without the proxy.
+ */
+async function countRoundTrips(server: { url: string; port: number }): Promise<RoundTripFigures> {
+  const { startRoundTripProxy } = await import('../../test/support/postgres-round-trips.ts');
+  const proxy = await startRoundTripProxy(server.port);
+  const counted = await startBenchAppliance({ databaseUrl: proxy.urlFor(server.url) });
+  try {
+    const { issuer } = counted;
+    const deviceAuthorization = () =>
+      fetch(`${issuer}/oauth/device_authorization`, { method: 'POST', headers: form, body: `client_id=${POLL_CLIENT}&scope=openid%20offline_access` }).then(async (response) => {
+        await response.arrayBuffer();
+        if (response.status !== 200) throw new Error(`device authorization answered ${response.status}`);
+      });
+    const poll = (code: PendingCode) =>
+      fetch(`${issuer}/oauth/token`, { method: 'POST', headers: form, body: pollBody(code) }).then(async (response) => {
+        const body = (await response.json()) as { error?: string };
+        if (body.error !== 'authorization_pending') throw new Error(`a poll of a pending code answered ${response.status} ${body.error}`);
+      });
+    // Each poll is of a code not polled before, so none is early (slow_down) and each is the
+    // plain pending case.
+    const codes = await createPendingCodes(issuer, POLL_CLIENT, 221);
+    // Warm: the pool's connections opened, the prepared statements parsed.
+    await deviceAuthorization();
+    await poll(codes.pop()!);
+    await proxy.quiet(200, 10_000);
+    const perRequest = async (count: number, inFlight: number, request: (index: number) => Promise<void>) => {
+      const mark = proxy.mark();
+      let next = 0;
+      await Promise.all(Array.from({ length: inFlight }, async () => {
+        while (next < count) await request(next++);
+      }));
+      const trips = await proxy.since(mark, { quietMs: 200, timeoutMs: 10_000 });
+      return Math.round((trips.roundTrips / count) * 100) / 100;
+    };
+    return {
+      deviceAuthorization: { oneAtATime: await perRequest(20, 1, deviceAuthorization), fiftyInFlight: await perRequest(200, 50, deviceAuthorization) },
+      pendingPoll: { oneAtATime: await perRequest(20, 1, (index) => poll(codes[index]!)), fiftyInFlight: await perRequest(200, 50, (index) => poll(codes[20 + index]!)) },
+    };
+  } finally {
+    await counted.stop();
+    await proxy.close();
+  }
+}
+
 async function postgres(): Promise<void> {
   const { postgresAvailable, startPostgres } = await import('../../test/support/postgres.ts');
   if (!postgresAvailable()) {
@@ -322,6 +386,7 @@ async function postgres(): Promise<void> {
   say('PostgreSQL: one and two appliance instances');
   const server = await startPostgres({ database: 'devicegate_bench' });
   try {
+    const roundTrips = await countRoundTrips(server);
     const first = await startBenchAppliance({ databaseUrl: server.url });
     let second: Awaited<ReturnType<typeof startBenchAppliance>> | undefined;
     try {
@@ -347,7 +412,7 @@ async function postgres(): Promise<void> {
         deviceAuthorization: await both(() => ({ ...deviceAuthorization, path: '/oauth/device_authorization' })),
         pendingPolls: await both((index) => ({ ...polls(codes.filter((_, position) => position % 2 === index)), path: '/oauth/token' })),
       };
-      results.postgres = { status: 'measured', one, two };
+      results.postgres = { status: 'measured', one, two, roundTrips };
     } finally {
       await second?.stop();
       await first.stop();
@@ -392,7 +457,9 @@ try {
   if (wanted('postgres')) await postgres();
   finish(0);
 } catch (error) {
-  results.notes.push(`The run failed: ${error instanceof Error ? error.message : String(error)}`);
+  // fetch's "fetch failed" says why only in its cause (ECONNRESET, ECONNREFUSED, ...).
+  const cause = error instanceof Error && error.cause ? ` (${error.cause instanceof Error ? error.cause.message : String(error.cause)})` : '';
+  results.notes.push(`The run failed: ${error instanceof Error ? error.message : String(error)}${cause}`);
   killAll();
   finish(1);
 }

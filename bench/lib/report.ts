@@ -58,6 +58,12 @@ export interface PushReferenceFigures {
   firstFailure: string;
 }
 
+/** PostgreSQL round trips (ReadyForQuery messages) per request, counted by a proxy in front of the server. */
+export interface RoundTripFigures {
+  deviceAuthorization: { oneAtATime: number; fiftyInFlight: number };
+  pendingPoll: { oneAtATime: number; fiftyInFlight: number };
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt?: string;
@@ -79,7 +85,7 @@ export interface BenchResults {
   deviceClient: DeviceClientFigures[];
   postgres:
     | { status: string }
-    | { status: 'measured'; one: Record<'deviceAuthorization' | 'pendingPolls', Throughput>; two: Record<'deviceAuthorization' | 'pendingPolls', Throughput> };
+    | { status: 'measured'; one: Record<'deviceAuthorization' | 'pendingPolls', Throughput>; two: Record<'deviceAuthorization' | 'pendingPolls', Throughput>; roundTrips?: RoundTripFigures };
   notes: string[];
 }
 
@@ -223,6 +229,18 @@ export function renderMarkdown(results: BenchResults): string {
     throughputRow('PostgreSQL, 2 instances: device authorization', two.deviceAuthorization);
     throughputRow('PostgreSQL, 1 instance: token polls of pending codes', one.pendingPolls);
     throughputRow('PostgreSQL, 2 instances: token polls of pending codes', two.pendingPolls);
+    const trips = results.postgres.roundTrips;
+    if (trips) {
+      const tripsRow = (what: string, figures: { oneAtATime: number; fiftyInFlight: number }, most: number) =>
+        row(
+          `PostgreSQL round trips per ${what}`,
+          `${figures.oneAtATime} one at a time, ${figures.fiftyInFlight} with 50 in flight (counted by a proxy in front of the server: one ReadyForQuery each)`,
+          '—',
+          `≤ ${most} ${Math.max(figures.oneAtATime, figures.fiftyInFlight) <= most ? '✅ met' : '❌ missed'}`,
+        );
+      tripsRow('device authorization', trips.deviceAuthorization, 2);
+      tripsRow('pending poll', trips.pendingPoll, 1);
+    }
   } else {
     row('PostgreSQL, 1 and 2 instances', results.postgres.status);
   }

@@ -258,7 +258,7 @@ export function renderMarkdown(results: BenchResults): string {
       'Two PostgreSQL instances each get half the connections; the sum is shown.',
   );
   lines.push('');
-  lines.push('Reproduce: `npm ci && npm run bench` (3-7 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');
+  lines.push('Reproduce: `npm ci && npm run bench` (about 9-10 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');
   lines.push('');
   return lines.join('\n');
 }

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureDeviceClient } from './device-client-start.ts';
 import { benchDir, killAll, memoryOf, next, repoDir, runLoadMeasuringCpu, startChild, track, type Child, type LoadResult, type MemorySample } from './processes.ts';
-import { renderMarkdown, type BenchResults } from './report.ts';
+import { renderMarkdown, type BenchResults, type RoundTripFigures } from './report.ts';
+import { peerTokensFor, type PeerEndpoints } from './peer-pages.ts';
+import type { PeerSpec } from './peer-process.ts';
 import { createPendingCodes, POLL_CLIENT, PUSH_CLIENT, PERSON, RESOURCE_SERVER, startBenchAppliance, tokensFor, type PendingCode } from './setup.ts';
 
 const { values: flags } = parseArgs({
@@ -20,9 +22,9 @@ const { values: flags } = parseArgs({
     'push-channels': { type: 'string', default: 'websocket,mqtt' },
     samples: { type: 'string', default: '200' },
     only: { type: 'string' },
-    /** Only these throughput figures of the appliance: jwks,device-authorization,polls,refresh,introspection. */
+    /** Only these throughput figures (appliance and peer): jwks,device-authorization,polls,refresh,introspection,userinfo. */
     endpoints: { type: 'string' },
-    'time-limit': { type: 'string', default: '570' },
+    'time-limit': { type: 'string', default: '660' },
     'cpu-prof-dir': { type: 'string' },
   },
 });
@@ -53,6 +55,7 @@ const results: BenchResults = {
     settings: { duration, warmup, connections, pushSizes, samples },
   },
   throughput: {},
+  peer: null,
   push: [],
   pushReference: [],
   memory: {},
@@ -77,8 +80,8 @@ const overall = setTimeout(() => {
   finish(1);
 }, limitSeconds * 1000);
 
-const load = (server: Child<unknown>, url: string, job: Record<string, unknown>): Promise<LoadResult> => {
-  const profile = profileDir && server !== bareServer ? path.join(profileDir, `${String(++profileCount).padStart(2, '0')}-${new URL(url).pathname.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
+const load = (server: Child<unknown>, url: string, job: Record<string, unknown>, name = 'appliance'): Promise<LoadResult> => {
+  const profile = profileDir && server !== bareServer ? path.join(profileDir, `${String(++profileCount).padStart(2, '0')}-${name}${new URL(url).pathname.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
   return runLoadMeasuringCpu(server, { url, connections, durationSeconds: duration, warmupSeconds: warmup, ...job }, profile);
 };
 let bareServer: Child<unknown> | undefined;
@@ -104,66 +107,144 @@ async function bare(): Promise<void> {
   }
 }
 
-async function sqliteAppliance(): Promise<void> {
-  say('appliance on SQLite');
-  const appliance = await startBenchAppliance();
-  const { issuer, child } = appliance;
-  try {
-    // Memory per pending grant first, on a fresh appliance.
-    const pendingCount = 5000;
-    const before = await memoryOf(child);
-    const pending = await createPendingCodes(issuer, POLL_CLIENT, pendingCount);
-    results.memory.perPendingGrant = perItem(before, await memoryOf(child), pendingCount);
+/** The hot endpoints, in the order they run; `flag` is their --endpoints name. */
+const HOT_ENDPOINTS = [
+  { flag: 'jwks', key: 'jwks' },
+  { flag: 'device-authorization', key: 'deviceAuthorization' },
+  { flag: 'polls', key: 'pendingPolls' },
+  { flag: 'refresh', key: 'refresh' },
+  { flag: 'introspection', key: 'introspection' },
+  { flag: 'userinfo', key: 'userinfo' },
+] as const;
+type HotEndpoint = (typeof HOT_ENDPOINTS)[number]['key'];
 
-    if (endpointWanted('jwks')) {
-      say('JWKS');
-      results.throughput.jwks = await load(child, `${issuer}/oauth/jwks`, { kind: 'fixed', method: 'GET' });
-    }
-    if (endpointWanted('device-authorization')) {
-      say('device authorization');
-      results.throughput.deviceAuthorization = await load(child, `${issuer}/oauth/device_authorization`, {
-        kind: 'fixed',
-        method: 'POST',
-        headers: form,
-        body: `client_id=${POLL_CLIENT}&scope=openid%20offline_access`,
-      });
-    }
-    if (endpointWanted('polls')) {
-      say('token polls of pending codes');
-      results.throughput.pendingPolls = await load(child, `${issuer}/oauth/token`, { kind: 'bodies', bodies: pending.map((code) => pollBody(code)) });
-    }
-
-    if (endpointWanted('refresh')) {
-      say('refresh (approving devices through the pages first)');
-      const tokens = (await tokensFor(issuer, POLL_CLIENT, await createPendingCodes(issuer, POLL_CLIENT, 2 * connections))).map((set) => set.refresh_token);
-      results.throughput.refresh = await load(child, `${issuer}/oauth/token`, {
-        kind: 'refresh',
-        clientId: POLL_CLIENT,
-        tokens: tokens.slice(0, connections),
-        warmupTokens: tokens.slice(connections),
-      });
-    }
-    if (endpointWanted('introspection')) {
-      say('introspection');
-      const basic = `Basic ${Buffer.from(`${RESOURCE_SERVER.clientId}:${RESOURCE_SERVER.secret}`).toString('base64')}`;
-      const [accessToken] = (await tokensFor(issuer, POLL_CLIENT, await createPendingCodes(issuer, POLL_CLIENT, 1))).map((set) => set.access_token!);
-      results.throughput.introspection = await load(child, `${issuer}/oauth/introspect`, {
-        kind: 'fixed',
-        method: 'POST',
-        headers: { ...form, authorization: basic },
-        body: `token=${accessToken}`,
-      });
-    }
-
-    if (wanted('device-client')) {
-      say('device client: start to code shown, peak RSS');
-      results.deviceClient = await measureDeviceClient(issuer, PUSH_CLIENT);
-    }
-  } finally {
-    await appliance.stop();
-  }
+/** One server the hot endpoints are measured on: the appliance or the peer. */
+interface Side {
+  name: 'appliance' | 'peer';
+  child: Child<unknown>;
+  out: Partial<Record<HotEndpoint, LoadResult>>;
+  urls: { jwks: string; deviceAuthorization: string; token: string; introspection: string; userinfo: string };
+  /** `count` fresh device codes of the polling client at this server. */
+  codes(count: number): Promise<PendingCode[]>;
+  /** Approves each code through this server's own pages and redeems it. */
+  approve(codes: PendingCode[]): Promise<Array<Record<string, string>>>;
 }
 
+async function startPeer(): Promise<{ side: Side; stop(): Promise<void> }> {
+  const spec: PeerSpec = { deviceClientId: POLL_CLIENT, resourceServer: RESOURCE_SERVER, person: PERSON };
+  const peer = await startChild<{ url: string; endpoints: PeerEndpoints }>(path.join(benchDir, 'lib', 'peer-process.ts'), {
+    env: { BENCH_PEER: JSON.stringify(spec) },
+    execArgv: ['--expose-gc'],
+  });
+  const urls = peer.ready.endpoints;
+  results.peer = {};
+  return {
+    side: {
+      name: 'peer',
+      child: peer,
+      out: results.peer,
+      urls,
+      codes: (count) => createPendingCodes(peer.ready.url, POLL_CLIENT, count, 32, urls.deviceAuthorization),
+      approve: (codes) => peerTokensFor(urls, POLL_CLIENT, PERSON, codes),
+    },
+    stop: () => peer.stop(),
+  };
+}
+
+/**
+ * The hot endpoints on the appliance and on the peer, alternating per endpoint (which goes first
+ * alternates too), so each pair of figures meets the machine in the same minutes.
+ */
+async function hotEndpoints(): Promise<void> {
+  const withAppliance = wanted('appliance');
+  const withPeer = wanted('peer');
+  const appliance = withAppliance ? await startBenchAppliance() : undefined;
+  let peer: Awaited<ReturnType<typeof startPeer>> | undefined;
+  /** Each side's 5,000 pending codes, for the polls. */
+  const pending = new Map<Side['name'], PendingCode[]>();
+  try {
+    const sides: Side[] = [];
+    if (appliance) {
+      const { issuer } = appliance;
+      sides.push({
+        name: 'appliance',
+        child: appliance.child,
+        out: results.throughput,
+        urls: { jwks: `${issuer}/oauth/jwks`, deviceAuthorization: `${issuer}/oauth/device_authorization`, token: `${issuer}/oauth/token`, introspection: `${issuer}/oauth/introspect`, userinfo: `${issuer}/oauth/userinfo` },
+        codes: (count) => createPendingCodes(issuer, POLL_CLIENT, count),
+        approve: (codes) => tokensFor(issuer, POLL_CLIENT, codes),
+      });
+      // Memory per pending grant first, on a fresh appliance.
+      say('appliance on SQLite');
+      const pendingCount = 5000;
+      const before = await memoryOf(appliance.child);
+      pending.set('appliance', await sides[0]!.codes(pendingCount));
+      results.memory.perPendingGrant = perItem(before, await memoryOf(appliance.child), pendingCount);
+    }
+    if (withPeer) {
+      say('peer: oidc-provider, in memory');
+      peer = await startPeer();
+      sides.push(peer.side);
+      pending.set('peer', await peer.side.codes(5000));
+    }
+
+    const basic = `Basic ${Buffer.from(`${RESOURCE_SERVER.clientId}:${RESOURCE_SERVER.secret}`).toString('base64')}`;
+    // What each endpoint's load needs, prepared on every side before either is loaded.
+    const prepare: Record<HotEndpoint, (side: Side) => Promise<Record<string, unknown> & { url: string }>> = {
+      jwks: async (side) => ({ url: side.urls.jwks, kind: 'fixed', method: 'GET' }),
+      deviceAuthorization: async (side) => ({ url: side.urls.deviceAuthorization, kind: 'fixed', method: 'POST', headers: form, body: `client_id=${POLL_CLIENT}&scope=openid%20offline_access` }),
+      pendingPolls: async (side) => ({ url: side.urls.token, kind: 'bodies', bodies: pending.get(side.name)!.map((code) => pollBody(code)) }),
+      refresh: async (side) => {
+        const tokens = (await side.approve(await side.codes(2 * connections))).map((set) => set.refresh_token!);
+        return { url: side.urls.token, kind: 'refresh', clientId: POLL_CLIENT, tokens: tokens.slice(0, connections), warmupTokens: tokens.slice(connections) };
+      },
+      introspection: async (side) => {
+        const job = { url: side.urls.introspection, kind: 'fixed', method: 'POST', headers: { ...form, authorization: basic }, body: `token=${await accessToken(side)}` };
+        // One introspection first: the appliance verifies the resource server's argon2id secret
+        // once and then remembers it (docs/performance.md#verified-client-secrets), the steady
+        // state of a resource server. Without it 50 connections would all arrive before the first
+        // verification ended and each pay a verification.
+        const response = await fetch(job.url, { method: 'POST', headers: job.headers, body: job.body });
+        const answer = (await response.json()) as { active?: boolean };
+        if (response.status !== 200 || answer.active !== true) throw new Error(`introspection at the ${side.name} answered ${response.status} active=${answer.active}`);
+        return job;
+      },
+      userinfo: async (side) => {
+        const job = { url: side.urls.userinfo, kind: 'fixed', method: 'GET', headers: { authorization: `Bearer ${await accessToken(side)}` } };
+        const response = await fetch(job.url, { headers: job.headers });
+        await response.arrayBuffer();
+        if (response.status !== 200) throw new Error(`userinfo at the ${side.name} answered ${response.status}`);
+        return job;
+      },
+    };
+    const accessTokens = new Map<string, string>();
+    // One access token per side (approved through its pages), for introspection and userinfo.
+    const accessToken = async (side: Side) => {
+      if (!accessTokens.has(side.name)) accessTokens.set(side.name, (await side.approve(await side.codes(1)))[0]!.access_token!);
+      return accessTokens.get(side.name)!;
+    };
+
+    let turn = 0;
+    for (const { flag, key } of HOT_ENDPOINTS) {
+      if (!endpointWanted(flag)) continue;
+      const order = turn++ % 2 === 0 ? sides : [...sides].reverse();
+      const jobs = new Map<Side, Record<string, unknown> & { url: string }>();
+      for (const side of order) jobs.set(side, await prepare[key](side));
+      for (const side of order) {
+        say(`${flag} on the ${side.name}`);
+        const { url, ...job } = jobs.get(side)!;
+        side.out[key] = await load(side.child, url, job, side.name);
+      }
+    }
+    if (appliance && wanted('device-client')) {
+      say('device client: start to code shown, peak RSS');
+      results.deviceClient = await measureDeviceClient(appliance.issuer, PUSH_CLIENT);
+    }
+  } finally {
+    await peer?.stop();
+    await appliance?.stop();
+  }
+}
 
 async function pushRun(channel: 'websocket' | 'mqtt', devices: number): Promise<void> {
   say(`approval → device with ${devices} devices waiting on ${channel}`);
@@ -249,6 +330,54 @@ async function pushReference(channel: 'websocket' | 'mqtt', connections: number)
   }
 }
 
+/**
+ * Round trips to PostgreSQL per device authorization and per pending poll, counted by a proxy
+ * between an appliance of its own and the server (test/support/postgres-round-trips.ts: one
+ * round trip is one ReadyForQuery), one request at a time and then 50 in flight. A separate
+ * instance, so the throughput runs after it go straight to the server, without the proxy.
+ */
+async function countRoundTrips(server: { url: string; port: number }): Promise<RoundTripFigures> {
+  const { startRoundTripProxy } = await import('../../test/support/postgres-round-trips.ts');
+  const proxy = await startRoundTripProxy(server.port);
+  const counted = await startBenchAppliance({ databaseUrl: proxy.urlFor(server.url) });
+  try {
+    const { issuer } = counted;
+    const deviceAuthorization = () =>
+      fetch(`${issuer}/oauth/device_authorization`, { method: 'POST', headers: form, body: `client_id=${POLL_CLIENT}&scope=openid%20offline_access` }).then(async (response) => {
+        await response.arrayBuffer();
+        if (response.status !== 200) throw new Error(`device authorization answered ${response.status}`);
+      });
+    const poll = (code: PendingCode) =>
+      fetch(`${issuer}/oauth/token`, { method: 'POST', headers: form, body: pollBody(code) }).then(async (response) => {
+        const body = (await response.json()) as { error?: string };
+        if (body.error !== 'authorization_pending') throw new Error(`a poll of a pending code answered ${response.status} ${body.error}`);
+      });
+    // Each poll is of a code not polled before, so none is early (slow_down) and each is the
+    // plain pending case.
+    const codes = await createPendingCodes(issuer, POLL_CLIENT, 221);
+    // Warm: the pool's connections opened, the prepared statements parsed.
+    await deviceAuthorization();
+    await poll(codes.pop()!);
+    await proxy.quiet(200, 10_000);
+    const perRequest = async (count: number, inFlight: number, request: (index: number) => Promise<void>) => {
+      const mark = proxy.mark();
+      let next = 0;
+      await Promise.all(Array.from({ length: inFlight }, async () => {
+        while (next < count) await request(next++);
+      }));
+      const trips = await proxy.since(mark, { quietMs: 200, timeoutMs: 10_000 });
+      return Math.round((trips.roundTrips / count) * 100) / 100;
+    };
+    return {
+      deviceAuthorization: { oneAtATime: await perRequest(20, 1, deviceAuthorization), fiftyInFlight: await perRequest(200, 50, deviceAuthorization) },
+      pendingPoll: { oneAtATime: await perRequest(20, 1, (index) => poll(codes[index]!)), fiftyInFlight: await perRequest(200, 50, (index) => poll(codes[20 + index]!)) },
+    };
+  } finally {
+    await counted.stop();
+    await proxy.close();
+  }
+}
+
 async function postgres(): Promise<void> {
   const { postgresAvailable, startPostgres } = await import('../../test/support/postgres.ts');
   if (!postgresAvailable()) {
@@ -258,6 +387,7 @@ async function postgres(): Promise<void> {
   say('PostgreSQL: one and two appliance instances');
   const server = await startPostgres({ database: 'devicegate_bench' });
   try {
+    const roundTrips = await countRoundTrips(server);
     const first = await startBenchAppliance({ databaseUrl: server.url });
     let second: Awaited<ReturnType<typeof startBenchAppliance>> | undefined;
     try {
@@ -283,7 +413,7 @@ async function postgres(): Promise<void> {
         deviceAuthorization: await both(() => ({ ...deviceAuthorization, path: '/oauth/device_authorization' })),
         pendingPolls: await both((index) => ({ ...polls(codes.filter((_, position) => position % 2 === index)), path: '/oauth/token' })),
       };
-      results.postgres = { status: 'measured', one, two };
+      results.postgres = { status: 'measured', one, two, roundTrips };
     } finally {
       await second?.stop();
       await first.stop();
@@ -314,7 +444,7 @@ function finish(code: number): void {
 
 try {
   if (wanted('bare')) await bare();
-  if (wanted('appliance')) await sqliteAppliance();
+  if (wanted('appliance') || wanted('peer')) await hotEndpoints();
   if (wanted('push') || wanted('push-reference')) {
     const channels = flags['push-channels']!.split(',').filter((name): name is 'websocket' | 'mqtt' => name === 'websocket' || name === 'mqtt');
     for (const channel of channels) {
@@ -328,7 +458,9 @@ try {
   if (wanted('postgres')) await postgres();
   finish(0);
 } catch (error) {
-  results.notes.push(`The run failed: ${error instanceof Error ? error.message : String(error)}`);
+  // fetch's "fetch failed" says why only in its cause (ECONNRESET, ECONNREFUSED, ...).
+  const cause = error instanceof Error && error.cause ? ` (${error.cause instanceof Error ? error.cause.message : String(error.cause)})` : '';
+  results.notes.push(`The run failed: ${error instanceof Error ? error.message : String(error)}${cause}`);
   killAll();
   finish(1);
 }

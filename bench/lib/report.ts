@@ -6,6 +6,21 @@ import type { DeviceClientFigures } from './device-client-start.ts';
 import type { LoadResult, MemorySample } from './processes.ts';
 
 type Throughput = LoadResult & { perInstance?: number[] };
+type HotEndpoint = 'jwks' | 'deviceAuthorization' | 'pendingPolls' | 'refresh' | 'introspection' | 'userinfo';
+
+/**
+ * The goals of docs/performance.md#goals for the hot endpoints: requests per second at least
+ * `versusPeer` times the peer's in the same run, and server CPU per request at most `cpuTimesBare`
+ * times the bare server's.
+ */
+const HOT_GOALS: Array<{ key: HotEndpoint; label: string; versusPeer: number; cpuTimesBare?: number }> = [
+  { key: 'deviceAuthorization', label: 'device authorization', versusPeer: 2, cpuTimesBare: 2.5 },
+  { key: 'pendingPolls', label: 'pending polls', versusPeer: 2, cpuTimesBare: 2 },
+  { key: 'refresh', label: 'refresh', versusPeer: 2, cpuTimesBare: 6 },
+  { key: 'introspection', label: 'introspection', versusPeer: 2, cpuTimesBare: 3 },
+  { key: 'userinfo', label: 'userinfo', versusPeer: 2 },
+  { key: 'jwks', label: 'JWKS', versusPeer: 2 },
+];
 interface PerItem {
   count: number;
   rssBytes: number;
@@ -43,6 +58,12 @@ export interface PushReferenceFigures {
   firstFailure: string;
 }
 
+/** PostgreSQL round trips (ReadyForQuery messages) per request, counted by a proxy in front of the server. */
+export interface RoundTripFigures {
+  deviceAuthorization: { oneAtATime: number; fiftyInFlight: number };
+  pendingPoll: { oneAtATime: number; fiftyInFlight: number };
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt?: string;
@@ -55,14 +76,16 @@ export interface BenchResults {
     commit: string;
     settings: Record<string, unknown>;
   };
-  throughput: Partial<Record<'bare' | 'jwks' | 'deviceAuthorization' | 'pendingPolls' | 'refresh' | 'introspection', Throughput>>;
+  throughput: Partial<Record<'bare' | HotEndpoint, Throughput>>;
+  /** The same hot endpoints on the peer (oidc-provider, peer-process.ts), alternating with the appliance's; null when not run. */
+  peer: Partial<Record<HotEndpoint, Throughput>> | null;
   push: PushFigures[];
   pushReference: PushReferenceFigures[];
   memory: { perPendingGrant?: PerItem };
   deviceClient: DeviceClientFigures[];
   postgres:
     | { status: string }
-    | { status: 'measured'; one: Record<'deviceAuthorization' | 'pendingPolls', Throughput>; two: Record<'deviceAuthorization' | 'pendingPolls', Throughput> };
+    | { status: 'measured'; one: Record<'deviceAuthorization' | 'pendingPolls', Throughput>; two: Record<'deviceAuthorization' | 'pendingPolls', Throughput>; roundTrips?: RoundTripFigures };
   notes: string[];
 }
 
@@ -76,6 +99,39 @@ function statuses(result: Throughput): string {
     .join(' ');
 }
 
+/**
+ * The hot endpoints beside the peer and the bare server, measured in the same run (alternating
+ * with the peer per endpoint): req/s and server CPU per request of each, devicegate ÷ peer and
+ * devicegate ÷ bare in req/s, devicegate's CPU per request as a multiple of the bare server's,
+ * and the goals met or missed.
+ */
+function comparison(results: BenchResults, lines: string[]): void {
+  const bare = results.throughput.bare;
+  const peer = results.peer ?? {};
+  const figure = (result: Throughput | undefined) => (result ? `${number(result.requestsPerSecond)}; ${result.serverCpuMicros === undefined ? '-' : number(result.serverCpuMicros)} µs` : '-');
+  const times = (value: number) => `${value < 10 ? value.toFixed(2) : value.toFixed(1)}×`;
+  const rows = HOT_GOALS.filter(({ key }) => results.throughput[key] || peer[key]);
+  if (!rows.length) return;
+  lines.push('');
+  lines.push('Hot endpoints, devicegate beside the peer (oidc-provider, in memory) and the bare server, same run, alternating per endpoint (req/s; server CPU per request):');
+  lines.push('');
+  lines.push('| endpoint | devicegate | oidc-provider | devicegate ÷ peer (req/s) | devicegate ÷ bare (req/s) | CPU × bare | goal |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const { key, label, versusPeer, cpuTimesBare } of rows) {
+    const ours = results.throughput[key];
+    const theirs = peer[key];
+    const versus = ours && theirs ? ours.requestsPerSecond / theirs.requestsPerSecond : null;
+    const cpuMultiple = ours?.serverCpuMicros !== undefined && bare?.serverCpuMicros ? ours.serverCpuMicros / bare.serverCpuMicros : null;
+    const mark = (met: boolean | null) => (met === null ? 'not measured' : met ? '✅ met' : '❌ missed');
+    const goals = [`≥ ${versusPeer}× peer ${mark(versus === null ? null : versus >= versusPeer)}`];
+    if (cpuTimesBare !== undefined) goals.push(`CPU ≤ ${cpuTimesBare}× bare ${mark(cpuMultiple === null ? null : cpuMultiple <= cpuTimesBare)}`);
+    lines.push(
+      `| ${label} | ${figure(ours)} | ${figure(theirs)} | ${versus === null ? '-' : times(versus)} | ${ours && bare ? (ours.requestsPerSecond / bare.requestsPerSecond).toFixed(2) : '-'} | ${cpuMultiple === null ? '-' : times(cpuMultiple)} | ${goals.join('; ')} |`,
+    );
+  }
+  if (bare) lines.push(`| bare Node \`http\` (reference) | ${figure(bare)} | | | 1.00 | 1× | |`);
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const lines: string[] = [];
   const env = results.environment;
@@ -86,6 +142,7 @@ export function renderMarkdown(results: BenchResults): string {
       `Each load generator (autocannon, ${String(env.settings.connections)} connections, ${String(env.settings.warmup)} s warm-up + ${String(env.settings.duration)} s) runs in its own process; ` +
       'servers on 127.0.0.1; the appliance in its default configuration (log level info) except abuse limits raised for one loopback address.',
   );
+  comparison(results, lines);
   lines.push('');
   lines.push('| What | Figure | vs bare server | Goal |');
   lines.push('| --- | --- | --- | --- |');
@@ -105,6 +162,15 @@ export function renderMarkdown(results: BenchResults): string {
   throughputRow('Token polls of pending codes (400 = authorization_pending / slow_down)', results.throughput.pendingPolls, 0.5);
   throughputRow('Refresh (rotation, one chain per connection)', results.throughput.refresh);
   throughputRow('Introspection (client_secret_basic)', results.throughput.introspection);
+  throughputRow('Userinfo (bearer access token)', results.throughput.userinfo);
+  const peerLabel = (what: string) => `Peer oidc-provider: ${what}`;
+  const peer = results.peer ?? {};
+  throughputRow(peerLabel('JWKS'), peer.jwks);
+  throughputRow(peerLabel('device authorization'), peer.deviceAuthorization);
+  throughputRow(peerLabel('token polls of pending codes (400 = authorization_pending; it never answers slow_down)'), peer.pendingPolls);
+  throughputRow(peerLabel('refresh (rotation, one chain per connection)'), peer.refresh);
+  throughputRow(peerLabel('introspection of its opaque access tokens (client_secret_basic)'), peer.introspection);
+  throughputRow(peerLabel('userinfo (bearer access token)'), peer.userinfo);
 
   for (const push of results.push) {
     const where = `${number(push.devices)} waiting on ${push.channel === 'websocket' ? 'WebSocket' : 'MQTT'}`;
@@ -163,6 +229,18 @@ export function renderMarkdown(results: BenchResults): string {
     throughputRow('PostgreSQL, 2 instances: device authorization', two.deviceAuthorization);
     throughputRow('PostgreSQL, 1 instance: token polls of pending codes', one.pendingPolls);
     throughputRow('PostgreSQL, 2 instances: token polls of pending codes', two.pendingPolls);
+    const trips = results.postgres.roundTrips;
+    if (trips) {
+      const tripsRow = (what: string, figures: { oneAtATime: number; fiftyInFlight: number }, most: number) =>
+        row(
+          `PostgreSQL round trips per ${what}`,
+          `${figures.oneAtATime} one at a time, ${figures.fiftyInFlight} with 50 in flight (counted by a proxy in front of the server: one ReadyForQuery each)`,
+          '—',
+          `≤ ${most} ${Math.max(figures.oneAtATime, figures.fiftyInFlight) <= most ? '✅ met' : '❌ missed'}`,
+        );
+      tripsRow('device authorization', trips.deviceAuthorization, 2);
+      tripsRow('pending poll', trips.pendingPoll, 1);
+    }
   } else {
     row('PostgreSQL, 1 and 2 instances', results.postgres.status);
   }
@@ -180,7 +258,7 @@ export function renderMarkdown(results: BenchResults): string {
       'Two PostgreSQL instances each get half the connections; the sum is shown.',
   );
   lines.push('');
-  lines.push('Reproduce: `npm ci && npm run bench` (3-7 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');
+  lines.push('Reproduce: `npm ci && npm run bench` (about 9-10 minutes on 2 cores). Raw figures: `bench/results/latest.json`.');
   lines.push('');
   return lines.join('\n');
 }

@@ -44,6 +44,7 @@ export async function startBenchAppliance(options: { databaseUrl?: string; dataD
         deviceAuthorizationPerClientAndAddress: roomy(100_000_000),
         tokenPerAddress: roomy(100_000_000),
         introspectionPerClient: roomy(100_000_000),
+        userinfoPerAddress: roomy(100_000_000),
         metadataPerAddress: roomy(100_000_000),
         revocationPerClientAndAddress: roomy(100_000_000),
         userCodeEntryPerAddress: roomy(1_000_000),
@@ -71,8 +72,24 @@ export interface PendingCode {
   verificationUri: string;
 }
 
-/** `count` device authorizations, `concurrency` at a time (bounded in count and time). */
-export async function createPendingCodes(issuer: string, clientId: string, count: number, concurrency = 32): Promise<PendingCode[]> {
+/**
+ * A request sent again (at most 3 times) when the connection failed before an answer: on a
+ * saturated machine a kept-alive socket can be closed by the server's idle timeout just as the
+ * next request is written ("other side closed"). A device authorization sent twice only leaves
+ * an unused code; an HTTP answer, whatever its status, is never retried.
+ */
+async function retried(send: () => Promise<Response>): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof TypeError)) throw error;
+    }
+  }
+}
+
+/** `count` device authorizations, `concurrency` at a time (bounded in count and time); `endpoint` for the peer's. */
+export async function createPendingCodes(issuer: string, clientId: string, count: number, concurrency = 32, endpoint = `${issuer}/oauth/device_authorization`): Promise<PendingCode[]> {
   const codes: PendingCode[] = [];
   let next = 0;
   const deadline = Date.now() + 180_000;
@@ -80,11 +97,13 @@ export async function createPendingCodes(issuer: string, clientId: string, count
     Array.from({ length: concurrency }, async () => {
       while (next < count && Date.now() < deadline) {
         next++;
-        const response = await fetch(`${issuer}/oauth/device_authorization`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ client_id: clientId, scope: 'openid offline_access' }).toString(),
-        });
+        const response = await retried(() =>
+          fetch(endpoint, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ client_id: clientId, scope: 'openid offline_access' }).toString(),
+          }),
+        );
         const body = (await response.json()) as Record<string, string>;
         if (response.status !== 200) throw new Error(`device authorization answered ${response.status} ${body.error}`);
         codes.push({ deviceCode: body.device_code!, userCode: body.user_code!, verificationUri: body.verification_uri! });

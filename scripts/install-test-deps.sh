@@ -4,7 +4,7 @@
 #   mosquitto   -> /usr/sbin/mosquitto        (MQTT push channel tests)
 #   postgresql  -> /usr/lib/postgresql/*/bin  (PostgreSQL store tests)
 #   prometheus  -> /usr/bin/prometheus        (a real scrape of the metrics listener)
-#   systemd     -> /usr/bin/systemd-analyze    (`verify` of the packaged unit; nothing is started)
+#   systemd     -> /usr/bin/systemd-analyze    (`verify` of the packaged units; nothing is started)
 #   qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross
 #               -> /usr/bin/qemu-aarch64-static and /usr/aarch64-linux-gnu (the arm64 device
 #                  executable runs under user-mode emulation; the release Node is dynamically

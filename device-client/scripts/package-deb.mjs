@@ -6,6 +6,7 @@
  *   npm run package:device                          amd64 and arm64 -> dist/packages/
  *   npm run package:device -- --arch arm64          one architecture
  *   npm run package:device -- --out /tmp/debs       somewhere else
+ *   npm run package:device -- --compression zstd    quick builds (tests); xz, the smallest, by default
  *
  * Each package: /usr/bin/devicegate-device (the single executable, build-sea.mjs), the systemd
  * unit devicegate-device.service, /etc/devicegate-device/device.env (a conffile: edits survive
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     // An executable built before (build-sea.mjs --out), for one --arch: skips the build.
     binary: { type: 'string' },
+    compression: { type: 'string', default: 'xz' },
     quiet: { type: 'boolean', default: false },
   },
 });
@@ -83,7 +85,7 @@ try {
         Package: 'devicegate-device',
         Version: version,
         Architecture: arch,
-        Maintainer: 'devicegate maintainers <maintainers@devicegate.invalid>',
+        Maintainer: 'devicegate maintainers <devicegate@localhost>', // as the appliance's package
         // The release Node's own needs (readelf -d: libstdc++, libgcc_s, glibc; symbol versions
         // up to GLIBC_2.28 and GLIBCXX_3.4.21) and adduser for the postinst.
         Depends: ['adduser', 'libc6 (>= 2.28)', 'libstdc++6 (>= 5)', 'libgcc-s1 | libgcc1'],
@@ -101,6 +103,7 @@ try {
       conffiles: ['/etc/devicegate-device/device.env'],
       scripts: { postinst: script('postinst'), prerm: script('prerm'), postrm: script('postrm') },
       outDir,
+      compression: { type: values.compression },
     });
     const mib = (file) => (statSync(file).size / (1024 * 1024)).toFixed(1);
     say(`${path.relative(process.cwd(), deb)}: ${mib(deb)} MiB (executable ${mib(binary)} MiB)`);

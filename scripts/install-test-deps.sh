@@ -4,7 +4,12 @@
 #   mosquitto   -> /usr/sbin/mosquitto        (MQTT push channel tests)
 #   postgresql  -> /usr/lib/postgresql/*/bin  (PostgreSQL store tests)
 #   prometheus  -> /usr/bin/prometheus        (a real scrape of the metrics listener)
-#   systemd     -> /usr/bin/systemd-analyze    (`verify` of the packaged unit; nothing is started)
+#   systemd     -> /usr/bin/systemd-analyze    (`verify` of the packaged units; nothing is started)
+#   qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross
+#               -> /usr/bin/qemu-aarch64-static and /usr/aarch64-linux-gnu (the arm64 device
+#                  executable runs under user-mode emulation; the release Node is dynamically
+#                  linked, so it needs arm64 glibc and libstdc++, which the cross packages put
+#                  under one prefix for `qemu-aarch64-static -L` without adding a dpkg architecture)
 # The package test's dpkg, dpkg-deb, unshare, nsenter, chroot and setpriv are in Debian's essential
 # packages (dpkg, util-linux, coreutils), and zstd compression is dpkg-deb's own.
 # Idempotent and quiet (one line) when all are present. The machine is not kept between sessions,
@@ -19,9 +24,12 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 [ -x "${DEVICEGATE_PROMETHEUS:-/usr/bin/prometheus}" ] || missing+=(prometheus)
 [ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
+[ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || missing+=(libstdc++6-arm64-cross)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-test-deps: chromium, mosquitto, postgresql, prometheus, systemd-analyze present"
+  echo "install-test-deps: chromium, mosquitto, postgresql, prometheus, systemd-analyze, qemu-user-static with arm64 libraries present"
   exit 0
 fi
 
@@ -77,4 +85,6 @@ done
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || { echo "install-test-deps: postgresql still missing" >&2; exit 1; }
 [ -x "${DEVICEGATE_PROMETHEUS:-/usr/bin/prometheus}" ] || { echo "install-test-deps: prometheus still missing" >&2; exit 1; }
 [ -x /usr/bin/systemd-analyze ] || { echo "install-test-deps: systemd-analyze still missing" >&2; exit 1; }
+[ -x /usr/bin/qemu-aarch64-static ] || { echo "install-test-deps: qemu-aarch64-static still missing" >&2; exit 1; }
+[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || { echo "install-test-deps: arm64 libraries still missing" >&2; exit 1; }
 echo "install-test-deps: installed ${missing[*]}"

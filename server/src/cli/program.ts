@@ -153,7 +153,9 @@ export async function runProgram(program: Command, argv: readonly string[], io: 
   } catch (error) {
     if (error instanceof CommanderError && error.exitCode === 0) return 0;
     const message = (error instanceof Error ? error.message : String(error)).replace(/^error: /, '');
-    io.stderr(`${program.name()}: ${message.split('\n')[0]}\n`);
+    // Ids made before randomId stopped drawing a leading '-' may still start with one.
+    const hint = /^unknown option '-[^-]/.test(message) ? " (an id that starts with '-' goes after --, e.g. grants revoke -- <id>)" : '';
+    io.stderr(`${program.name()}: ${message.split('\n')[0]}${hint}\n`);
     // A bad setting found only once the appliance opens its state (a data directory that is a
     // file) is a configuration error like any other: 2.
     return error instanceof CliError ? error.exitCode : error instanceof CommanderError || error instanceof ConfigError ? 2 : 1;

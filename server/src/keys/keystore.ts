@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { createPrivateKey, createPublicKey, sign as cryptoSign, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.ts';
 import type { SigningKeyRecord, SigningKeys } from '../store/types.ts';
 import { KeyError, type Sealer } from './sealing.ts';
@@ -20,11 +21,40 @@ export interface KeyStore {
   list(): Promise<SigningKeyRecord[]>;
   /** Public keys to publish at the JWKS endpoint. */
   jwks(): Promise<{ keys: JWK[] }>;
-  sign(payload: JWTPayload, header: { typ: string }, expiresInSeconds: number): Promise<string>;
+  /**
+   * A compact JWS of `payload` with `iat` and `exp` set, signed by the current key. `issuedAt`
+   * (ms, default now) lets a caller keep a record whose expiry is exactly the token's `exp`.
+   */
+  sign(payload: JWTPayload, header: { typ: string }, expiresInSeconds: number, issuedAt?: number): Promise<string>;
   currentAlg(): Promise<string>;
+  /**
+   * The public key published under `kid`, imported once per key set, or undefined when no
+   * published key has that kid (never published, or retired and dropped).
+   */
+  verificationKey(kid: string): Promise<VerificationKey | undefined>;
 }
 
-type PrivateKey = Awaited<ReturnType<typeof importJWK>>;
+/** A published key ready for node:crypto, with the one algorithm it may verify. */
+export interface VerificationKey {
+  kid: string;
+  alg: SigningAlg;
+  key: KeyObject;
+}
+
+/**
+ * node:crypto's digest and options for each JOSE algorithm: ES256 is SHA-256 with the signature as
+ * R || S (RFC 7518 §3.4, not DER), RS256 RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), EdDSA
+ * Ed25519, which takes no digest (RFC 8037 §3.1). node:crypto with KeyObjects imported once per
+ * key set, rather than jose on WebCrypto, is about three times faster at signing and verifying
+ * ES256 (docs/performance.md#keys-prepared-once, `node bench/crypto.mjs`).
+ */
+export const NODE_ALGORITHMS: Record<SigningAlg, { digest: string | null; dsaEncoding?: 'ieee-p1363' }> = {
+  ES256: { digest: 'sha256', dsaEncoding: 'ieee-p1363' },
+  RS256: { digest: 'sha256' },
+  EdDSA: { digest: null },
+};
+
+const base64url = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 
 export function createKeyStore(deps: {
   signingKeys: SigningKeys;
@@ -36,8 +66,12 @@ export function createKeyStore(deps: {
   reloadMs?: number;
 }): KeyStore {
   const reloadMs = deps.reloadMs ?? 10_000;
-  let cached: { at: number; keys: SigningKeyRecord[]; signer: { kid: string; alg: string; key: PrivateKey } | null } | null =
-    null;
+  let cached: {
+    at: number;
+    keys: SigningKeyRecord[];
+    signer: { kid: string; alg: SigningAlg; key: KeyObject } | null;
+    verifiers: Map<string, VerificationKey>;
+  } | null = null;
 
   async function makeKey(state: SigningKeyRecord['state']): Promise<SigningKeyRecord> {
     const { privateKey, publicKey } = await generateKeyPair(deps.alg, {
@@ -66,12 +100,22 @@ export function createKeyStore(deps: {
     if (!force && cached && now - cached.at < reloadMs) return cached;
     const keys = (await deps.signingKeys.list()).filter((key) => key.state !== 'retired' || (key.retireAfter ?? 0) > now);
     const current = keys.find((key) => key.state === 'current');
+    // Keys are imported once per key set, not per request: a reload that finds the same kids keeps
+    // the imported objects, a rotation imports only what is new (docs/performance.md#keys-prepared-once).
     let signer = cached?.signer && current && cached.signer.kid === current.kid ? cached.signer : null;
     if (current && !signer) {
       const jwk = JSON.parse(deps.sealer.unseal(current.sealedPrivateJwk)) as JWK;
-      signer = { kid: current.kid, alg: current.alg, key: await importJWK(jwk, current.alg) };
+      signer = { kid: current.kid, alg: current.alg as SigningAlg, key: createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }) };
     }
-    cached = { at: now, keys, signer };
+    const verifiers = new Map<string, VerificationKey>();
+    for (const key of keys) {
+      const known = cached?.verifiers.get(key.kid);
+      verifiers.set(
+        key.kid,
+        known ?? { kid: key.kid, alg: key.alg as SigningAlg, key: createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' }) },
+      );
+    }
+    cached = { at: now, keys, signer, verifiers };
     return cached;
   }
 
@@ -112,15 +156,18 @@ export function createKeyStore(deps: {
       const { signer } = await load();
       return signer?.alg ?? deps.alg;
     },
-    async sign(payload, header, expiresInSeconds) {
+    async verificationKey(kid) {
+      return (await load()).verifiers.get(kid);
+    },
+    async sign(payload, header, expiresInSeconds, issuedAt = deps.clock.now()) {
       const { signer } = await load();
       if (!signer) throw new KeyError('no_signing_key', 'no current signing key; run `devicegate keys rotate`');
-      const now = Math.floor(deps.clock.now() / 1000);
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: header.typ })
-        .setIssuedAt(now)
-        .setExpirationTime(now + expiresInSeconds)
-        .sign(signer.key);
+      const iat = Math.floor(issuedAt / 1000);
+      // RFC 7515 §7.1 compact serialisation: BASE64URL(header) . BASE64URL(payload) . BASE64URL(signature).
+      const input = `${base64url({ alg: signer.alg, kid: signer.kid, typ: header.typ })}.${base64url({ ...payload, iat, exp: iat + expiresInSeconds })}`;
+      const { digest, dsaEncoding } = NODE_ALGORITHMS[signer.alg];
+      const signature = cryptoSign(digest, Buffer.from(input, 'utf8'), dsaEncoding ? { key: signer.key, dsaEncoding } : signer.key);
+      return `${input}.${signature.toString('base64url')}`;
     },
   };
 }

@@ -171,10 +171,10 @@ export function tracedStore<S extends object>(store: S): S {
 export function tracedKeys(keys: KeyStore): KeyStore {
   return {
     ...keys,
-    sign(payload, header, expiresInSeconds) {
+    sign(payload, header, expiresInSeconds, issuedAt) {
       return tracer().startActiveSpan('sign JWT', { attributes: { 'devicegate.jwt.typ': header.typ } }, async (span) => {
         try {
-          const signed = await keys.sign(payload, header, expiresInSeconds);
+          const signed = await keys.sign(payload, header, expiresInSeconds, issuedAt);
           endWith(span);
           return signed;
         } catch (error) {

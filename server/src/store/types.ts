@@ -359,7 +359,11 @@ export interface TokenExchanges {
 /** Every access token issued, so JWTs can be revoked and opaque tokens looked up. */
 export interface AccessTokenRecord {
   jti: string;
-  /** Hash of the opaque token value; null for JWTs (they are verified by signature). */
+  /**
+   * SHA-256 of the whole token string, opaque or JWT (tokens/access-token-verifier.ts finds an
+   * issued token by it); null for JWTs issued before their hash was stored, which are verified by
+   * signature and found by `jti`.
+   */
   tokenHash: string | null;
   grantId: string | null;
   clientId: string;

@@ -78,18 +78,23 @@ export function createTokenService(deps: { store: Store; keys: KeyStore; clock: 
         },
         { typ: 'at+jwt' },
         expiresIn,
+        now,
       );
     }
     const record: NewAccessToken = {
       jti,
-      tokenHash: input.client.accessTokenFormat === 'opaque' ? hashSecret(token) : null,
+      // The hash of the whole token, JWT or opaque: introspection and userinfo find an issued
+      // token by one lookup, without checking its signature again (docs/security.md AT-HASH-LOOKUP).
+      tokenHash: hashSecret(token),
       grantId: input.grantId,
       clientId: input.client.clientId,
       subject: input.subject,
       scopes: input.scopes,
       audience,
       issuedAt: now,
-      expiresAt: now + expiresIn * 1000,
+      // A JWT's `exp` is whole seconds from its `iat` (keys.sign); the record ends at the same
+      // instant, so a lookup by hash expires the token exactly when its signature check would.
+      expiresAt: input.client.accessTokenFormat === 'opaque' ? now + expiresIn * 1000 : (Math.floor(now / 1000) + expiresIn) * 1000,
       dpopJkt: input.dpopJkt,
       act: input.act ?? null,
     };

@@ -5,7 +5,7 @@
 #   postgresql  -> /usr/lib/postgresql/*/bin  (PostgreSQL store tests)
 #   prometheus  -> /usr/bin/prometheus        (a real scrape of the metrics listener)
 #   systemd     -> /usr/bin/systemd-analyze    (`verify` of the packaged units; nothing is started)
-#   qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross
+#   qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross, libatomic1-arm64-cross (Node 26 for arm64 links libatomic)
 #               -> /usr/bin/qemu-aarch64-static and /usr/aarch64-linux-gnu (the arm64 device
 #                  executable runs under user-mode emulation; the release Node is dynamically
 #                  linked, so it needs arm64 glibc and libstdc++, which the cross packages put
@@ -27,6 +27,7 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
 [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || missing+=(libstdc++6-arm64-cross)
+[ -e /usr/aarch64-linux-gnu/lib/libatomic.so.1 ] || missing+=(libatomic1-arm64-cross)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-test-deps: chromium, mosquitto, postgresql, prometheus, systemd-analyze, qemu-user-static with arm64 libraries present"

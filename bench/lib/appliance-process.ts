@@ -7,8 +7,7 @@
 //                 { type: 'profile-start' } / { type: 'profile-stop', file } → a CPU profile of the window;
 //                 { type: 'stop' } → stops the appliance and exits.
 // Child → parent: { type: 'ready', url, mqttUrl } once listening, clients and users in place.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
+import { answerBenchControl } from './server-control.ts';
 import {
   defaultClient,
   hashPassword,
@@ -55,47 +54,5 @@ for (const user of spec.users ?? []) {
   });
 }
 
-function residentBytes(): number {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-  return kb ? Number(kb) * 1024 : process.memoryUsage().rss;
-}
-
-// CPU profiles of chosen windows (one load run each), for `npm run bench -- --cpu-prof-dir DIR`.
-const inspector = new Session();
-inspector.connect();
-const post = (method: string, params?: object) =>
-  new Promise<unknown>((resolve, reject) => inspector.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result))));
-
-process.on('message', async (message: { type: string; file?: string }) => {
-  if (message.type === 'profile-start') {
-    await post('Profiler.enable');
-    await post('Profiler.start');
-    process.send!({ type: 'profiling' });
-    return;
-  }
-  if (message.type === 'profile-stop') {
-    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-    writeFileSync(message.file!, JSON.stringify(profile));
-    process.send!({ type: 'profiled' });
-    return;
-  }
-  if (message.type === 'memory') {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    gc?.();
-    const usage = process.memoryUsage();
-    process.send!({ type: 'memory', rss: residentBytes(), heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, gc: Boolean(gc) });
-  } else if (message.type === 'cpu') {
-    const usage = process.cpuUsage();
-    process.send!({ type: 'cpu', micros: usage.user + usage.system });
-  } else if (message.type === 'stop') {
-    await appliance.stop();
-    process.send!({ type: 'stopped' }, () => process.exit(0));
-  }
-});
-process.on('disconnect', () => {
-  void appliance.stop().finally(() => process.exit(0));
-});
+answerBenchControl(() => appliance.stop());
 process.send!({ type: 'ready', url: appliance.url, mqttUrl: `mqtt://127.0.0.1:${config.push.mqttPort}` });

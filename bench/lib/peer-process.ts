@@ -16,8 +16,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
+import { answerBenchControl } from './server-control.ts';
 import Provider from 'oidc-provider';
 // The library's own adapter and LRU (the package has no exports map, so its files are public
 // paths); only the store's size differs from its default.
@@ -101,49 +100,13 @@ provider.proxy = false;
 // oidc-provider logs nothing per request unless told to: none is added.
 server.on('request', provider.callback());
 
-function residentBytes(): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  return kb ? Number(kb) * 1024 : process.memoryUsage().rss;
-}
-
-const inspector = new Session();
-inspector.connect();
-const post = (method: string, params?: object) =>
-  new Promise<unknown>((resolve, reject) => inspector.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result))));
-
 const stop = () =>
   new Promise<void>((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());
   });
 
-process.on('message', async (message: { type: string; file?: string }) => {
-  if (message.type === 'profile-start') {
-    await post('Profiler.enable');
-    await post('Profiler.start');
-    process.send!({ type: 'profiling' });
-  } else if (message.type === 'profile-stop') {
-    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-    writeFileSync(message.file!, JSON.stringify(profile));
-    process.send!({ type: 'profiled' });
-  } else if (message.type === 'memory') {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    gc?.();
-    const usage = process.memoryUsage();
-    process.send!({ type: 'memory', rss: residentBytes(), heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, gc: Boolean(gc) });
-  } else if (message.type === 'cpu') {
-    const usage = process.cpuUsage();
-    process.send!({ type: 'cpu', micros: usage.user + usage.system });
-  } else if (message.type === 'stop') {
-    await stop();
-    process.send!({ type: 'stopped' }, () => process.exit(0));
-  }
-});
-process.on('disconnect', () => {
-  void stop().finally(() => process.exit(0));
-});
+answerBenchControl(stop);
 
 const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
 process.send!({

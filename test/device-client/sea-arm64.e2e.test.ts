@@ -21,13 +21,14 @@ import { deviceEnv, tempDir } from './support/temp.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const QEMU = '/usr/bin/qemu-aarch64-static';
-// The release Node is dynamically linked: arm64 glibc and libstdc++ from Debian's
-// libc6-arm64-cross / libstdc++6-arm64-cross, found by qemu under this prefix (qemu-user(1), -L).
+// The release Node is dynamically linked: arm64 glibc, libstdc++ and (Node 26) libatomic from
+// Debian's libc6-arm64-cross / libstdc++6-arm64-cross / libatomic1-arm64-cross, found by qemu under
+// this prefix (qemu-user(1), -L).
 const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 const native = process.arch === 'arm64';
-const emulatorReady = native || (existsSync(QEMU) && existsSync(path.join(ARM64_SYSROOT, 'lib', 'libstdc++.so.6')));
+const emulatorReady = native || (existsSync(QEMU) && ['libstdc++.so.6', 'libatomic.so.1'].every((lib) => existsSync(path.join(ARM64_SYSROOT, 'lib', lib))));
 // In CI a missing emulator fails the file here; elsewhere every test is skipped saying why.
-const skip = skipWithoutRealPart('qemu-user-static with libc6-arm64-cross and libstdc++6-arm64-cross', emulatorReady);
+const skip = skipWithoutRealPart('qemu-user-static with libc6-arm64-cross, libstdc++6-arm64-cross and libatomic1-arm64-cross', emulatorReady);
 
 const binary = path.join(tempDir('devicegate-sea-arm64-'), 'devicegate-device'); // removed after the file
 const command = native ? [binary] : [QEMU, '-L', ARM64_SYSROOT, binary];

@@ -1,5 +1,5 @@
 import { abortedError, DeviceClientError, oneLine } from './core/errors.ts';
-import { getJson } from './core/http.ts';
+import { fetchOnceMoreOnStaleConnection, getJson } from './core/http.ts';
 import type { FetchFunction } from './core/runtime.ts';
 
 /** The members of RFC 9728 protected resource metadata the device client reads. */
@@ -64,12 +64,13 @@ export async function discoverProtectedResource(
   let metadataUrl: string | undefined;
   try {
     const timeout = AbortSignal.timeout(options.timeoutMs ?? PROBE_TIMEOUT_MS);
-    const probe = await options.fetch(resourceUrl, {
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const probe = await fetchOnceMoreOnStaleConnection(options.fetch, resourceUrl, () => ({
       method: 'GET',
       headers: { accept: 'application/json' },
       redirect: 'error',
-      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
-    });
+      signal,
+    }));
     await probe.arrayBuffer().catch(() => undefined);
     if (probe.status === 401) metadataUrl = resourceMetadataFromChallenge(probe.headers.get('www-authenticate'));
   } catch (error) {

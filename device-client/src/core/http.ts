@@ -22,8 +22,11 @@ interface RequestOptions {
   fetch: FetchFunction;
   signal?: AbortSignal;
   timeoutMs?: number;
-  /** More request headers (a DPoP proof). */
-  headers?: Record<string, string>;
+  /**
+   * More request headers (a DPoP proof). A function is called for every attempt, so a request sent
+   * again (see fetchOnceMoreOnStaleConnection) carries a fresh proof, never the jti of the first.
+   */
+  headers?: Record<string, string> | (() => Promise<Record<string, string>>);
 }
 
 function requestSignal(options: RequestOptions): AbortSignal {
@@ -31,10 +34,60 @@ function requestSignal(options: RequestOptions): AbortSignal {
   return options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
 }
 
-async function send(url: string, init: RequestInit, options: RequestOptions): Promise<HttpOutcome> {
-  let response: Response;
+/**
+ * Socket-level failures that mean "the connection died before any answer came": undici's
+ * SocketError ("other side closed"), a reset, a write to a closed socket. They are what a request
+ * meets when it is written on a kept-alive connection the server has just closed as idle (the
+ * server's keep-alive timeout ran out while the client, late because its event loop was busy,
+ * picked the socket from its pool). A refused connection or a timeout is not among them: those
+ * say the appliance is down or slow, and a second attempt at once would only add load.
+ */
+const CLOSED_BEFORE_ANSWER = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** True when `error` (from fetch) is one of the failures above. */
+export function closedBeforeAnswer(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
+  return typeof cause?.code === 'string' && CLOSED_BEFORE_ANSWER.has(cause.code);
+}
+
+/**
+ * fetch, sent once more at once when the first attempt failed at the socket level before any
+ * answer (closedBeforeAnswer), as browsers and mature HTTP clients do for a request that met a
+ * kept-alive connection the server had just closed. Once only: a second such failure is a real
+ * one. The retry goes out on a new connection (the pool dropped the dead one).
+ *
+ * Safe for every request the device client makes, although the first attempt may have reached
+ * the appliance before the connection broke (a reset after the request was read):
+ * - token requests: a repeated redemption of the same device code by the same client and key
+ *   within `redemptionRetryWindow` gets a fresh token set of the same family and revokes the
+ *   unanswered one (docs/security.md REDEEM-RETRY); a repeated refresh of the same predecessor
+ *   within `refreshRetryWindow` does the same for the rotation (REFRESH-RETRY); a repeated poll
+ *   before approval is one more poll (RFC 8628 §3.5 counts it against the interval at worst);
+ * - device authorization: a second request only makes a second code, and the first, never shown
+ *   to anyone, expires unused (RFC 8628 §3.2);
+ * - revocation is idempotent (RFC 7009 §2.2), discovery and metadata are GETs.
+ * `init` is called per attempt so each carries a fresh DPoP proof (RFC 9449 §11.1: a jti is used
+ * once).
+ */
+export async function fetchOnceMoreOnStaleConnection(
+  fetch: FetchFunction,
+  url: string | URL,
+  init: () => RequestInit | Promise<RequestInit>,
+): Promise<Response> {
+  const first = await init();
   try {
-    response = await options.fetch(url, { ...init, signal: requestSignal(options), redirect: 'error' });
+    return await fetch(url, first);
+  } catch (error) {
+    if (first.signal?.aborted || !closedBeforeAnswer(error)) throw error;
+    return fetch(url, await init());
+  }
+}
+
+async function send(url: string, init: () => Promise<RequestInit>, options: RequestOptions): Promise<HttpOutcome> {
+  let response: Response;
+  const signal = requestSignal(options);
+  try {
+    response = await fetchOnceMoreOnStaleConnection(options.fetch, url, async () => ({ ...(await init()), signal, redirect: 'error' }));
   } catch (error) {
     if (options.signal?.aborted) throw abortedError(options.signal);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -79,8 +132,12 @@ async function send(url: string, init: RequestInit, options: RequestOptions): Pr
   };
 }
 
+async function extraHeaders(options: RequestOptions): Promise<Record<string, string>> {
+  return typeof options.headers === 'function' ? options.headers() : (options.headers ?? {});
+}
+
 export function getJson(url: string, options: RequestOptions): Promise<HttpOutcome> {
-  return send(url, { method: 'GET', headers: { accept: 'application/json' } }, options);
+  return send(url, async () => ({ method: 'GET', headers: { ...(await extraHeaders(options)), accept: 'application/json' } }), options);
 }
 
 /** application/x-www-form-urlencoded POST with client authentication (RFC 6749 §2.3.1). */
@@ -92,7 +149,6 @@ export function postForm(
 ): Promise<HttpOutcome> {
   const form = new URLSearchParams();
   const headers: Record<string, string> = {
-    ...options.headers,
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',
   };
@@ -106,7 +162,8 @@ export function postForm(
     if (client.clientSecret !== undefined) form.set('client_secret', client.clientSecret);
   }
   for (const [name, value] of Object.entries(params)) if (value !== undefined) form.set(name, value);
-  return send(url, { method: 'POST', headers, body: form.toString() }, options);
+  const body = form.toString();
+  return send(url, async () => ({ method: 'POST', headers: { ...(await extraHeaders(options)), ...headers }, body }), options);
 }
 
 /** "invalid_client: client authentication failed" from an OAuth error answer. */

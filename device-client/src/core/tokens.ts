@@ -49,10 +49,11 @@ export interface TokenRequestContext {
  */
 async function tokenEndpointRequest(context: TokenRequestContext, params: Record<string, string>): Promise<HttpOutcome> {
   const { dpop } = context;
-  const send = async () =>
+  // A function, so a request sent again on a fresh connection carries a fresh proof.
+  const send = () =>
     postForm(context.tokenEndpoint, params, context.client, {
       ...context,
-      ...(dpop ? { headers: { DPoP: await proofFor(dpop, 'POST', context.tokenEndpoint) } } : {}),
+      ...(dpop ? { headers: async () => ({ DPoP: await proofFor(dpop, 'POST', context.tokenEndpoint) }) } : {}),
     });
   let outcome = await send();
   if (!dpop) return outcome;

@@ -1,4 +1,4 @@
-import type { FetchFunction } from '@devicegate/device-client';
+import { fetchOnceMoreOnStaleConnection, type FetchFunction } from '@devicegate/device-client';
 import { parse, type HTMLElement } from 'node-html-parser';
 
 /**
@@ -53,22 +53,30 @@ export function createBrowser(fetch: FetchFunction, options: { language?: string
     return { url, status: response.status, headers: response.headers, text: await response.text(), location: location ? new URL(location, url) : null };
   }
 
+  // A real browser sends a request once more when it met a kept-alive connection the server had
+  // just closed, before any answer (Chromium and Firefox both do, POSTs included): a person never
+  // sees that failure, so the simulated one must not either.
+  const send = (url: URL, init: () => RequestInit) => fetchOnceMoreOnStaleConnection(fetch, url, init);
+
   return {
     cookies,
     async get(target) {
       const url = new URL(target);
-      return keep(url, await fetch(url, { headers: headers(), redirect: 'manual', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
+      const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      return keep(url, await send(url, () => ({ headers: headers(), redirect: 'manual', signal })));
     },
     async post(target, fields) {
       const url = new URL(target);
-      const response = await fetch(url, {
+      const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      const body = fields.toString();
+      const init = (): RequestInit => ({
         method: 'POST',
         headers: headers({ 'content-type': 'application/x-www-form-urlencoded' }),
-        body: fields.toString(),
+        body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal,
       });
-      return keep(url, response);
+      return keep(url, await send(url, init));
     },
   };
 }

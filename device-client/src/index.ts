@@ -16,7 +16,7 @@ export {
   type ProtectedResourceMetadata,
 } from './resource-discovery.ts';
 export { DeviceClientError, type DeviceClientErrorCode } from './core/errors.ts';
-export { closedBeforeAnswer, fetchOnceMoreOnStaleConnection } from './core/http.ts';
+export { fetchOnceMoreOnStaleConnection } from './core/http.ts';
 export {
   accessTokenHash,
   createDpopNonces,

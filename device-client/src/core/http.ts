@@ -45,7 +45,7 @@ function requestSignal(options: RequestOptions): AbortSignal {
 const CLOSED_BEFORE_ANSWER = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** True when `error` (from fetch) is one of the failures above. */
-export function closedBeforeAnswer(error: unknown): boolean {
+function closedBeforeAnswer(error: unknown): boolean {
   const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
   return typeof cause?.code === 'string' && CLOSED_BEFORE_ANSWER.has(cause.code);
 }
